@@ -1,0 +1,99 @@
+//! Which format a file is in, judged by its content (file names lie: SMT names vary by report,
+//! carry DUNS suffixes, and users rename files).
+
+use std::fmt;
+
+use crate::smt_csv::{self, daily, monthly, HeaderMap};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    Lse,
+    IntervalCsv,
+    DailyCsv,
+    MonthlyCsv,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Lse => "lse",
+            Format::IntervalCsv => "interval_csv",
+            Format::DailyCsv => "daily_csv",
+            Format::MonthlyCsv => "monthly_csv",
+        }
+    }
+
+    /// Formats that hold interval records (the others hold reads or billing periods).
+    pub fn has_intervals(self) -> bool {
+        matches!(self, Format::Lse | Format::IntervalCsv)
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Detects the format from the start of a file (the first few KB are plenty): LSE starts with a
+/// `00000001` row; the CSV reports are told apart by their header's column names.
+pub fn detect(head: &[u8]) -> Option<Format> {
+    let head = head.strip_prefix("\u{feff}".as_bytes()).unwrap_or(head);
+    let first = head
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .find(|l| !smt_csv::is_blank(l))?;
+    if first.starts_with(b"00000001,") {
+        return Some(Format::Lse);
+    }
+    let header = HeaderMap::new(first);
+    if !header.has("ESIID") {
+        return None;
+    }
+    if header.has("USAGE_START_TIME") {
+        Some(Format::IntervalCsv)
+    } else if [daily::START_READING, daily::END_READING]
+        .iter()
+        .any(|a| header.find(a).is_some())
+        || header.has("READ_DATE")
+    {
+        Some(Format::DailyCsv)
+    } else if header.find(monthly::START_DATE).is_some() && header.find(monthly::END_DATE).is_some()
+    {
+        Some(Format::MonthlyCsv)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_by_content() {
+        assert_eq!(
+            detect(b"\r\n00000001,1,4,20250101000000,20250101235900,Y,N\r\n"),
+            Some(Format::Lse)
+        );
+        assert_eq!(
+            detect(crate::smt_csv::interval::HEADER.as_bytes()),
+            Some(Format::IntervalCsv)
+        );
+        assert_eq!(
+            detect("\u{feff}ESIID,USAGE_DATE,REVISION_DATE,USAGE_START_TIME,USAGE_KWH".as_bytes()),
+            Some(Format::IntervalCsv)
+        );
+        assert_eq!(
+            detect(b"ESIID,READ_DATE,REVISION_DATE,START_READING,END_READING,USAGE_KWH\n"),
+            Some(Format::DailyCsv)
+        );
+        assert_eq!(
+            detect(b"ESIID,USAGE_START_DATE,USAGE_END_DATE,REVISION_DATE,ACTUAL_KWH,METERED_KW\n"),
+            Some(Format::MonthlyCsv)
+        );
+        assert_eq!(detect(b"hello,world\n"), None);
+        assert_eq!(detect(b"PK\x03\x04zip"), None);
+        assert_eq!(detect(b""), None);
+    }
+}

@@ -1,0 +1,43 @@
+//! smt-core: the formats and rules of Smart Meter Texas and ERCOT interval data, in plain Rust.
+//!
+//! No database and no async here: the PostgreSQL extension and the `smt` scheduler both call this
+//! crate, and nothing else parses. Every parser streams records of one ESIID, channel and
+//! operating day ([`record::IntervalRecord`]) and reports a bad record as a
+//! [`record::RecordError`] without stopping.
+
+pub mod decimal;
+pub mod esiid;
+pub mod format;
+mod lines;
+pub mod lse;
+pub mod record;
+pub mod replace;
+pub mod smt_csv;
+pub mod testdata;
+pub mod time;
+
+pub use decimal::{Decimal, DecimalSum};
+pub use esiid::EsiidMode;
+pub use format::Format;
+pub use record::{ErrorKind, IntervalRecord, Reading, RecordError, Status};
+
+use std::io::BufRead;
+
+/// Interval records of an LSE or SMT interval CSV source, whichever `format` says.
+pub fn interval_records<'a, R: BufRead + 'a>(
+    src: R,
+    format: Format,
+    esiid_mode: EsiidMode,
+) -> Option<Box<dyn Iterator<Item = Result<IntervalRecord, RecordError>> + 'a>> {
+    match format {
+        Format::Lse => Some(Box::new(lse::LseReader::new(
+            src,
+            lse::LseOptions { esiid_mode },
+        ))),
+        Format::IntervalCsv => Some(Box::new(smt_csv::interval::IntervalCsvReader::new(
+            src,
+            smt_csv::interval::CsvOptions { esiid_mode },
+        ))),
+        Format::DailyCsv | Format::MonthlyCsv => None,
+    }
+}

@@ -1,0 +1,528 @@
+//! LSE ("Lodestar Enhanced"), ERCOT's interval file format (Retail Market Guide §9 appendix G).
+//!
+//! A record is one ESIID, channel and operating day:
+//!
+//! ```text
+//! 00000001,<esiid>,<channel>,<start YYYYMMDDHHMMSS>,<stop>,<DST Y/N>,<invalid Y/N>
+//! 00000002,0,0,0,,0,,900,01,1,-1,0.0,0.0,CST        field 8: seconds per interval
+//! 00000003,<transaction id>
+//! 00000004,<revision YYYYMMDDHHMMSS>,<origin>
+//! 00000030,ATTRIBUTE_VALUE_PAIRS,MRE=..,Sender=..,Receiver=..,REP=..
+//! 10000000,<value>,<status>,<blank>,<value>,<status>,<blank>,...   as many rows as needed
+//! ```
+//!
+//! The reader streams: it holds one record at a time, so multi-GB files parse in constant memory.
+//! A bad record becomes one [`RecordError`] and parsing goes on at the next `00000001` row.
+
+use std::io::{BufRead, Write};
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+
+use crate::decimal::Decimal;
+use crate::esiid::{self, EsiidMode};
+use crate::lines::{self, Line, Lines};
+use crate::record::{ErrorKind, IntervalRecord, Reading, RecordError, Status};
+use crate::time::{self, TimeBasis};
+
+pub const DEFAULT_INTERVAL_SECONDS: u32 = 900;
+/// No operating day holds more intervals than this (one-minute intervals on the 25-hour day).
+const MAX_INTERVALS: usize = 1500;
+/// Triplets per data row when writing, as in the ERCOT example.
+const TRIPLETS_PER_ROW: usize = 4;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LseOptions {
+    pub esiid_mode: EsiidMode,
+}
+
+/// Streams the records of an LSE source; each item is a record or the reason it was rejected.
+pub struct LseReader<R> {
+    lines: Lines<R>,
+    options: LseOptions,
+    pending: Option<Pending>,
+    done: bool,
+}
+
+/// The record being read. Once it has an error, its remaining rows are skipped, not parsed.
+struct Pending {
+    line: u64,
+    header: Option<Header>,
+    interval_seconds: Option<u32>,
+    revision: Option<DateTime<Utc>>,
+    transaction_id: Option<String>,
+    attributes: Vec<(String, String)>,
+    intervals: Vec<Option<Reading>>,
+    data_rows: u32,
+    error: Option<RecordError>,
+}
+
+struct Header {
+    esiid: String,
+    channel: u8,
+    start_local: NaiveDateTime,
+    start: DateTime<Utc>,
+    stop: DateTime<Utc>,
+}
+
+impl<R: BufRead> LseReader<R> {
+    pub fn new(src: R, options: LseOptions) -> Self {
+        LseReader {
+            lines: Lines::new(src),
+            options,
+            pending: None,
+            done: false,
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for LseReader<R> {
+    type Item = Result<IntervalRecord, RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            let (line, line_no, unterminated) = match self.lines.next_line() {
+                Ok(Some(Line::Text {
+                    text,
+                    number,
+                    unterminated,
+                })) => (text, number, unterminated),
+                Ok(Some(Line::TooLong)) => {
+                    let err = RecordError::new(
+                        ErrorKind::TruncatedRecord,
+                        self.lines.line_no(),
+                        "line",
+                        format!("line longer than {} bytes", lines::MAX_LINE_BYTES),
+                    );
+                    match self.pending.as_mut() {
+                        Some(p) => p.fail(err),
+                        None => return Some(Err(err)),
+                    }
+                    continue;
+                }
+                Ok(None) => {
+                    self.done = true;
+                    return self.pending.take().map(|p| p.finish(true));
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(RecordError::io(&e, self.lines.line_no())));
+                }
+            };
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let code = line.split(|&b| b == b',').next().unwrap_or_default();
+            if code == b"00000001" {
+                let next = Pending::start(line, line_no, self.options);
+                if let Some(done) = self.pending.replace(next) {
+                    return Some(done.finish(false));
+                }
+                continue;
+            }
+            let Some(p) = self.pending.as_mut() else {
+                return Some(Err(RecordError::new(
+                    ErrorKind::UnknownRowType,
+                    line_no,
+                    "row type",
+                    format!(
+                        "row {:?} outside a record (no 00000001 row before it)",
+                        lines::text(code)
+                    ),
+                )
+                .with_raw(line)));
+            };
+            if p.error.is_some() {
+                continue;
+            }
+            if let Err(e) = p.row(code, line, line_no, unterminated) {
+                p.fail(e.with_raw(line));
+            }
+        }
+        None
+    }
+}
+
+impl Pending {
+    fn start(line: &[u8], line_no: u64, options: LseOptions) -> Pending {
+        let mut p = Pending {
+            line: line_no,
+            header: None,
+            interval_seconds: None,
+            revision: None,
+            transaction_id: None,
+            attributes: Vec::new(),
+            intervals: Vec::with_capacity(100),
+            data_rows: 0,
+            error: None,
+        };
+        match Header::parse(line, line_no, options) {
+            Ok(h) => p.header = Some(h),
+            Err(e) => p.fail(e.with_raw(line)),
+        }
+        p
+    }
+
+    fn fail(&mut self, err: RecordError) {
+        if self.error.is_none() {
+            self.error = Some(err.in_record(self.line));
+        }
+    }
+
+    fn row(
+        &mut self,
+        code: &[u8],
+        line: &[u8],
+        line_no: u64,
+        unterminated: bool,
+    ) -> Result<(), RecordError> {
+        let fields: Vec<&[u8]>;
+        match code {
+            b"00000002" => {
+                fields = lines::fields(line).collect();
+                self.once(self.interval_seconds.is_some(), "00000002", line_no)?;
+                let text = fields.get(7).map(|f| lines::text(f)).unwrap_or("");
+                let seconds = if text.is_empty() {
+                    DEFAULT_INTERVAL_SECONDS
+                } else {
+                    text.parse::<u32>().ok().filter(|s| (60..=3600).contains(s) && 3600 % s == 0).ok_or_else(|| {
+                        RecordError::new(
+                            ErrorKind::BadIntervalLength,
+                            line_no,
+                            "00000002.interval_seconds",
+                            format!("{text:?} is not an interval length in seconds that divides an hour"),
+                        )
+                    })?
+                };
+                self.interval_seconds = Some(seconds);
+            }
+            b"00000003" => {
+                fields = lines::fields(line).collect();
+                self.once(self.transaction_id.is_some(), "00000003", line_no)?;
+                let id = fields.get(1).map(|f| lines::text(f)).unwrap_or("");
+                self.transaction_id = (!id.is_empty()).then(|| id.to_owned());
+            }
+            b"00000004" => {
+                fields = lines::fields(line).collect();
+                self.once(self.revision.is_some(), "00000004", line_no)?;
+                let text = fields.get(1).map(|f| lines::text(f)).unwrap_or("");
+                let local = time::parse_compact(text).ok_or_else(|| {
+                    RecordError::new(
+                        ErrorKind::BadTimestamp,
+                        line_no,
+                        "00000004.revision",
+                        format!("{text:?} is not a YYYYMMDDHHMMSS timestamp"),
+                    )
+                })?;
+                self.revision = Some(time::revision_to_utc(local));
+            }
+            b"00000030" => {
+                fields = lines::fields(line).collect();
+                for pair in fields
+                    .iter()
+                    .skip(2)
+                    .map(|f| lines::text(f))
+                    .filter(|f| !f.is_empty())
+                {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    self.attributes
+                        .push((k.trim().to_owned(), v.trim().to_owned()));
+                }
+            }
+            _ if code.len() == 8 && code[0] == b'1' && code.iter().all(u8::is_ascii_digit) => {
+                self.data_row(code, line, line_no, unterminated)?;
+            }
+            _ => {
+                return Err(RecordError::new(
+                    ErrorKind::UnknownRowType,
+                    line_no,
+                    "row type",
+                    format!("unknown row type {:?}", lines::text(code)),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    fn once(&self, seen: bool, row: &str, line_no: u64) -> Result<(), RecordError> {
+        if seen {
+            return Err(RecordError::new(
+                ErrorKind::OutOfSequence,
+                line_no,
+                row,
+                format!("second {row} row in one record"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `1000xxxx,value,status,blank,value,status,blank,...` — the hot path.
+    fn data_row(
+        &mut self,
+        code: &[u8],
+        line: &[u8],
+        line_no: u64,
+        unterminated: bool,
+    ) -> Result<(), RecordError> {
+        let number = code.iter().fold(0u32, |n, &b| n * 10 + u32::from(b - b'0'));
+        let expected = 10_000_000 + self.data_rows;
+        if number != expected {
+            return Err(RecordError::new(
+                ErrorKind::OutOfSequence,
+                line_no,
+                "row number",
+                format!("data row {number} where {expected} was due"),
+            ));
+        }
+        self.data_rows += 1;
+        let mut fields = lines::fields(&line[code.len().min(line.len())..]).skip(1);
+        loop {
+            let Some(value) = fields.next() else { break };
+            let Some(status) = fields.next() else {
+                // A lone last field: empty is the trailing comma the format asks for.
+                if value.is_empty() {
+                    break;
+                }
+                let interval = self.intervals.len() + 1;
+                return Err(if unterminated {
+                    RecordError::new(
+                        ErrorKind::TruncatedRecord,
+                        line_no,
+                        format!("interval {interval}"),
+                        "file ends in the middle of an interval (value without status)",
+                    )
+                } else {
+                    RecordError::new(
+                        ErrorKind::MissingField,
+                        line_no,
+                        format!("interval {interval} status"),
+                        "value without a status",
+                    )
+                });
+            };
+            let blank = fields.next();
+            let reading = if value.is_empty() {
+                None // missing interval; a status without a value carries nothing to keep
+            } else {
+                let interval = self.intervals.len() + 1;
+                let kwh = Decimal::parse(value).map_err(|e| {
+                    RecordError::new(
+                        ErrorKind::NonNumericValue,
+                        line_no,
+                        format!("interval {interval} value"),
+                        e.to_string(),
+                    )
+                })?;
+                let status = Status::parse(status).ok_or_else(|| {
+                    RecordError::new(
+                        ErrorKind::UnknownStatus,
+                        line_no,
+                        format!("interval {interval} status"),
+                        format!(
+                            "status {:?} is not A (actual) or E (estimated)",
+                            lines::text(status)
+                        ),
+                    )
+                })?;
+                Some(Reading { kwh, status })
+            };
+            if self.intervals.len() == MAX_INTERVALS {
+                return Err(RecordError::new(
+                    ErrorKind::WrongIntervalCount,
+                    line_no,
+                    "intervals",
+                    format!("more than {MAX_INTERVALS} intervals in one record"),
+                ));
+            }
+            self.intervals.push(reading);
+            if blank.is_none() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self, at_eof: bool) -> Result<IntervalRecord, RecordError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let header = self.header.expect("a record without error has a header");
+        let fail = |kind, field: &str, reason: String| {
+            Err(RecordError::new(kind, self.line, field, reason))
+        };
+        let Some(revision) = self.revision else {
+            return fail(
+                ErrorKind::MissingRevision,
+                "00000004",
+                "record has no 00000004 (revision) row".into(),
+            );
+        };
+        let interval_seconds = self.interval_seconds.unwrap_or(DEFAULT_INTERVAL_SECONDS);
+        let span = (header.stop - header.start).num_seconds();
+        let expected = (span + i64::from(interval_seconds) - 1) / i64::from(interval_seconds);
+        let day = header.start_local.date();
+        if self.intervals.len() as i64 != expected {
+            let got = self.intervals.len();
+            return if at_eof && (got as i64) < expected {
+                fail(
+                    ErrorKind::TruncatedRecord,
+                    "intervals",
+                    format!("file ends after {got} of the {expected} intervals of {day}"),
+                )
+            } else {
+                fail(
+                    ErrorKind::WrongIntervalCount,
+                    "intervals",
+                    format!("{got} intervals where {day} has {expected} of {interval_seconds} s"),
+                )
+            };
+        }
+        Ok(IntervalRecord {
+            esiid: header.esiid,
+            channel: header.channel,
+            day,
+            start: header.start,
+            interval_seconds,
+            revision,
+            transaction_id: self.transaction_id,
+            attributes: self.attributes,
+            intervals: self.intervals,
+            line: self.line,
+        })
+    }
+}
+
+impl Header {
+    fn parse(line: &[u8], line_no: u64, options: LseOptions) -> Result<Header, RecordError> {
+        let f: Vec<&str> = lines::fields(line).map(lines::text).collect();
+        let get = |i: usize, name: &str| -> Result<&str, RecordError> {
+            match f.get(i) {
+                Some(v) if !v.is_empty() => Ok(v),
+                _ => Err(RecordError::new(
+                    ErrorKind::MissingField,
+                    line_no,
+                    format!("00000001.{name}"),
+                    format!("{name} is missing"),
+                )),
+            }
+        };
+        let esiid = esiid::parse(get(1, "esiid")?, options.esiid_mode).map_err(|e| {
+            RecordError::new(
+                ErrorKind::InvalidEsiid,
+                line_no,
+                "00000001.esiid",
+                e.to_string(),
+            )
+        })?;
+        let channel_text = get(2, "channel")?;
+        let channel = channel_text
+            .parse::<u8>()
+            .ok()
+            .filter(|c| *c > 0)
+            .ok_or_else(|| {
+                RecordError::new(
+                    ErrorKind::BadChannel,
+                    line_no,
+                    "00000001.channel",
+                    format!("{channel_text:?} is not a channel number (4 load, 1 generation)"),
+                )
+            })?;
+        let basis = match f.get(5).copied().unwrap_or("") {
+            "" | "Y" | "y" => TimeBasis::CentralPrevailing,
+            "N" | "n" => TimeBasis::CentralStandard,
+            other => {
+                return Err(RecordError::new(
+                    ErrorKind::BadHeader,
+                    line_no,
+                    "00000001.dst_participation",
+                    format!("{other:?} is not Y or N"),
+                ))
+            }
+        };
+        let timestamp =
+            |i: usize, name: &str| -> Result<(NaiveDateTime, DateTime<Utc>), RecordError> {
+                let text = get(i, name)?;
+                let bad = |why: String| {
+                    RecordError::new(
+                        ErrorKind::BadTimestamp,
+                        line_no,
+                        format!("00000001.{name}"),
+                        why,
+                    )
+                };
+                let local = time::parse_compact(text)
+                    .ok_or_else(|| bad(format!("{text:?} is not a YYYYMMDDHHMMSS timestamp")))?;
+                let utc = basis.to_utc(local).map_err(|e| bad(e.to_string()))?;
+                Ok((local, utc))
+            };
+        let (start_local, start) = timestamp(3, "start")?;
+        let (stop_local, stop) = timestamp(4, "stop")?;
+        if stop < start {
+            return Err(RecordError::new(
+                ErrorKind::StopBeforeStart,
+                line_no,
+                "00000001.stop",
+                format!("stop {stop_local} is before start {start_local}"),
+            ));
+        }
+        Ok(Header {
+            esiid,
+            channel,
+            start_local,
+            start,
+            stop,
+        })
+    }
+}
+
+/// Writes one record as LSE, four triplets a row, with the ERCOT example's header values.
+/// `crlf` picks the line ending (SMT files use CRLF).
+pub fn write_record<W: Write>(
+    w: &mut W,
+    record: &IntervalRecord,
+    crlf: bool,
+) -> std::io::Result<()> {
+    let eol = if crlf { "\r\n" } else { "\n" };
+    let basis = TimeBasis::CentralPrevailing;
+    let compact = |t: NaiveDateTime| t.format("%Y%m%d%H%M%S");
+    let start = basis.to_local(record.start);
+    let stop = basis.to_local(record.end() - Duration::seconds(60));
+    write!(
+        w,
+        "00000001,{},{},{},{},Y,N{eol}",
+        record.esiid,
+        record.channel,
+        compact(start),
+        compact(stop)
+    )?;
+    write!(
+        w,
+        "00000002,0,0,0,,0,,{},01,1,-1,0.0,0.0,CST{eol}",
+        record.interval_seconds
+    )?;
+    if let Some(id) = &record.transaction_id {
+        write!(w, "00000003,{id}{eol}")?;
+    }
+    write!(
+        w,
+        "00000004,{},M{eol}",
+        compact(basis.to_local(record.revision))
+    )?;
+    if !record.attributes.is_empty() {
+        write!(w, "00000030,ATTRIBUTE_VALUE_PAIRS")?;
+        for (k, v) in &record.attributes {
+            write!(w, ",{k}={v}")?;
+        }
+        write!(w, "{eol}")?;
+    }
+    for (row, chunk) in record.intervals.chunks(TRIPLETS_PER_ROW).enumerate() {
+        write!(w, "{}", 10_000_000 + row)?;
+        for reading in chunk {
+            match reading {
+                Some(r) => write!(w, ",{},{},", r.kwh, r.status)?,
+                None => write!(w, ",,,")?,
+            }
+        }
+        write!(w, ",{eol}")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,227 @@
+//! SMT's CSV reports: 15-minute interval usage ([`interval`]), daily meter reads ([`daily`]) and
+//! monthly billed usage ([`monthly`]).
+//!
+//! Only the interval header is confirmed by several sources; the daily and monthly column sets are
+//! not, so every report is read by header name (case, spaces and underscores ignored, with aliases)
+//! rather than by position, and extra columns are ignored.
+
+pub mod daily;
+pub mod interval;
+pub mod monthly;
+
+use std::borrow::Cow;
+
+use std::io::BufRead;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::decimal::Decimal;
+use crate::esiid::{self, EsiidMode};
+use crate::lines::{Line, Lines};
+use crate::record::{ErrorKind, RecordError};
+use crate::time;
+
+/// Splits one CSV line. Fields may be quoted (`"a,b"`, `""` for a quote); surrounding spaces are
+/// trimmed, since SMT files sometimes put a space after each comma.
+pub(crate) fn split(line: &[u8]) -> Vec<Cow<'_, str>> {
+    let line = std::str::from_utf8(line)
+        .map(Cow::Borrowed)
+        .unwrap_or_else(|_| String::from_utf8_lossy(line));
+    if !line.contains('"') {
+        return match line {
+            Cow::Borrowed(l) => l.split(',').map(|f| Cow::Borrowed(f.trim())).collect(),
+            Cow::Owned(l) => l
+                .split(',')
+                .map(|f| Cow::Owned(f.trim().to_owned()))
+                .collect(),
+        };
+    }
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(Cow::Owned(std::mem::take(&mut field).trim().to_owned())),
+            c => field.push(c),
+        }
+    }
+    fields.push(Cow::Owned(field.trim().to_owned()));
+    fields
+}
+
+/// A header name reduced to what identifies it: `Usage_KWH `, `USAGE KWH` and `usagekwh` match.
+pub(crate) fn header_key(name: &str) -> String {
+    name.trim_start_matches('\u{feff}')
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// Column positions found by name: `find(&["USAGE_KWH", "KWH"])` is the first alias present.
+pub(crate) struct HeaderMap {
+    keys: Vec<String>,
+}
+
+impl HeaderMap {
+    pub(crate) fn new(line: &[u8]) -> Self {
+        HeaderMap {
+            keys: split(line).iter().map(|h| header_key(h)).collect(),
+        }
+    }
+
+    pub(crate) fn find(&self, aliases: &[&str]) -> Option<usize> {
+        aliases.iter().find_map(|a| {
+            let key = header_key(a);
+            self.keys.iter().position(|k| *k == key)
+        })
+    }
+
+    pub(crate) fn require(&self, aliases: &[&str], line: u64) -> Result<usize, RecordError> {
+        self.find(aliases).ok_or_else(|| {
+            RecordError::new(
+                ErrorKind::BadHeader,
+                line,
+                aliases[0],
+                format!("the header has no {} column", aliases[0]),
+            )
+        })
+    }
+
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.find(&[name]).is_some()
+    }
+}
+
+/// The field at `index` of a split row, empty when the row is short.
+pub(crate) fn field<S: AsRef<str>>(row: &[S], index: usize) -> &str {
+    row.get(index).map(|f| f.as_ref()).unwrap_or("")
+}
+
+pub(crate) fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(|b| b.is_ascii_whitespace() || *b == b',')
+}
+
+/// The next non-blank line of a row-per-record report (daily, monthly), owned; `None` at the end.
+pub(crate) fn next_row<R: BufRead>(
+    lines: &mut Lines<R>,
+    done: &mut bool,
+) -> Option<Result<Vec<u8>, RecordError>> {
+    loop {
+        match lines.next_line() {
+            Ok(None) => {
+                *done = true;
+                return None;
+            }
+            Err(e) => {
+                *done = true;
+                return Some(Err(RecordError::io(&e, lines.line_no())));
+            }
+            Ok(Some(Line::TooLong)) => {
+                return Some(Err(RecordError::new(
+                    ErrorKind::BadHeader,
+                    lines.line_no(),
+                    "line",
+                    format!("line longer than {} bytes", crate::lines::MAX_LINE_BYTES),
+                )))
+            }
+            Ok(Some(Line::Text { text, .. })) if is_blank(text) => continue,
+            Ok(Some(Line::Text { text, .. })) => return Some(Ok(text.to_vec())),
+        }
+    }
+}
+
+pub(crate) fn esiid_field<S: AsRef<str>>(
+    row: &[S],
+    i: usize,
+    mode: EsiidMode,
+    line: u64,
+) -> Result<String, RecordError> {
+    esiid::parse(field(row, i), mode)
+        .map_err(|e| RecordError::new(ErrorKind::InvalidEsiid, line, "ESIID", e.to_string()))
+}
+
+pub(crate) fn date_field<S: AsRef<str>>(
+    row: &[S],
+    i: usize,
+    name: &str,
+    line: u64,
+) -> Result<NaiveDate, RecordError> {
+    let text = field(row, i);
+    time::parse_date(text).ok_or_else(|| {
+        RecordError::new(
+            ErrorKind::BadTimestamp,
+            line,
+            name,
+            format!("{text:?} is not a MM/DD/YYYY date"),
+        )
+    })
+}
+
+/// An optional revision column: absent column or empty field is `None`, garbage is an error.
+pub(crate) fn revision_field<S: AsRef<str>>(
+    row: &[S],
+    i: Option<usize>,
+    line: u64,
+) -> Result<Option<DateTime<Utc>>, RecordError> {
+    let text = i.map(|i| field(row, i)).unwrap_or("");
+    if text.is_empty() {
+        return Ok(None);
+    }
+    time::parse_local_datetime(text)
+        .map(|t| Some(time::revision_to_utc(t)))
+        .ok_or_else(|| {
+            RecordError::new(
+                ErrorKind::BadTimestamp,
+                line,
+                "REVISION_DATE",
+                format!("{text:?} is not a MM/DD/YYYY HH:MM:SS timestamp"),
+            )
+        })
+}
+
+/// An optional decimal column: absent column or empty field is `None`, garbage is an error.
+pub(crate) fn decimal_field<S: AsRef<str>>(
+    row: &[S],
+    i: Option<usize>,
+    name: &str,
+    line: u64,
+) -> Result<Option<Decimal>, RecordError> {
+    let text = i.map(|i| field(row, i)).unwrap_or("");
+    if text.is_empty() {
+        return Ok(None);
+    }
+    Decimal::parse_str(text)
+        .map(Some)
+        .map_err(|e| RecordError::new(ErrorKind::NonNumericValue, line, name, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_plain_spaced_and_quoted_fields() {
+        assert_eq!(split(b"a, b ,c"), vec!["a", "b", "c"]);
+        assert_eq!(
+            split(b"\"a,b\",\"say \"\"hi\"\"\",3"),
+            vec!["a,b", "say \"hi\"", "3"]
+        );
+        assert_eq!(split(b"x,"), vec!["x", ""]);
+    }
+
+    #[test]
+    fn header_names_match_loosely() {
+        let h = HeaderMap::new("\u{feff}ESIID, Usage_KWH ,usage date".as_bytes());
+        assert_eq!(h.find(&["USAGE_KWH"]), Some(1));
+        assert_eq!(h.find(&["READ_DATE", "USAGE_DATE"]), Some(2));
+        assert_eq!(h.find(&["ESIID"]), Some(0));
+        assert!(h.require(&["REVISION_DATE"], 1).is_err());
+    }
+}
