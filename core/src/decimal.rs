@@ -95,6 +95,48 @@ impl Decimal {
         })
     }
 
+    /// The length of the comma-separated field at the start of `text` (up to the first `,` or the
+    /// end), and its value when it is in the common form `digits[.digits]` (or `.digits`) with at
+    /// most [`MAX_DIGITS`] digits, in one pass. `None` means "not the common form": the field may
+    /// still be valid (a sign) or not, and [`Decimal::parse`] decides. On the common form both
+    /// agree.
+    #[inline]
+    pub(crate) fn parse_field_prefix(text: &[u8]) -> (usize, Option<Self>) {
+        let mut units: u64 = 0;
+        let mut digits = 0u32;
+        let mut int_digits: Option<u32> = None; // digits before the '.', once seen
+        for (i, &b) in text.iter().enumerate() {
+            match b {
+                b'0'..=b'9' => {
+                    // At most 19 digits are accumulated before the check below, and 10^19 - 1
+                    // fits a u64; the value is only used when there are no more than 18.
+                    if digits <= MAX_DIGITS {
+                        units = units * 10 + u64::from(b - b'0');
+                    }
+                    digits += 1;
+                }
+                b'.' if int_digits.is_none() => int_digits = Some(digits),
+                b',' => return (i, Self::from_prefix(units, digits, int_digits)),
+                _ => {
+                    let len = memchr::memchr(b',', &text[i..]).map_or(text.len(), |n| i + n);
+                    return (len, None);
+                }
+            }
+        }
+        (text.len(), Self::from_prefix(units, digits, int_digits))
+    }
+
+    #[inline]
+    fn from_prefix(units: u64, digits: u32, int_digits: Option<u32>) -> Option<Self> {
+        if digits == 0 || digits > MAX_DIGITS {
+            return None;
+        }
+        Some(Decimal {
+            units: units as i64, // < 10^18
+            scale: int_digits.map_or(0, |n| digits - n) as u8,
+        })
+    }
+
     pub fn parse_str(text: &str) -> Result<Self, DecimalError> {
         Self::parse(text.as_bytes())
     }

@@ -70,6 +70,10 @@ pub const TDSP_PREFIXES: &[(&str, usize, Tdsp)] = &[
 /// Strips what spreadsheets and exports wrap ESIIDs in: surrounding whitespace, the leading
 /// apostrophe Excel uses as a text guard, and spaces inside.
 pub fn normalize(raw: &str) -> String {
+    // The usual case, with nothing to strip: no whitespace, no apostrophe.
+    if raw.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return raw.to_owned();
+    }
     raw.trim()
         .trim_start_matches('\'')
         .chars()

@@ -13,6 +13,7 @@ pub mod lse;
 pub mod record;
 pub mod replace;
 pub mod smt_csv;
+pub mod storage;
 pub mod testdata;
 pub mod time;
 

@@ -8,7 +8,12 @@ pub const MAX_LINE_BYTES: u64 = 1 << 20;
 
 pub struct Lines<R> {
     src: R,
+    /// Holds a line only when it does not lie whole in `src`'s buffer (it straddles a refill, or
+    /// is too long); other lines are returned straight from `src`'s buffer, without a copy.
     buf: Vec<u8>,
+    /// Bytes of the line last returned that are still in `src`'s buffer, consumed on the next
+    /// call (the returned text borrows them until then).
+    unconsumed: usize,
     line_no: u64,
     /// The last line returned had no `\n` (only possible at end of file).
     unterminated: bool,
@@ -24,11 +29,20 @@ pub enum Line<'a> {
     TooLong,
 }
 
+/// `line` without a trailing `\r`.
+fn strip_cr(line: &[u8]) -> &[u8] {
+    match line.split_last() {
+        Some((b'\r', rest)) => rest,
+        _ => line,
+    }
+}
+
 impl<R: BufRead> Lines<R> {
     pub fn new(src: R) -> Self {
         Lines {
             src,
             buf: Vec::with_capacity(256),
+            unconsumed: 0,
             line_no: 0,
             unterminated: false,
         }
@@ -41,6 +55,42 @@ impl<R: BufRead> Lines<R> {
 
     /// The next line without its `\n` / `\r\n`, or `None` at end of file.
     pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        self.src.consume(std::mem::take(&mut self.unconsumed));
+        // Fast path: the whole line, `\n` included, is already in the source's buffer.
+        let end = loop {
+            match self.src.fill_buf() {
+                Ok(chunk) => {
+                    let window = &chunk[..chunk.len().min(MAX_LINE_BYTES as usize)];
+                    break memchr::memchr(b'\n', window);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        if let Some(end) = end {
+            // `fill_buf` without a `consume` in between hands back the same buffer, now borrowed
+            // for the returned line (a source that breaks that contract gets an error, not a
+            // panic).
+            let Some(text) = self.src.fill_buf()?.get(..end) else {
+                return Err(io::Error::other(
+                    "reader's buffer shrank between fill_buf calls",
+                ));
+            };
+            self.unconsumed = end + 1;
+            self.line_no += 1;
+            self.unterminated = false;
+            return Ok(Some(Line::Text {
+                text: strip_cr(text),
+                number: self.line_no,
+                unterminated: false,
+            }));
+        }
+        self.read_line()
+    }
+
+    /// The general case: copies the line into `buf`, across buffer refills, up to the length
+    /// limit.
+    fn read_line(&mut self) -> io::Result<Option<Line<'_>>> {
         self.buf.clear();
         let n = (&mut self.src)
             .take(MAX_LINE_BYTES)

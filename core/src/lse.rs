@@ -111,7 +111,7 @@ impl<R: BufRead> Iterator for LseReader<R> {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let code = line.split(|&b| b == b',').next().unwrap_or_default();
+            let code = &line[..memchr::memchr(b',', line).unwrap_or(line.len())];
             if code == b"00000001" {
                 let next = Pending::start(line, line_no, self.options);
                 if let Some(done) = self.pending.replace(next) {
@@ -175,12 +175,15 @@ impl Pending {
         line_no: u64,
         unterminated: bool,
     ) -> Result<(), RecordError> {
-        let fields: Vec<&[u8]>;
         match code {
+            // The hot path first. Its guard excludes every other row type, so the order of the
+            // arms does not change which one a row takes.
+            _ if code.len() == 8 && code[0] == b'1' && code.iter().all(u8::is_ascii_digit) => {
+                self.data_row(code, line, line_no, unterminated)?;
+            }
             b"00000002" => {
-                fields = lines::fields(line).collect();
                 self.once(self.interval_seconds.is_some(), "00000002", line_no)?;
-                let text = fields.get(7).map(|f| lines::text(f)).unwrap_or("");
+                let text = lines::fields(line).nth(7).map_or("", lines::text);
                 let seconds = if text.is_empty() {
                     DEFAULT_INTERVAL_SECONDS
                 } else {
@@ -196,15 +199,13 @@ impl Pending {
                 self.interval_seconds = Some(seconds);
             }
             b"00000003" => {
-                fields = lines::fields(line).collect();
                 self.once(self.transaction_id.is_some(), "00000003", line_no)?;
-                let id = fields.get(1).map(|f| lines::text(f)).unwrap_or("");
+                let id = lines::fields(line).nth(1).map_or("", lines::text);
                 self.transaction_id = (!id.is_empty()).then(|| id.to_owned());
             }
             b"00000004" => {
-                fields = lines::fields(line).collect();
                 self.once(self.revision.is_some(), "00000004", line_no)?;
-                let text = fields.get(1).map(|f| lines::text(f)).unwrap_or("");
+                let text = lines::fields(line).nth(1).map_or("", lines::text);
                 let local = time::parse_compact(text).ok_or_else(|| {
                     RecordError::new(
                         ErrorKind::BadTimestamp,
@@ -216,20 +217,15 @@ impl Pending {
                 self.revision = Some(time::revision_to_utc(local));
             }
             b"00000030" => {
-                fields = lines::fields(line).collect();
-                for pair in fields
-                    .iter()
+                for pair in lines::fields(line)
                     .skip(2)
-                    .map(|f| lines::text(f))
+                    .map(lines::text)
                     .filter(|f| !f.is_empty())
                 {
                     let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
                     self.attributes
                         .push((k.trim().to_owned(), v.trim().to_owned()));
                 }
-            }
-            _ if code.len() == 8 && code[0] == b'1' && code.iter().all(u8::is_ascii_digit) => {
-                self.data_row(code, line, line_no, unterminated)?;
             }
             _ => {
                 return Err(RecordError::new(
@@ -274,10 +270,42 @@ impl Pending {
             ));
         }
         self.data_rows += 1;
-        let mut fields = lines::fields(&line[code.len().min(line.len())..]).skip(1);
+        // The fields after the row number, taken in (value, status, blank) triplets. `next` is
+        // where the next field starts (`line.len()` for an empty last field), `None` once the
+        // line's last field is taken. Same fields as `lines::fields`, without the iterator.
+        let len = line.len();
+        let mut next = (code.len() < len).then_some(code.len() + 1);
+        // Fast path for the triplets of almost every file: `<digits[.digits]>,<A|E>,,` and `,,,`
+        // (each followed by the next field). At anything else, the line's end included, the
+        // general loop below takes over at the same triplet and decides.
+        while let Some(start) = next {
+            let rest = &line[start..];
+            let (reading, used) = if let [b',', b',', b',', ..] = rest {
+                (None, 3)
+            } else {
+                let (value_len, Some(kwh)) = Decimal::parse_field_prefix(rest) else {
+                    break;
+                };
+                let status = match rest.get(value_len..value_len + 4) {
+                    Some([b',', b'A', b',', b',']) => Status::Actual,
+                    Some([b',', b'E', b',', b',']) => Status::Estimated,
+                    _ => break,
+                };
+                (Some(Reading { kwh, status }), value_len + 4)
+            };
+            if self.intervals.len() == MAX_INTERVALS {
+                break; // the general loop reports it
+            }
+            self.intervals.push(reading);
+            next = Some(start + used);
+        }
         loop {
-            let Some(value) = fields.next() else { break };
-            let Some(status) = fields.next() else {
+            let Some(value_start) = next else { break };
+            let (value_len, fast_kwh) = Decimal::parse_field_prefix(&line[value_start..]);
+            let value_end = value_start + value_len;
+            next = (value_end < len).then_some(value_end + 1);
+            let value = &line[value_start..value_end];
+            let Some(status_start) = next else {
                 // A lone last field: empty is the trailing comma the format asks for.
                 if value.is_empty() {
                     break;
@@ -299,19 +327,28 @@ impl Pending {
                     )
                 });
             };
-            let blank = fields.next();
+            let status_end = field_end(line, status_start);
+            let status = &line[status_start..status_end];
+            // The blank field: its content is not looked at, only skipped.
+            let blank = (status_end < len).then_some(status_end + 1);
+            next = blank
+                .map(|start| field_end(line, start) + 1)
+                .filter(|&n| n <= len);
             let reading = if value.is_empty() {
                 None // missing interval; a status without a value carries nothing to keep
             } else {
                 let interval = self.intervals.len() + 1;
-                let kwh = Decimal::parse(value).map_err(|e| {
-                    RecordError::new(
-                        ErrorKind::NonNumericValue,
-                        line_no,
-                        format!("interval {interval} value"),
-                        e.to_string(),
-                    )
-                })?;
+                let kwh = match fast_kwh {
+                    Some(kwh) => kwh,
+                    None => Decimal::parse(value).map_err(|e| {
+                        RecordError::new(
+                            ErrorKind::NonNumericValue,
+                            line_no,
+                            format!("interval {interval} value"),
+                            e.to_string(),
+                        )
+                    })?,
+                };
                 let status = Status::parse(status).ok_or_else(|| {
                     RecordError::new(
                         ErrorKind::UnknownStatus,
@@ -393,10 +430,15 @@ impl Pending {
 
 impl Header {
     fn parse(line: &[u8], line_no: u64, options: LseOptions) -> Result<Header, RecordError> {
-        let f: Vec<&str> = lines::fields(line).map(lines::text).collect();
+        // Only the first six fields are read; a missing one reads as empty, which every use
+        // treats as it would treat an absent field.
+        let mut f = [""; 6];
+        for (slot, field) in f.iter_mut().zip(lines::fields(line)) {
+            *slot = lines::text(field);
+        }
         let get = |i: usize, name: &str| -> Result<&str, RecordError> {
-            match f.get(i) {
-                Some(v) if !v.is_empty() => Ok(v),
+            match f[i] {
+                v if !v.is_empty() => Ok(v),
                 _ => Err(RecordError::new(
                     ErrorKind::MissingField,
                     line_no,
@@ -426,7 +468,7 @@ impl Header {
                     format!("{channel_text:?} is not a channel number (4 load, 1 generation)"),
                 )
             })?;
-        let basis = match f.get(5).copied().unwrap_or("") {
+        let basis = match f[5] {
             "" | "Y" | "y" => TimeBasis::CentralPrevailing,
             "N" | "n" => TimeBasis::CentralStandard,
             other => {
@@ -472,6 +514,15 @@ impl Header {
             stop,
         })
     }
+}
+
+/// End of the field starting at `start`: the index of the next comma, or the line's length.
+#[inline]
+fn field_end(line: &[u8], start: usize) -> usize {
+    line[start..]
+        .iter()
+        .position(|&b| b == b',')
+        .map_or(line.len(), |i| start + i)
 }
 
 /// Writes one record as LSE, four triplets a row, with the ERCOT example's header values.

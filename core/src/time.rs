@@ -115,7 +115,17 @@ pub fn parse_compact(text: &str) -> Option<NaiveDateTime> {
     if text.len() != 14 || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    NaiveDateTime::parse_from_str(text, "%Y%m%d%H%M%S").ok()
+    // Ordinary timestamps are built directly (chrono's format-string parser is slow, and this
+    // runs three times per LSE record); anything else, e.g. a leap second, goes to chrono.
+    let b = text.as_bytes();
+    let num = |from: usize, to: usize| {
+        b[from..to]
+            .iter()
+            .fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'))
+    };
+    NaiveDate::from_ymd_opt(num(0, 4) as i32, num(4, 6), num(6, 8))
+        .and_then(|d| d.and_hms_opt(num(8, 10), num(10, 12), num(12, 14)))
+        .or_else(|| NaiveDateTime::parse_from_str(text, "%Y%m%d%H%M%S").ok())
 }
 
 /// `MM/DD/YYYY` (SMT CSV) or `YYYY-MM-DD`.

@@ -1,0 +1,45 @@
+//! The `smt` PostgreSQL extension: a thin `#[pg_extern]` layer over smt-core, plus the schema,
+//! load function, views and roles in `sql/*.sql`.
+
+use pgrx::prelude::*;
+
+::pgrx::pg_module_magic!(name, version);
+
+mod convert;
+mod esiid_sql;
+mod load_sql;
+mod parse_sql;
+
+// The hand-written SQL lives in the repository's sql/extension/ and comes after the Rust functions
+// it uses. (extension/sql/ is for upgrade scripts only: cargo-pgrx installs smt--A--B.sql from there.)
+extension_sql_file!(
+    "../../sql/extension/schema.sql",
+    name = "schema",
+    requires = [esiid_sql::esiid_valid, esiid_sql::esiid_normalize]
+);
+extension_sql_file!(
+    "../../sql/extension/load.sql",
+    name = "load",
+    requires = [
+        "schema",
+        load_sql::_stage,
+        load_sql::_decide,
+        parse_sql::detect_format
+    ]
+);
+extension_sql_file!(
+    "../../sql/extension/views.sql",
+    name = "views",
+    requires = ["schema", parse_sql::day_slots]
+);
+extension_sql_file!("../../sql/extension/roles.sql", name = "roles", finalize);
+
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

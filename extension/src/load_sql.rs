@@ -1,0 +1,170 @@
+//! The Rust half of `smt.load` (sql/load.sql holds the other, readable half): parse a file into
+//! staging rows, and decide each stored-versus-incoming pair with core's replacement rule.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use pgrx::datum::{Date, TimestampWithTimeZone};
+use pgrx::prelude::*;
+use pgrx::AnyNumeric;
+use smt_core::replace::{self, Decision, Version};
+use smt_core::{Format, IntervalRecord};
+
+use crate::convert;
+use crate::parse_sql::esiid_mode;
+
+/// Staging rows for one file. `role` is `record` (the file's version of its ESIID-channel-day),
+/// `superseded` (an older or losing version of a day the file holds more than once, as in SMT's
+/// "all versions" reports), `identical` (a repeat of the file's own version), or `reject`.
+#[pg_extern(immutable, parallel_safe, strict)]
+fn _stage(
+    data: &[u8],
+    lenient_esiid: default!(bool, false),
+) -> TableIterator<
+    'static,
+    (
+        name!(role, &'static str),
+        name!(esiid, Option<String>),
+        name!(channel, Option<i16>),
+        name!(day, Option<Date>),
+        name!(revision, Option<TimestampWithTimeZone>),
+        name!(first_start, Option<TimestampWithTimeZone>),
+        name!(interval_seconds, Option<i32>),
+        name!(scale, Option<i16>),
+        name!(units, Option<Vec<Option<i32>>>),
+        name!(kwh_exact, Option<Vec<Option<AnyNumeric>>>),
+        name!(status, Option<String>),
+        name!(transaction_id, Option<String>),
+        name!(line, i64),
+        name!(field, Option<String>),
+        name!(kind, Option<String>),
+        name!(reason, Option<String>),
+        name!(raw, Option<String>),
+    ),
+> {
+    let format = match smt_core::format::detect(&data[..data.len().min(64 * 1024)]) {
+        Some(f) if f.has_intervals() => f,
+        other => convert::error(
+            PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
+            format!(
+                "not an LSE or SMT interval CSV file (detected: {})",
+                other.map_or("nothing known", Format::name)
+            ),
+        ),
+    };
+    let mut rows = Vec::new();
+    let mut records: Vec<(IntervalRecord, &'static str)> = Vec::new();
+    let mut winner: HashMap<(String, u8, NaiveDate), usize> = HashMap::new();
+    for item in smt_core::interval_records(data, format, esiid_mode(lenient_esiid))
+        .expect("interval format")
+    {
+        let record = match item {
+            Ok(r) => r,
+            Err(e) => {
+                rows.push((
+                    "reject",
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    e.line as i64,
+                    Some(e.field),
+                    Some(e.kind.name().to_owned()),
+                    Some(e.reason),
+                    Some(e.raw),
+                ));
+                continue;
+            }
+        };
+        let key = (record.esiid.clone(), record.channel, record.day);
+        let index = records.len();
+        let role = match winner.get(&key) {
+            None => {
+                winner.insert(key, index);
+                "record"
+            }
+            Some(&w) => match replace::decide(&Version::of(&records[w].0), &Version::of(&record)) {
+                Decision::Replace { .. } => {
+                    records[w].1 = "superseded";
+                    winner.insert(key, index);
+                    "record"
+                }
+                Decision::Keep { .. } => "superseded",
+                Decision::Identical => "identical",
+            },
+        };
+        records.push((record, role));
+    }
+    for (r, role) in records {
+        let v = convert::stored(&r.intervals);
+        rows.push((
+            role,
+            Some(r.esiid),
+            Some(i16::from(r.channel)),
+            Some(convert::date(r.day)),
+            Some(convert::timestamptz(r.revision)),
+            Some(convert::timestamptz(r.start)),
+            Some(r.interval_seconds as i32),
+            Some(v.scale),
+            v.units,
+            v.kwh_exact,
+            Some(v.status),
+            r.transaction_id,
+            r.line as i64,
+            None,
+            None,
+            None,
+            None,
+        ));
+    }
+    TableIterator::new(rows)
+}
+
+/// Core's replacement rule on a stored and an incoming version: `replace`, `replace_conflict`,
+/// `keep`, `keep_conflict` or `identical` (see smt_core::replace for the rule).
+#[pg_extern(immutable, parallel_safe)]
+#[allow(clippy::too_many_arguments)]
+fn _decide(
+    stored_revision: TimestampWithTimeZone,
+    stored_scale: i16,
+    stored_units: Option<Vec<Option<i32>>>,
+    stored_exact: Option<Vec<Option<AnyNumeric>>>,
+    stored_status: String,
+    incoming_revision: TimestampWithTimeZone,
+    incoming_scale: i16,
+    incoming_units: Option<Vec<Option<i32>>>,
+    incoming_exact: Option<Vec<Option<AnyNumeric>>>,
+    incoming_status: String,
+) -> &'static str {
+    let stored = convert::from_stored(stored_scale, stored_units, stored_exact, stored_status);
+    let incoming = convert::from_stored(
+        incoming_scale,
+        incoming_units,
+        incoming_exact,
+        incoming_status,
+    );
+    let decision = replace::decide(
+        &Version {
+            revision: convert::from_timestamptz(stored_revision),
+            intervals: &stored,
+        },
+        &Version {
+            revision: convert::from_timestamptz(incoming_revision),
+            intervals: &incoming,
+        },
+    );
+    match decision {
+        Decision::Replace { conflict: false } => "replace",
+        Decision::Replace { conflict: true } => "replace_conflict",
+        Decision::Keep { conflict: false } => "keep",
+        Decision::Keep { conflict: true } => "keep_conflict",
+        Decision::Identical => "identical",
+    }
+}

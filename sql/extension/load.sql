@@ -1,0 +1,139 @@
+-- smt.load: one file into storage, with the replacement rule, in the caller's transaction.
+--
+--   1. The same content (sha256) loaded before: nothing changes, and the earlier counts come back
+--      with already_loaded = true.
+--   2. The file is registered and its raw bytes kept, whatever happens next.
+--   3. smt._stage parses it (Rust, smt-core) into a temporary staging table: the file's version of
+--      each ESIID-channel-day, older versions the file itself holds, and rejects.
+--   4. Set-based merge: each staged version against the stored one by smt._decide (core's rule);
+--      losers of every kind go to smt.interval_version, winners are upserted, rejects recorded.
+--
+-- Loads are serialized by a transaction-level advisory lock: two loads touching the same day
+-- must not both decide against the same stored version.
+CREATE FUNCTION smt.load(
+    data bytea,
+    file_name text,
+    lenient_esiid boolean DEFAULT false,
+    OUT file_id bigint,
+    OUT records integer,
+    OUT inserted integer,
+    OUT replaced integer,
+    OUT stale integer,
+    OUT identical integer,
+    OUT conflicts integer,
+    OUT rejected integer,
+    OUT already_loaded boolean
+)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    digest bytea := sha256(data);
+    detected text := smt.detect_format(data);
+    first_day date;
+    last_day date;
+BEGIN
+    IF data IS NULL OR file_name IS NULL THEN
+        RAISE EXCEPTION 'smt.load needs the file''s bytes and its name' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('smt.load'));
+
+    SELECT f.file_id, f.records, f.inserted, f.replaced, f.stale, f.identical, f.conflicts, f.rejected
+      INTO file_id, records, inserted, replaced, stale, identical, conflicts, rejected
+      FROM smt.file f WHERE f.sha256 = digest;
+    IF FOUND THEN
+        already_loaded := true;
+        RAISE NOTICE 'smt.load: % has the same content as file % already loaded; nothing changed', file_name, file_id;
+        RETURN;
+    END IF;
+    already_loaded := false;
+
+    INSERT INTO smt.file (name, sha256, size_bytes, format)
+    VALUES (file_name, digest, octet_length(data), detected)
+    RETURNING smt.file.file_id INTO file_id;
+    INSERT INTO smt.file_content (file_id, data) VALUES (file_id, data);
+
+    IF detected IS NULL OR detected NOT IN ('lse', 'interval_csv') THEN
+        UPDATE smt.file f
+           SET state = 'failed',
+               error = format('not an LSE or SMT interval CSV file (detected: %s)', coalesce(detected, 'nothing known'))
+         WHERE f.file_id = load.file_id;
+        RAISE WARNING 'smt.load: % is not an LSE or SMT interval CSV file (detected: %); kept as file % with state failed',
+            file_name, coalesce(detected, 'nothing known'), file_id;
+        records := 0; inserted := 0; replaced := 0; stale := 0; identical := 0; conflicts := 0; rejected := 0;
+        RETURN;
+    END IF;
+
+    CREATE TEMP TABLE IF NOT EXISTS smt_stage (
+        role text, esiid text, channel smallint, day date, revision timestamptz, first_start timestamptz,
+        interval_seconds integer, scale smallint, units integer[], kwh_exact numeric[], status text,
+        transaction_id text, line bigint, field text, kind text, reason text, raw text, decision text
+    ) ON COMMIT DROP;
+    TRUNCATE pg_temp.smt_stage;
+    INSERT INTO pg_temp.smt_stage
+    SELECT s.*, NULL FROM smt._stage(data, lenient_esiid) s;
+
+    INSERT INTO smt.reject (file_id, line, field, kind, reason, raw)
+    SELECT load.file_id, s.line, s.field, s.kind, s.reason, s.raw
+      FROM pg_temp.smt_stage s WHERE s.role = 'reject' ORDER BY s.line;
+
+    SELECT min(s.day), max(s.day) INTO first_day, last_day FROM pg_temp.smt_stage s WHERE s.role = 'record';
+    PERFORM smt.ensure_partitions(first_day, last_day);
+
+    UPDATE pg_temp.smt_stage s SET decision = 'insert' WHERE s.role = 'record';
+    UPDATE pg_temp.smt_stage s
+       SET decision = smt._decide(d.revision, d.scale, d.units, d.kwh_exact, d.status,
+                                  s.revision, s.scale, s.units, s.kwh_exact, s.status)
+      FROM smt.interval_day d
+     WHERE s.role = 'record' AND d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day;
+
+    -- Stored versions that lose move to history before being overwritten.
+    INSERT INTO smt.interval_version (esiid, channel, day, revision, first_start, interval_seconds, scale, units,
+                                      kwh_exact, status, transaction_id, file_id, loaded_at, outcome, decided_by_file_id)
+    SELECT d.esiid, d.channel, d.day, d.revision, d.first_start, d.interval_seconds, d.scale, d.units,
+           d.kwh_exact, d.status, d.transaction_id, d.file_id, d.loaded_at,
+           CASE s.decision WHEN 'replace' THEN 'replaced' ELSE 'conflict_lost' END, load.file_id
+      FROM pg_temp.smt_stage s
+      JOIN smt.interval_day d ON d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day
+     WHERE s.decision IN ('replace', 'replace_conflict');
+
+    -- Incoming versions that lose are kept too: every version received is somewhere.
+    INSERT INTO smt.interval_version (esiid, channel, day, revision, first_start, interval_seconds, scale, units,
+                                      kwh_exact, status, transaction_id, file_id, loaded_at, outcome, decided_by_file_id)
+    SELECT s.esiid, s.channel, s.day, s.revision, s.first_start, s.interval_seconds, s.scale, s.units,
+           s.kwh_exact, s.status, s.transaction_id, load.file_id, now(),
+           CASE WHEN s.role = 'superseded' THEN 'superseded_in_file'
+                WHEN s.decision = 'keep' THEN 'stale' ELSE 'conflict_lost' END,
+           load.file_id
+      FROM pg_temp.smt_stage s
+     WHERE s.role = 'superseded' OR s.decision IN ('keep', 'keep_conflict');
+
+    INSERT INTO smt.interval_day AS d (esiid, channel, day, revision, first_start, interval_seconds, scale, units,
+                                       kwh_exact, status, transaction_id, file_id)
+    SELECT s.esiid, s.channel, s.day, s.revision, s.first_start, s.interval_seconds, s.scale, s.units,
+           s.kwh_exact, s.status, s.transaction_id, load.file_id
+      FROM pg_temp.smt_stage s
+     WHERE s.decision IN ('insert', 'replace', 'replace_conflict')
+    ON CONFLICT (esiid, channel, day) DO UPDATE
+       SET revision = excluded.revision, first_start = excluded.first_start,
+           interval_seconds = excluded.interval_seconds, scale = excluded.scale, units = excluded.units,
+           kwh_exact = excluded.kwh_exact, status = excluded.status, transaction_id = excluded.transaction_id,
+           file_id = excluded.file_id, loaded_at = now();
+
+    SELECT count(*) FILTER (WHERE s.role <> 'reject'),
+           count(*) FILTER (WHERE s.decision = 'insert'),
+           count(*) FILTER (WHERE s.decision IN ('replace', 'replace_conflict')),
+           count(*) FILTER (WHERE s.decision IN ('keep', 'keep_conflict') OR s.role = 'superseded'),
+           count(*) FILTER (WHERE s.decision = 'identical' OR s.role = 'identical'),
+           count(*) FILTER (WHERE s.decision IN ('replace_conflict', 'keep_conflict')),
+           count(*) FILTER (WHERE s.role = 'reject')
+      INTO records, inserted, replaced, stale, identical, conflicts, rejected
+      FROM pg_temp.smt_stage s;
+
+    UPDATE smt.file f
+       SET state = 'loaded', records = load.records, inserted = load.inserted, replaced = load.replaced,
+           stale = load.stale, identical = load.identical, conflicts = load.conflicts, rejected = load.rejected
+     WHERE f.file_id = load.file_id;
+    TRUNCATE pg_temp.smt_stage;
+END
+$$;
+COMMENT ON FUNCTION smt.load(bytea, text, boolean) IS
+'Loads one LSE or SMT interval CSV file: newer revisions replace stored days (the old version moves to smt.interval_version), older ones are kept as stale, bad records go to smt.reject, and the raw file is kept. Loading the same content twice changes nothing (already_loaded = true).';

@@ -1,0 +1,28 @@
+-- Roles: smt_reader (BI tools: the views), smt_loader (load files), smt_admin (everything).
+-- Roles are cluster-wide and outlive DROP EXTENSION, so they are made only when missing.
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['smt_reader', 'smt_loader', 'smt_admin'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+    END LOOP;
+END
+$$;
+GRANT smt_reader TO smt_loader;
+GRANT smt_loader TO smt_admin;
+
+GRANT USAGE ON SCHEMA smt TO smt_reader;
+GRANT SELECT ON smt.interval, smt.interval_15min, smt.daily_usage, smt.completeness, smt.interval_versions TO smt_reader;
+
+-- Loading goes through SECURITY DEFINER functions: the loader needs no table privileges.
+REVOKE EXECUTE ON FUNCTION smt.load(bytea, text, boolean) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION smt.ensure_partitions(date, date) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION smt.load(bytea, text, boolean) TO smt_loader;
+GRANT EXECUTE ON FUNCTION smt.ensure_partitions(date, date) TO smt_loader;
+GRANT SELECT ON smt.file, smt.reject TO smt_loader;
+
+GRANT ALL ON ALL TABLES IN SCHEMA smt TO smt_admin;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA smt TO smt_admin;

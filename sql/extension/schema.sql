@@ -1,0 +1,187 @@
+-- smt schema: files, interval storage (one row per ESIID-channel-day), version history, rejects.
+-- Pulled into the extension script by extension/src/lib.rs; every name is schema-qualified so the
+-- script and its functions behave the same under any search_path.
+
+CREATE DOMAIN smt.esiid AS text
+    CONSTRAINT esiid_check CHECK (VALUE = smt.esiid_normalize(VALUE) AND smt.esiid_valid(VALUE));
+COMMENT ON DOMAIN smt.esiid IS 'A Texas ESIID: 17 or 22 digits, normalized (no Excel apostrophe, no spaces).';
+
+CREATE TABLE smt.file (
+    file_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name        text NOT NULL,
+    sha256      bytea NOT NULL UNIQUE,
+    size_bytes  bigint NOT NULL,
+    format      text,
+    state       text NOT NULL DEFAULT 'loading' CHECK (state IN ('loading', 'loaded', 'failed')),
+    records     integer NOT NULL DEFAULT 0,
+    inserted    integer NOT NULL DEFAULT 0,
+    replaced    integer NOT NULL DEFAULT 0,
+    stale       integer NOT NULL DEFAULT 0,
+    identical   integer NOT NULL DEFAULT 0,
+    conflicts   integer NOT NULL DEFAULT 0,
+    rejected    integer NOT NULL DEFAULT 0,
+    error       text,
+    loaded_at   timestamptz NOT NULL DEFAULT now(),
+    loaded_by   text NOT NULL DEFAULT current_user
+);
+COMMENT ON TABLE smt.file IS 'Every file given to smt.load, once per content (sha256): what it held and what loading it did.';
+COMMENT ON COLUMN smt.file.file_id IS 'Identifier referenced by stored days, versions and rejects.';
+COMMENT ON COLUMN smt.file.name IS 'File name as given to smt.load (SMT names carry DUNS, report and timestamp).';
+COMMENT ON COLUMN smt.file.sha256 IS 'SHA-256 of the content: the same content is never loaded twice, whatever its name.';
+COMMENT ON COLUMN smt.file.size_bytes IS 'Size of the content in bytes.';
+COMMENT ON COLUMN smt.file.format IS 'Format detected from the content: lse, interval_csv, daily_csv, monthly_csv; NULL if unknown.';
+COMMENT ON COLUMN smt.file.state IS 'loaded, or failed (the file could not be read as a usage file; see error).';
+COMMENT ON COLUMN smt.file.records IS 'Good records (ESIID-channel-day versions) in the file.';
+COMMENT ON COLUMN smt.file.inserted IS 'Records for ESIID-channel-days not stored before.';
+COMMENT ON COLUMN smt.file.replaced IS 'Records that replaced an older stored version (which moved to smt.interval_version).';
+COMMENT ON COLUMN smt.file.stale IS 'Records older than the stored version: kept in smt.interval_version, not applied.';
+COMMENT ON COLUMN smt.file.identical IS 'Records equal to the stored version: nothing written.';
+COMMENT ON COLUMN smt.file.conflicts IS 'Records with the same revision as the stored version but other values, settled by the tie-break rule.';
+COMMENT ON COLUMN smt.file.rejected IS 'Bad records, each in smt.reject.';
+COMMENT ON COLUMN smt.file.error IS 'Why a failed file could not be loaded.';
+COMMENT ON COLUMN smt.file.loaded_at IS 'When the file was loaded.';
+COMMENT ON COLUMN smt.file.loaded_by IS 'Database role that loaded it.';
+
+CREATE TABLE smt.file_content (
+    file_id bigint PRIMARY KEY REFERENCES smt.file ON DELETE CASCADE,
+    data    bytea NOT NULL
+);
+COMMENT ON TABLE smt.file_content IS 'The raw bytes of every loaded file, kept so any load can be checked or redone.';
+COMMENT ON COLUMN smt.file_content.file_id IS 'The file (smt.file).';
+COMMENT ON COLUMN smt.file_content.data IS 'The file exactly as given to smt.load.';
+
+-- One row per ESIID, channel and operating day. Values are exact scaled integers:
+-- kwh[i] = units[i] × 10^-scale (see smt_core::storage); kwh_exact holds the rare day whose values
+-- overflow 32-bit units. Partitioned by month of operating day; partitions are made on demand by
+-- smt.ensure_partitions with fillfactor 85 so replacements can be HOT updates.
+CREATE TABLE smt.interval_day (
+    esiid            text NOT NULL,
+    channel          smallint NOT NULL,
+    day              date NOT NULL,
+    revision         timestamptz NOT NULL,
+    first_start      timestamptz NOT NULL,
+    interval_seconds integer NOT NULL,
+    scale            smallint NOT NULL,
+    units            integer[],
+    kwh_exact        numeric[],
+    status           text NOT NULL,
+    transaction_id   text,
+    file_id          bigint NOT NULL,
+    loaded_at        timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (esiid, channel, day),
+    CHECK ((units IS NULL) <> (kwh_exact IS NULL))
+) PARTITION BY RANGE (day);
+COMMENT ON TABLE smt.interval_day IS 'Current version of each ESIID-channel-operating day: interval values as exact scaled integers. Query smt.interval for one row per interval.';
+COMMENT ON COLUMN smt.interval_day.esiid IS 'ESIID (normalized).';
+COMMENT ON COLUMN smt.interval_day.channel IS 'ERCOT channel: 4 load (consumption), 1 generation (surplus).';
+COMMENT ON COLUMN smt.interval_day.day IS 'Operating day, Central prevailing time.';
+COMMENT ON COLUMN smt.interval_day.revision IS 'When this version was made (LSE 00000004, CSV REVISION_DATE); newer replaces older.';
+COMMENT ON COLUMN smt.interval_day.first_start IS 'Start of the first interval (local midnight of the operating day).';
+COMMENT ON COLUMN smt.interval_day.interval_seconds IS 'Interval length in seconds (900 for SMT).';
+COMMENT ON COLUMN smt.interval_day.scale IS 'Decimal scale of units: kwh = units × 10^-scale.';
+COMMENT ON COLUMN smt.interval_day.units IS 'Interval values as scaled integers, in time order; NULL element = missing interval.';
+COMMENT ON COLUMN smt.interval_day.kwh_exact IS 'Interval values as numeric, only for days whose values do not fit units.';
+COMMENT ON COLUMN smt.interval_day.status IS 'One character per interval: A actual, E estimated, - missing.';
+COMMENT ON COLUMN smt.interval_day.transaction_id IS 'LSE transaction id (00000003); NULL for CSV.';
+COMMENT ON COLUMN smt.interval_day.file_id IS 'File this version came from (smt.file).';
+COMMENT ON COLUMN smt.interval_day.loaded_at IS 'When this version was stored.';
+
+CREATE TABLE smt.interval_version (
+    version_id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    esiid              text NOT NULL,
+    channel            smallint NOT NULL,
+    day                date NOT NULL,
+    revision           timestamptz NOT NULL,
+    first_start        timestamptz NOT NULL,
+    interval_seconds   integer NOT NULL,
+    scale              smallint NOT NULL,
+    units              integer[],
+    kwh_exact          numeric[],
+    status             text NOT NULL,
+    transaction_id     text,
+    file_id            bigint NOT NULL,
+    loaded_at          timestamptz NOT NULL,
+    outcome            text NOT NULL CHECK (outcome IN ('replaced', 'stale', 'conflict_lost', 'superseded_in_file')),
+    decided_by_file_id bigint NOT NULL,
+    decided_at         timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX interval_version_day_idx ON smt.interval_version (esiid, channel, day);
+COMMENT ON TABLE smt.interval_version IS 'Every version of an ESIID-channel-day that is not the current one: replaced versions, stale arrivals, conflict losers. With smt.interval_day, every version ever received.';
+COMMENT ON COLUMN smt.interval_version.version_id IS 'Identifier of this history row.';
+COMMENT ON COLUMN smt.interval_version.esiid IS 'ESIID (normalized).';
+COMMENT ON COLUMN smt.interval_version.channel IS 'ERCOT channel: 4 load, 1 generation.';
+COMMENT ON COLUMN smt.interval_version.day IS 'Operating day, Central prevailing time.';
+COMMENT ON COLUMN smt.interval_version.revision IS 'Revision timestamp of this version.';
+COMMENT ON COLUMN smt.interval_version.first_start IS 'Start of the first interval.';
+COMMENT ON COLUMN smt.interval_version.interval_seconds IS 'Interval length in seconds.';
+COMMENT ON COLUMN smt.interval_version.scale IS 'Decimal scale of units.';
+COMMENT ON COLUMN smt.interval_version.units IS 'Interval values as scaled integers (NULL element = missing).';
+COMMENT ON COLUMN smt.interval_version.kwh_exact IS 'Interval values as numeric when they do not fit units.';
+COMMENT ON COLUMN smt.interval_version.status IS 'One character per interval: A, E, or - for missing.';
+COMMENT ON COLUMN smt.interval_version.transaction_id IS 'LSE transaction id.';
+COMMENT ON COLUMN smt.interval_version.file_id IS 'File this version came from.';
+COMMENT ON COLUMN smt.interval_version.loaded_at IS 'When this version was first stored or received.';
+COMMENT ON COLUMN smt.interval_version.outcome IS 'replaced (by a newer revision), stale (arrived older than the stored one), conflict_lost (same revision, lost the tie-break), superseded_in_file (a file held a newer version of the same day).';
+COMMENT ON COLUMN smt.interval_version.decided_by_file_id IS 'File whose load moved this version here.';
+COMMENT ON COLUMN smt.interval_version.decided_at IS 'When it was moved here.';
+
+CREATE TABLE smt.reject (
+    reject_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    file_id     bigint NOT NULL REFERENCES smt.file ON DELETE CASCADE,
+    line        bigint NOT NULL,
+    field       text NOT NULL,
+    kind        text NOT NULL,
+    reason      text NOT NULL,
+    raw         text NOT NULL,
+    rejected_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX reject_file_idx ON smt.reject (file_id);
+COMMENT ON TABLE smt.reject IS 'Records that could not be loaded, one row each, with where and why. The whole file stays in smt.file_content.';
+COMMENT ON COLUMN smt.reject.reject_id IS 'Identifier of the reject.';
+COMMENT ON COLUMN smt.reject.file_id IS 'File the record came from.';
+COMMENT ON COLUMN smt.reject.line IS '1-based line of the offending row.';
+COMMENT ON COLUMN smt.reject.field IS 'Field or row at fault, e.g. 00000001.esiid, USAGE_KWH, interval 17 value.';
+COMMENT ON COLUMN smt.reject.kind IS 'Kind of problem: wrong_interval_count, non_numeric_value, unknown_status, invalid_esiid, bad_timestamp, truncated_record, ...';
+COMMENT ON COLUMN smt.reject.reason IS 'What is wrong, in words.';
+COMMENT ON COLUMN smt.reject.raw IS 'Text of the offending line.';
+COMMENT ON COLUMN smt.reject.rejected_at IS 'When it was rejected.';
+
+-- Monthly partitions of smt.interval_day, made when a load needs them. SECURITY DEFINER so that
+-- smt_loader needs no CREATE privilege; the advisory lock keeps two loads from racing.
+CREATE FUNCTION smt.ensure_partitions(first_day date, last_day date) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    month date;
+    part text;
+    made integer := 0;
+BEGIN
+    IF first_day IS NULL OR last_day IS NULL THEN
+        RETURN 0;
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('smt.ensure_partitions'));
+    FOR month IN
+        SELECT generate_series(date_trunc('month', first_day), date_trunc('month', last_day), interval '1 month')::date
+    LOOP
+        part := format('interval_day_%s', to_char(month, 'YYYY_MM'));
+        IF to_regclass(format('smt.%I', part)) IS NULL THEN
+            EXECUTE format(
+                'CREATE TABLE smt.%I PARTITION OF smt.interval_day FOR VALUES FROM (%L) TO (%L) WITH (fillfactor = 85)',
+                part, month, (month + interval '1 month')::date);
+            EXECUTE format('COMMENT ON TABLE smt.%I IS %L', part,
+                format('smt.interval_day rows for operating days in %s.', to_char(month, 'YYYY-MM')));
+            made := made + 1;
+        END IF;
+    END LOOP;
+    RETURN made;
+END
+$$;
+COMMENT ON FUNCTION smt.ensure_partitions(date, date) IS 'Creates the monthly partitions of smt.interval_day covering first_day..last_day that do not exist yet; returns how many it made.';
+
+-- kwh of one interval from the storage columns, exactly (the scale is kept: units 580 at scale 3 is 0.580).
+CREATE FUNCTION smt.kwh(units integer, scale smallint, kwh_exact numeric) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+-- A SQL-standard body is bound when created, so it is immune to the caller's search_path and
+-- can still be inlined into the views.
+RETURN CASE WHEN kwh_exact IS NOT NULL THEN kwh_exact
+            ELSE round(units::numeric / (10::numeric ^ scale), scale) END;
+COMMENT ON FUNCTION smt.kwh(integer, smallint, numeric) IS 'Exact kWh of one interval from smt.interval_day storage columns.';
