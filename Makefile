@@ -1,32 +1,58 @@
 # smt — the two commands a user needs are `make demo` and `make test` (see README.md).
-# Every target installs what it needs first (scripts/setup.sh skips what is already there).
+# Every target installs what it needs first; scripts/setup.sh skips what is already there.
 
 SHELL := /bin/bash
 CARGO ?= cargo
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+# Scratch space for test clusters: must be reachable by the unprivileged cluster user.
+SMT_TMP ?= /tmp/smt-$(shell id -u)
+E2E_PORT ?= 55433
+SUDO_FLAG := $(if $(filter 0,$(shell id -u)),,--sudo)
 
-.PHONY: all setup setup-core build test test-core demo bench fmt clean
+.PHONY: all setup build install install-dev test test-core test-extension test-e2e demo bench fmt clean
 
 all: build
 
 setup:
 	bash scripts/setup.sh all
 
-setup-core:
-	bash scripts/setup.sh core
-
-build: setup-core
+build:
 	$(CARGO) build --release -p smt
 
+# Builds the extension against Debian's PostgreSQL 15 and installs it there; after this,
+# CREATE EXTENSION smt works in any database of any cluster of that installation.
+install: setup
+	cd extension && $(CARGO) pgrx install --release --pg-config $(PG_CONFIG) $(SUDO_FLAG)
+
+install-dev: setup
+	cd extension && $(CARGO) pgrx install --pg-config $(PG_CONFIG) $(SUDO_FLAG)
+
 # Unit, property, fixture and CLI tests of the pure-Rust crates.
-test-core: setup-core
+test-core:
 	$(CARGO) test -p smt-core -p smt
 
-test: test-core
+# pgrx #[pg_test]s, in a throwaway cluster run by the unprivileged user.
+test-extension: setup
+	mkdir -p $(SMT_TMP) && chmod 755 $(SMT_TMP)
+	rm -rf $(SMT_TMP)/pgrx-test && mkdir -p $(SMT_TMP)/pgrx-test && chown smt $(SMT_TMP)/pgrx-test
+	cd extension && $(CARGO) pgrx test pg15 --runas smt --pgdata $(SMT_TMP)/pgrx-test/data
 
-demo: build
+# End-to-end tests against a real cluster with the extension installed (pgrx test installs a
+# build with test functions, so the plain build is installed again first).
+test-e2e: install-dev
+	mkdir -p $(SMT_TMP) && chmod 755 $(SMT_TMP)
+	bash scripts/pg.sh stop $(SMT_TMP)/e2e-pg
+	rm -rf $(SMT_TMP)/e2e-pg
+	bash scripts/pg.sh start $(SMT_TMP)/e2e-pg $(E2E_PORT)
+	SMT_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:$(E2E_PORT)/postgres $(CARGO) test -p smt-e2e; \
+	  status=$$?; bash scripts/pg.sh stop $(SMT_TMP)/e2e-pg; exit $$status
+
+test: setup test-core test-extension test-e2e
+
+demo: setup
 	bash scripts/demo.sh
 
-bench: setup-core
+bench:
 	bash scripts/bench.sh
 
 fmt:
@@ -34,4 +60,5 @@ fmt:
 
 clean:
 	$(CARGO) clean
+	bash scripts/pg.sh stop .demo/pgdata
 	rm -rf .demo

@@ -280,6 +280,64 @@ mod tests {
         assert_eq!(d("0000000000000000000001.5").to_string(), "1.5");
     }
 
+    /// The one-pass field parser finds the field's end, agrees with `parse` on every field it
+    /// accepts, and accepts every plain short field.
+    #[test]
+    fn field_prefix_agrees_with_parse() {
+        let alphabet = b"0123456789..,,-+ aE";
+        let mut state = 0x1234_5678_9ABC_DEF0u64;
+        let mut next = move || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let z = (state ^ (state >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z ^ (z >> 29)
+        };
+        let mut fields = vec![
+            b"0.123,A,,".to_vec(),
+            b"1234567,".to_vec(),
+            b"12345678,".to_vec(),
+            b".5,".to_vec(),
+            b"5.,".to_vec(),
+            b".,".to_vec(),
+            b"0000000,".to_vec(),
+            b"9999999".to_vec(),
+        ];
+        for _ in 0..200_000 {
+            let len = (next() % 14) as usize;
+            let digit_heavy = next() % 3 != 0;
+            fields.push(
+                (0..len)
+                    .map(|_| {
+                        let r = next() as usize;
+                        if digit_heavy && r % 4 != 0 {
+                            b'0' + (r % 10) as u8
+                        } else {
+                            alphabet[r % alphabet.len()]
+                        }
+                    })
+                    .collect(),
+            );
+        }
+        for text in fields {
+            let (len, value) = Decimal::parse_field_prefix(&text);
+            let end = text.iter().position(|&b| b == b',').unwrap_or(text.len());
+            assert_eq!(len, end, "{:?}", String::from_utf8_lossy(&text));
+            if let Some(v) = value {
+                assert_eq!(
+                    Ok(v),
+                    Decimal::parse(&text[..end]),
+                    "{:?}",
+                    String::from_utf8_lossy(&text)
+                );
+            }
+            if value.is_none() && end <= MAX_DIGITS as usize {
+                let plain = text[..end].iter().filter(|&&b| b == b'.').count() <= 1
+                    && text[..end].iter().all(|&b| b == b'.' || b.is_ascii_digit())
+                    && text[..end].iter().any(u8::is_ascii_digit);
+                assert!(!plain, "{:?}", String::from_utf8_lossy(&text));
+            }
+        }
+    }
+
     #[test]
     fn compares_by_value() {
         assert!(d("0.58").same_value(d("0.580")));

@@ -144,5 +144,14 @@ pub fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 pub fn text(field: &[u8]) -> &str {
-    std::str::from_utf8(field).unwrap_or("\u{fffd}").trim()
+    match std::str::from_utf8(field) {
+        // A field that starts and ends with a visible ASCII character has nothing to trim.
+        Ok(s) if field.first().is_some_and(u8::is_ascii_graphic)
+            && field.last().is_some_and(u8::is_ascii_graphic) =>
+        {
+            s
+        }
+        Ok(s) => s.trim(),
+        Err(_) => "\u{fffd}",
+    }
 }

@@ -22,7 +22,7 @@ use crate::decimal::Decimal;
 use crate::esiid::{self, EsiidMode};
 use crate::lines::{self, Line, Lines};
 use crate::record::{ErrorKind, IntervalRecord, Reading, RecordError, Status};
-use crate::time::{self, TimeBasis};
+use crate::time::{self, TimeBasis, TimeError};
 
 pub const DEFAULT_INTERVAL_SECONDS: u32 = 900;
 /// No operating day holds more intervals than this (one-minute intervals on the 25-hour day).
@@ -40,6 +40,7 @@ pub struct LseReader<R> {
     lines: Lines<R>,
     options: LseOptions,
     pending: Option<Pending>,
+    times: TimeCache,
     done: bool,
 }
 
@@ -70,6 +71,7 @@ impl<R: BufRead> LseReader<R> {
             lines: Lines::new(src),
             options,
             pending: None,
+            times: TimeCache::new(),
             done: false,
         }
     }
@@ -111,9 +113,14 @@ impl<R: BufRead> Iterator for LseReader<R> {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let code = &line[..memchr::memchr(b',', line).unwrap_or(line.len())];
+            // The row type: up to the first comma (which is the 9th byte in any sane row).
+            let code_len = match line.iter().take(9).position(|&b| b == b',') {
+                Some(n) => n,
+                None => memchr::memchr(b',', line).unwrap_or(line.len()),
+            };
+            let code = &line[..code_len];
             if code == b"00000001" {
-                let next = Pending::start(line, line_no, self.options);
+                let next = Pending::start(line, line_no, self.options, &mut self.times);
                 if let Some(done) = self.pending.replace(next) {
                     return Some(done.finish(false));
                 }
@@ -134,7 +141,7 @@ impl<R: BufRead> Iterator for LseReader<R> {
             if p.error.is_some() {
                 continue;
             }
-            if let Err(e) = p.row(code, line, line_no, unterminated) {
+            if let Err(e) = p.row(code, line, line_no, unterminated, &mut self.times) {
                 p.fail(e.with_raw(line));
             }
         }
@@ -143,7 +150,7 @@ impl<R: BufRead> Iterator for LseReader<R> {
 }
 
 impl Pending {
-    fn start(line: &[u8], line_no: u64, options: LseOptions) -> Pending {
+    fn start(line: &[u8], line_no: u64, options: LseOptions, times: &mut TimeCache) -> Pending {
         let mut p = Pending {
             line: line_no,
             header: None,
@@ -155,7 +162,7 @@ impl Pending {
             data_rows: 0,
             error: None,
         };
-        match Header::parse(line, line_no, options) {
+        match Header::parse(line, line_no, options, times) {
             Ok(h) => p.header = Some(h),
             Err(e) => p.fail(e.with_raw(line)),
         }
@@ -174,6 +181,7 @@ impl Pending {
         line: &[u8],
         line_no: u64,
         unterminated: bool,
+        times: &mut TimeCache,
     ) -> Result<(), RecordError> {
         match code {
             // The hot path first. Its guard excludes every other row type, so the order of the
@@ -206,7 +214,7 @@ impl Pending {
             b"00000004" => {
                 self.once(self.revision.is_some(), "00000004", line_no)?;
                 let text = lines::fields(line).nth(1).map_or("", lines::text);
-                let local = time::parse_compact(text).ok_or_else(|| {
+                let (_, revision) = times.get(text, TimeKind::Revision).ok_or_else(|| {
                     RecordError::new(
                         ErrorKind::BadTimestamp,
                         line_no,
@@ -214,7 +222,7 @@ impl Pending {
                         format!("{text:?} is not a YYYYMMDDHHMMSS timestamp"),
                     )
                 })?;
-                self.revision = Some(time::revision_to_utc(local));
+                self.revision = Some(revision.expect("revision_to_utc does not fail"));
             }
             b"00000030" => {
                 for pair in lines::fields(line)
@@ -429,7 +437,12 @@ impl Pending {
 }
 
 impl Header {
-    fn parse(line: &[u8], line_no: u64, options: LseOptions) -> Result<Header, RecordError> {
+    fn parse(
+        line: &[u8],
+        line_no: u64,
+        options: LseOptions,
+        times: &mut TimeCache,
+    ) -> Result<Header, RecordError> {
         // Only the first six fields are read; a missing one reads as empty, which every use
         // treats as it would treat an absent field.
         let mut f = [""; 6];
@@ -480,7 +493,7 @@ impl Header {
                 ))
             }
         };
-        let timestamp =
+        let mut timestamp =
             |i: usize, name: &str| -> Result<(NaiveDateTime, DateTime<Utc>), RecordError> {
                 let text = get(i, name)?;
                 let bad = |why: String| {
@@ -491,9 +504,10 @@ impl Header {
                         why,
                     )
                 };
-                let local = time::parse_compact(text)
+                let (local, utc) = times
+                    .get(text, TimeKind::Basis(basis))
                     .ok_or_else(|| bad(format!("{text:?} is not a YYYYMMDDHHMMSS timestamp")))?;
-                let utc = basis.to_utc(local).map_err(|e| bad(e.to_string()))?;
+                let utc = utc.map_err(|e| bad(e.to_string()))?;
                 Ok((local, utc))
             };
         let (start_local, start) = timestamp(3, "start")?;
@@ -513,6 +527,60 @@ impl Header {
             start,
             stop,
         })
+    }
+}
+
+/// How a header timestamp becomes an instant.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TimeKind {
+    /// `00000001` start and stop: [`TimeBasis::to_utc`].
+    Basis(TimeBasis),
+    /// `00000004`: [`time::revision_to_utc`], which always succeeds.
+    Revision,
+}
+
+type CachedTime = (NaiveDateTime, Result<DateTime<Utc>, TimeError>);
+
+/// Header timestamps already converted, by their text. A file repeats a few start, stop and
+/// revision times over and over, and parsing one and converting it from Central time (chrono-tz)
+/// is the costliest part of a record's header rows. Direct-mapped; an entry holds what the
+/// conversion returned for exactly that text and kind, so a hit gives the same answer.
+struct TimeCache {
+    slots: Vec<Option<([u8; 14], TimeKind, CachedTime)>>,
+}
+
+impl TimeCache {
+    const SLOTS: usize = 64;
+
+    fn new() -> Self {
+        TimeCache {
+            slots: vec![None; Self::SLOTS],
+        }
+    }
+
+    /// The local time and instant of a `YYYYMMDDHHMMSS` text; `None` when it is not one.
+    fn get(&mut self, text: &str, kind: TimeKind) -> Option<CachedTime> {
+        let convert = |text: &str| {
+            let local = time::parse_compact(text)?;
+            Some(match kind {
+                TimeKind::Basis(basis) => (local, basis.to_utc(local)),
+                TimeKind::Revision => (local, Ok(time::revision_to_utc(local))),
+            })
+        };
+        let Ok(key) = <[u8; 14]>::try_from(text.as_bytes()) else {
+            return convert(text);
+        };
+        let word = |from: usize| u64::from_le_bytes(key[from..from + 8].try_into().unwrap());
+        let hash = (word(0) ^ word(6).rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let slot = &mut self.slots[(hash >> 58) as usize ^ usize::from(kind == TimeKind::Revision)];
+        if let Some((k, kd, value)) = slot {
+            if *k == key && *kd == kind {
+                return Some(value.clone());
+            }
+        }
+        let value = convert(text)?;
+        *slot = Some((key, kind, value.clone()));
+        Some(value)
     }
 }
 

@@ -74,12 +74,12 @@ mod tests {
         );
     }
 
-    #[pg_test(error = "value for domain smt.esiid violates check constraint \"esiid_check\"")]
+    #[pg_test(error = "value for domain esiid violates check constraint \"esiid_check\"")]
     fn esiid_domain_refuses_invalid() {
         Spi::run("SELECT '123'::smt.esiid").unwrap();
     }
 
-    #[pg_test(error = "value for domain smt.esiid violates check constraint \"esiid_check\"")]
+    #[pg_test(error = "value for domain esiid violates check constraint \"esiid_check\"")]
     fn esiid_domain_refuses_unnormalized() {
         Spi::run("SELECT '''10443720000000001'::smt.esiid").unwrap();
     }

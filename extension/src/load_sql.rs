@@ -168,3 +168,51 @@ fn _decide(
         Decision::Identical => "identical",
     }
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    fn decide(stored: &str, incoming: &str) -> String {
+        Spi::get_one::<String>(&format!("SELECT smt._decide({stored}, {incoming})")).unwrap().unwrap()
+    }
+
+    #[pg_test]
+    fn decide_applies_core_rule_to_stored_columns() {
+        let old = "'2025-11-04 06:00Z', 3::smallint, ARRAY[580, NULL]::int[], NULL::numeric[], 'A-'";
+        let new = "'2025-11-05 06:00Z', 3::smallint, ARRAY[600, 100]::int[], NULL::numeric[], 'AE'";
+        assert_eq!(decide(old, new), "replace");
+        assert_eq!(decide(new, old), "keep");
+        // Same values written at another scale, or as exact numerics, are identical.
+        let same = "'2025-11-04 06:00Z', 2::smallint, ARRAY[58, NULL]::int[], NULL::numeric[], 'A-'";
+        assert_eq!(decide(old, same), "identical");
+        let exact = "'2025-11-04 06:00Z', 0::smallint, NULL::int[], ARRAY[0.58, NULL]::numeric[], 'A-'";
+        assert_eq!(decide(old, exact), "identical");
+        // Same revision, more intervals: the more complete version wins, whichever is stored.
+        let fuller = "'2025-11-04 06:00Z', 3::smallint, ARRAY[580, 1]::int[], NULL::numeric[], 'AA'";
+        assert_eq!(decide(old, fuller), "replace_conflict");
+        assert_eq!(decide(fuller, old), "keep_conflict");
+    }
+
+    #[pg_test]
+    fn stage_keeps_the_newest_version_a_file_holds() {
+        use smt_core::testdata;
+        // An "all versions" CSV: a day, a bad row, then the same day revised a day later.
+        let day = chrono::NaiveDate::from_ymd_opt(2025, 7, 1).unwrap();
+        let older = testdata::Generator::new(3).record("10443720000000001", 4, day);
+        let mut newer = older.clone();
+        newer.revision += chrono::Duration::days(1);
+        newer.intervals[0] = None;
+        let mut csv = testdata::csv_bytes(&[older]);
+        csv.extend_from_slice(b"'1044372000000000X,07/01/2025,07/03/2025 07:37:17,00:00,00:15,0.600,A,Consumption\n");
+        let mut rows = Vec::new();
+        smt_core::smt_csv::interval::write_record(&mut rows, &newer).unwrap();
+        csv.extend_from_slice(&rows);
+        let roles = Spi::get_one_with_args::<String>(
+            "SELECT string_agg(role || ':' || line || ':' || coalesce(to_char(revision AT TIME ZONE 'UTC', 'MM-DD'), kind), ',' ORDER BY line) FROM smt._stage($1)",
+            &[csv.into()],
+        );
+        assert_eq!(roles.unwrap().as_deref(), Some("superseded:2:07-03,reject:98:invalid_esiid,record:99:07-04"));
+    }
+}

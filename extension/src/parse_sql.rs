@@ -127,3 +127,78 @@ fn day_slots(day: Date, interval_seconds: default!(i32, 900)) -> i32 {
         });
     smt_core::time::slots_in_day(convert::from_date(day), seconds) as i32
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+    use smt_core::testdata;
+
+    fn generated(format: &str) -> (Vec<u8>, Vec<smt_core::IntervalRecord>) {
+        let days = testdata::dst_days_2025();
+        let records = testdata::Generator::new(7).records(2, &days);
+        let bytes = if format == "lse" { testdata::lse_bytes(&records, true) } else { testdata::csv_bytes(&records) };
+        (bytes, records)
+    }
+
+    #[pg_test]
+    fn lse_parse_returns_one_row_per_record_with_exact_values() {
+        let (bytes, records) = generated("lse");
+        let rows = Spi::get_one_with_args::<i64>("SELECT count(*) FROM smt.lse_parse($1)", &[bytes.clone().into()]);
+        assert_eq!(rows.unwrap(), Some(records.len() as i64));
+        // Intervals per day follow DST: 92 on the spring day, 100 on the fall day.
+        let spring = Spi::get_one_with_args::<i32>(
+            "SELECT max(cardinality(kwh)) FROM smt.lse_parse($1) WHERE day = '2025-03-09'",
+            &[bytes.clone().into()],
+        );
+        assert_eq!(spring.unwrap(), Some(92));
+        let fall = Spi::get_one_with_args::<i32>(
+            "SELECT max(cardinality(kwh)) FROM smt.lse_parse($1) WHERE day = '2025-11-02'",
+            &[bytes.clone().into()],
+        );
+        assert_eq!(fall.unwrap(), Some(100));
+        // The exact sum of every value equals core's exact sum.
+        let expected: smt_core::DecimalSum = records.iter().flat_map(|r| r.intervals.iter().flatten().map(|x| x.kwh)).sum();
+        let total = Spi::get_one_with_args::<String>(
+            "SELECT sum(k)::text FROM smt.lse_parse($1), unnest(kwh) k",
+            &[bytes.into()],
+        );
+        assert!(expected.equals_text(&total.unwrap().unwrap()));
+    }
+
+    #[pg_test]
+    fn csv_parse_matches_lse_parse_for_the_same_records() {
+        let (lse, _) = generated("lse");
+        let (csv, _) = generated("csv");
+        let same = Spi::get_one_with_args::<bool>(
+            "SELECT (SELECT array_agg((esiid, channel, day, revision, kwh, status) ORDER BY esiid, channel, day) FROM smt.lse_parse($1))
+                  = (SELECT array_agg((esiid, channel, day, revision, kwh, status) ORDER BY esiid, channel, day) FROM smt.csv_parse($2))",
+            &[lse.into(), csv.into()],
+        );
+        assert_eq!(same.unwrap(), Some(true));
+    }
+
+    #[pg_test]
+    fn bad_records_are_skipped_not_fatal() {
+        let mut bytes = b"00000001,10443720000000001,4,20250701000000,20250701235900,Y,N\n00000004,20250703060000,M\n10000000,1.0,A,,x,A,,\n".to_vec();
+        let (good, records) = generated("lse");
+        bytes.extend_from_slice(&good);
+        let rows = Spi::get_one_with_args::<i64>("SELECT count(*) FROM smt.lse_parse($1)", &[bytes.into()]);
+        assert_eq!(rows.unwrap(), Some(records.len() as i64));
+    }
+
+    #[pg_test]
+    fn detects_formats_and_counts_day_slots() {
+        let (lse, _) = generated("lse");
+        let (csv, _) = generated("csv");
+        assert_eq!(Spi::get_one_with_args::<String>("SELECT smt.detect_format($1)", &[lse.into()]).unwrap().as_deref(), Some("lse"));
+        assert_eq!(
+            Spi::get_one_with_args::<String>("SELECT smt.detect_format($1)", &[csv.into()]).unwrap().as_deref(),
+            Some("interval_csv")
+        );
+        assert_eq!(Spi::get_one::<String>("SELECT smt.detect_format('hello'::bytea)").unwrap(), None);
+        assert_eq!(Spi::get_one::<i32>("SELECT smt.day_slots('2025-03-09')").unwrap(), Some(92));
+        assert_eq!(Spi::get_one::<i32>("SELECT smt.day_slots('2025-11-02')").unwrap(), Some(100));
+        assert_eq!(Spi::get_one::<i32>("SELECT smt.day_slots('2025-07-01', 3600)").unwrap(), Some(24));
+    }
+}

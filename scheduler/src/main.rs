@@ -21,12 +21,15 @@ struct Cli {
 enum Command {
     /// Parse LSE or SMT interval CSV files and print one CSV row per interval.
     Parse(cli::parse::Args),
+    /// Write realistic sample LSE or SMT CSV files (DST days, estimates, gaps).
+    Generate(cli::generate::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Parse(args) => cli::parse::run(args),
+        Command::Generate(args) => cli::generate::run(args),
     };
     match result {
         Ok(code) => code,

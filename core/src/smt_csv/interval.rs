@@ -14,6 +14,10 @@
 //! spring-forward day 02:00–02:45 is absent or has an empty kWh. Each row is placed by its start
 //! time into the day's slots (the first free slot with that wall time, after the previous row's
 //! slot when there is one), so both DST days come out right.
+//!
+//! A file cut short is a truncated record, as in LSE: the last record is rejected when its day's
+//! last interval never came, or when the file ends inside a row (a last line, without a line
+//! ending, that has fewer fields than the header).
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
@@ -89,6 +93,8 @@ pub struct IntervalCsvReader<R> {
     columns: Option<Columns>,
     pending: Option<Group>,
     day_slots: HashMap<NaiveDate, Rc<[u16]>>,
+    /// Fields in the header: a cut-off last row has fewer.
+    header_width: usize,
     done: bool,
 }
 
@@ -100,6 +106,7 @@ impl<R: BufRead> IntervalCsvReader<R> {
             columns: None,
             pending: None,
             day_slots: HashMap::new(),
+            header_width: 0,
             done: false,
         }
     }
@@ -123,7 +130,7 @@ impl<R: BufRead> Iterator for IntervalCsvReader<R> {
             match self.lines.next_line() {
                 Ok(None) => {
                     self.done = true;
-                    return self.pending.take().map(Group::finish);
+                    return self.pending.take().map(Group::finish_at_end);
                 }
                 Err(e) => {
                     self.done = true;
@@ -138,7 +145,9 @@ impl<R: BufRead> Iterator for IntervalCsvReader<R> {
                     )))
                 }
                 Ok(Some(Line::Text {
-                    text: line, number, ..
+                    text: line,
+                    number,
+                    unterminated,
                 })) => {
                     if super::is_blank(line) {
                         continue;
@@ -153,10 +162,33 @@ impl<R: BufRead> Iterator for IntervalCsvReader<R> {
                                 return Some(Err(e.with_raw(line)));
                             }
                         }
+                        self.header_width = split(line).len();
                         continue;
                     }
                     row = split(line).into_iter().map(|f| f.into_owned()).collect();
                     raw = line.to_vec();
+                    if unterminated && row.len() < self.header_width {
+                        // The file ends inside this row: it belongs to the record being read
+                        // unless that one is already complete.
+                        let err = RecordError::new(
+                            ErrorKind::TruncatedRecord,
+                            line_no,
+                            "row",
+                            format!(
+                                "file ends in the middle of a row ({} of {} fields)",
+                                row.len(),
+                                self.header_width
+                            ),
+                        )
+                        .with_raw(line);
+                        match self.pending.as_mut() {
+                            Some(g) if !g.complete() => {
+                                g.error.get_or_insert(err.in_record(g.line));
+                                continue;
+                            }
+                            _ => return Some(Err(err)),
+                        }
+                    }
                 }
             }
             let key = match self.key(&row, line_no) {
@@ -343,6 +375,24 @@ impl Group {
         self.intervals[index] = reading;
         self.last = Some(index);
         Ok(())
+    }
+
+    /// Whether the day's last interval has been read.
+    fn complete(&self) -> bool {
+        self.filled.last().copied().unwrap_or(true)
+    }
+
+    /// The last record of the file: cut off if its day's last interval never came.
+    fn finish_at_end(mut self) -> Result<IntervalRecord, RecordError> {
+        if self.error.is_none() && !self.complete() {
+            self.error = Some(RecordError::new(
+                ErrorKind::TruncatedRecord,
+                self.line,
+                "intervals",
+                format!("file ends before the last interval of {}", self.key.day),
+            ));
+        }
+        self.finish()
     }
 
     fn finish(self) -> Result<IntervalRecord, RecordError> {
