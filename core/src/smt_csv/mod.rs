@@ -65,25 +65,25 @@ pub(crate) fn header_key(name: &str) -> String {
 }
 
 /// Column positions found by name: `find(&["USAGE_KWH", "KWH"])` is the first alias present.
-pub(crate) struct HeaderMap {
+pub struct HeaderMap {
     keys: Vec<String>,
 }
 
 impl HeaderMap {
-    pub(crate) fn new(line: &[u8]) -> Self {
+    pub fn new(line: &[u8]) -> Self {
         HeaderMap {
             keys: split(line).iter().map(|h| header_key(h)).collect(),
         }
     }
 
-    pub(crate) fn find(&self, aliases: &[&str]) -> Option<usize> {
+    pub fn find(&self, aliases: &[&str]) -> Option<usize> {
         aliases.iter().find_map(|a| {
             let key = header_key(a);
             self.keys.iter().position(|k| *k == key)
         })
     }
 
-    pub(crate) fn require(&self, aliases: &[&str], line: u64) -> Result<usize, RecordError> {
+    pub fn require(&self, aliases: &[&str], line: u64) -> Result<usize, RecordError> {
         self.find(aliases).ok_or_else(|| {
             RecordError::new(
                 ErrorKind::BadHeader,
@@ -94,7 +94,7 @@ impl HeaderMap {
         })
     }
 
-    pub(crate) fn has(&self, name: &str) -> bool {
+    pub fn has(&self, name: &str) -> bool {
         self.find(&[name]).is_some()
     }
 }
@@ -108,32 +108,68 @@ pub(crate) fn is_blank(line: &[u8]) -> bool {
     line.iter().all(|b| b.is_ascii_whitespace() || *b == b',')
 }
 
-/// The next non-blank line of a row-per-record report (daily, monthly), owned; `None` at the end.
-pub(crate) fn next_row<R: BufRead>(
-    lines: &mut Lines<R>,
-    done: &mut bool,
-) -> Option<Result<Vec<u8>, RecordError>> {
-    loop {
-        match lines.next_line() {
-            Ok(None) => {
-                *done = true;
-                return None;
-            }
-            Err(e) => {
-                *done = true;
-                return Some(Err(RecordError::io(&e, lines.line_no())));
-            }
-            Ok(Some(Line::TooLong)) => {
-                return Some(Err(RecordError::new(
-                    ErrorKind::BadHeader,
-                    lines.line_no(),
-                    "line",
-                    format!("line longer than {} bytes", crate::lines::MAX_LINE_BYTES),
-                )))
-            }
-            Ok(Some(Line::Text { text, .. })) if is_blank(text) => continue,
-            Ok(Some(Line::Text { text, .. })) => return Some(Ok(text.to_vec())),
+/// A report with one record per row (daily reads, monthly usage): its columns are found in the
+/// header, then each row is read on its own. [`RowReader`] does the reading for every such report.
+pub trait RowReport {
+    type Columns;
+    type Row;
+    fn columns(header: &HeaderMap, line: u64) -> Result<Self::Columns, RecordError>;
+    fn row(columns: &Self::Columns, row: &[Cow<'_, str>], mode: EsiidMode, line: u64) -> Result<Self::Row, RecordError>;
+}
+
+/// Streams a [`RowReport`]: a bad row is one error and reading goes on; a header without the
+/// required columns ends the file with one error.
+pub struct RowReader<R, T: RowReport> {
+    lines: Lines<R>,
+    mode: EsiidMode,
+    columns: Option<T::Columns>,
+    done: bool,
+}
+
+impl<R: BufRead, T: RowReport> RowReader<R, T> {
+    pub fn new(src: R, mode: EsiidMode) -> Self {
+        RowReader { lines: Lines::new(src), mode, columns: None, done: false }
+    }
+}
+
+impl<R: BufRead, T: RowReport> Iterator for RowReader<R, T> {
+    type Item = Result<T::Row, RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            let (line, number) = match self.lines.next_line() {
+                Ok(None) => {
+                    self.done = true;
+                    return None;
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(RecordError::io(&e, self.lines.line_no())));
+                }
+                Ok(Some(Line::TooLong)) => {
+                    return Some(Err(RecordError::new(
+                        ErrorKind::BadHeader,
+                        self.lines.line_no(),
+                        "line",
+                        format!("line longer than {} bytes", crate::lines::MAX_LINE_BYTES),
+                    )))
+                }
+                Ok(Some(Line::Text { text, number, .. })) if !is_blank(text) => (text, number),
+                Ok(Some(Line::Text { .. })) => continue,
+            };
+            let Some(columns) = &self.columns else {
+                match T::columns(&HeaderMap::new(line), number) {
+                    Ok(c) => self.columns = Some(c),
+                    Err(e) => {
+                        self.done = true;
+                        return Some(Err(e.with_raw(line)));
+                    }
+                }
+                continue;
+            };
+            return Some(T::row(columns, &split(line), self.mode, number).map_err(|e| e.with_raw(line)));
         }
+        None
     }
 }
 

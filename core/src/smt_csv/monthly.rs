@@ -1,14 +1,13 @@
 //! SMT monthly billed usage: one row per ESIID and billing period. Not confirmed as a CSV layout;
 //! columns are found by name with aliases, and only ESIID and the period's dates are required.
 
-use std::io::BufRead;
+use std::borrow::Cow;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{split, HeaderMap};
+use super::{HeaderMap, RowReader, RowReport};
 use crate::decimal::Decimal;
 use crate::esiid::EsiidMode;
-use crate::lines::Lines;
 use crate::record::RecordError;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,7 +42,7 @@ const BILLED_KW: &[&str] = &["BILLED_KW"];
 const METERED_KVA: &[&str] = &["METERED_KVA"];
 const BILLED_KVA: &[&str] = &["BILLED_KVA"];
 
-struct Columns {
+pub struct Columns {
     esiid: usize,
     start: usize,
     end: usize,
@@ -51,75 +50,39 @@ struct Columns {
     values: [Option<usize>; 5],
 }
 
-pub struct MonthlyUsageReader<R> {
-    lines: Lines<R>,
-    mode: EsiidMode,
-    columns: Option<Columns>,
-    done: bool,
-}
+/// Monthly billed usage, one billing period per row.
+pub struct MonthlyReport;
 
-impl<R: BufRead> MonthlyUsageReader<R> {
-    pub fn new(src: R, mode: EsiidMode) -> Self {
-        MonthlyUsageReader {
-            lines: Lines::new(src),
-            mode,
-            columns: None,
-            done: false,
-        }
+/// Streams monthly usage rows; a bad row is one error and reading goes on.
+pub type MonthlyUsageReader<R> = RowReader<R, MonthlyReport>;
+
+impl RowReport for MonthlyReport {
+    type Columns = Columns;
+    type Row = MonthlyUsage;
+
+    fn columns(h: &HeaderMap, line: u64) -> Result<Columns, RecordError> {
+        Ok(Columns {
+            esiid: h.require(&["ESIID"], line)?,
+            start: h.require(START_DATE, line)?,
+            end: h.require(END_DATE, line)?,
+            revision: h.find(&["REVISION_DATE"]),
+            values: [ACTUAL_KWH, METERED_KW, BILLED_KW, METERED_KVA, BILLED_KVA].map(|a| h.find(a)),
+        })
     }
-}
 
-impl<R: BufRead> Iterator for MonthlyUsageReader<R> {
-    type Item = Result<MonthlyUsage, RecordError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        while !self.done {
-            let line = match super::next_row(&mut self.lines, &mut self.done)? {
-                Ok(line) => line,
-                Err(e) => return Some(Err(e)),
-            };
-            let line_no = self.lines.line_no();
-            let Some(c) = &self.columns else {
-                let h = HeaderMap::new(&line);
-                let header = (|| {
-                    Ok(Columns {
-                        esiid: h.require(&["ESIID"], line_no)?,
-                        start: h.require(START_DATE, line_no)?,
-                        end: h.require(END_DATE, line_no)?,
-                        revision: h.find(&["REVISION_DATE"]),
-                        values: [ACTUAL_KWH, METERED_KW, BILLED_KW, METERED_KVA, BILLED_KVA]
-                            .map(|a| h.find(a)),
-                    })
-                })();
-                match header {
-                    Ok(c) => self.columns = Some(c),
-                    Err(e) => {
-                        self.done = true;
-                        return Some(Err(e));
-                    }
-                }
-                continue;
-            };
-            let row = split(&line);
-            let value = |k: usize, names: &[&str]| {
-                super::decimal_field(&row, c.values[k], names[0], line_no)
-            };
-            let parsed = (|| {
-                Ok(MonthlyUsage {
-                    esiid: super::esiid_field(&row, c.esiid, self.mode, line_no)?,
-                    start_date: super::date_field(&row, c.start, START_DATE[0], line_no)?,
-                    end_date: super::date_field(&row, c.end, END_DATE[0], line_no)?,
-                    revision: super::revision_field(&row, c.revision, line_no)?,
-                    actual_kwh: value(0, ACTUAL_KWH)?,
-                    metered_kw: value(1, METERED_KW)?,
-                    billed_kw: value(2, BILLED_KW)?,
-                    metered_kva: value(3, METERED_KVA)?,
-                    billed_kva: value(4, BILLED_KVA)?,
-                    line: line_no,
-                })
-            })();
-            return Some(parsed.map_err(|e: RecordError| e.with_raw(&line)));
-        }
-        None
+    fn row(c: &Columns, row: &[Cow<'_, str>], mode: EsiidMode, line: u64) -> Result<MonthlyUsage, RecordError> {
+        let value = |k: usize, names: &[&str]| super::decimal_field(row, c.values[k], names[0], line);
+        Ok(MonthlyUsage {
+            esiid: super::esiid_field(row, c.esiid, mode, line)?,
+            start_date: super::date_field(row, c.start, START_DATE[0], line)?,
+            end_date: super::date_field(row, c.end, END_DATE[0], line)?,
+            revision: super::revision_field(row, c.revision, line)?,
+            actual_kwh: value(0, ACTUAL_KWH)?,
+            metered_kw: value(1, METERED_KW)?,
+            billed_kw: value(2, BILLED_KW)?,
+            metered_kva: value(3, METERED_KVA)?,
+            billed_kva: value(4, BILLED_KVA)?,
+            line,
+        })
     }
 }
