@@ -6,7 +6,8 @@ CARGO ?= cargo
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 # Scratch space for test clusters: must be reachable by the unprivileged cluster user.
 SMT_TMP ?= /tmp/smt-$(shell id -u)
-E2E_PORT ?= 55433
+# A free loopback port for the end-to-end cluster, so a cluster left running never collides.
+E2E_PORT ?= $(shell python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 SUDO_FLAG := $(if $(filter 0,$(shell id -u)),,--sudo)
 
 .PHONY: all setup build install install-dev test test-core test-extension test-e2e demo bench fmt clean
@@ -43,8 +44,8 @@ test-e2e: install-dev
 	mkdir -p $(SMT_TMP) && chmod 755 $(SMT_TMP)
 	bash scripts/pg.sh stop $(SMT_TMP)/e2e-pg
 	rm -rf $(SMT_TMP)/e2e-pg
-	bash scripts/pg.sh start $(SMT_TMP)/e2e-pg $(E2E_PORT)
-	SMT_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:$(E2E_PORT)/postgres $(CARGO) test -p smt-e2e; \
+	port=$(E2E_PORT); bash scripts/pg.sh start $(SMT_TMP)/e2e-pg $$port && \
+	  SMT_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:$$port/postgres $(CARGO) test -p smt-e2e; \
 	  status=$$?; bash scripts/pg.sh stop $(SMT_TMP)/e2e-pg; exit $$status
 
 test: setup test-core test-extension test-e2e

@@ -102,39 +102,46 @@ impl Decimal {
     /// agree.
     #[inline]
     pub(crate) fn parse_field_prefix(text: &[u8]) -> (usize, Option<Self>) {
+        // Wrapping arithmetic: a value with more digits than fit is discarded below anyway.
         let mut units: u64 = 0;
-        let mut digits = 0u32;
-        let mut int_digits: Option<u32> = None; // digits before the '.', once seen
-        for (i, &b) in text.iter().enumerate() {
-            match b {
-                b'0'..=b'9' => {
-                    // At most 19 digits are accumulated before the check below, and 10^19 - 1
-                    // fits a u64; the value is only used when there are no more than 18.
-                    if digits <= MAX_DIGITS {
-                        units = units * 10 + u64::from(b - b'0');
-                    }
-                    digits += 1;
+        let mut i = 0;
+        while let Some(&b) = text.get(i) {
+            if !b.is_ascii_digit() {
+                break;
+            }
+            units = units.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+            i += 1;
+        }
+        let mut digits = i;
+        let mut scale = 0;
+        if text.get(i) == Some(&b'.') {
+            i += 1;
+            let fraction = i;
+            while let Some(&b) = text.get(i) {
+                if !b.is_ascii_digit() {
+                    break;
                 }
-                b'.' if int_digits.is_none() => int_digits = Some(digits),
-                b',' => return (i, Self::from_prefix(units, digits, int_digits)),
-                _ => {
-                    let len = memchr::memchr(b',', &text[i..]).map_or(text.len(), |n| i + n);
-                    return (len, None);
-                }
+                units = units.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+                i += 1;
+            }
+            scale = i - fraction;
+            digits += scale;
+        }
+        match text.get(i) {
+            None | Some(b',') => {}
+            Some(_) => {
+                let len = memchr::memchr(b',', &text[i..]).map_or(text.len(), |n| i + n);
+                return (len, None);
             }
         }
-        (text.len(), Self::from_prefix(units, digits, int_digits))
-    }
-
-    #[inline]
-    fn from_prefix(units: u64, digits: u32, int_digits: Option<u32>) -> Option<Self> {
-        if digits == 0 || digits > MAX_DIGITS {
-            return None;
+        if digits == 0 || digits > MAX_DIGITS as usize {
+            return (i, None);
         }
-        Some(Decimal {
+        let value = Decimal {
             units: units as i64, // < 10^18
-            scale: int_digits.map_or(0, |n| digits - n) as u8,
-        })
+            scale: scale as u8,
+        };
+        (i, Some(value))
     }
 
     pub fn parse_str(text: &str) -> Result<Self, DecimalError> {

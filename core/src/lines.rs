@@ -29,6 +29,27 @@ pub enum Line<'a> {
     TooLong,
 }
 
+/// The first `\n`. Lines are short, and for the first few words a plain word-at-a-time search
+/// beats the call into `memchr`, which takes over after that.
+#[inline]
+fn find_newline(hay: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let mut at = 0;
+    while let Some(word) = hay.get(at..at + 8) {
+        let x = u64::from_le_bytes(word.try_into().expect("8 bytes")) ^ (ONES * u64::from(b'\n'));
+        // The lowest byte flagged here is the first zero byte of `x`, exactly.
+        let zeros = x.wrapping_sub(ONES) & !x & (ONES << 7);
+        if zeros != 0 {
+            return Some(at + (zeros.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+        if at == 128 {
+            break;
+        }
+    }
+    memchr::memchr(b'\n', &hay[at..]).map(|n| at + n)
+}
+
 /// `line` without a trailing `\r`.
 fn strip_cr(line: &[u8]) -> &[u8] {
     match line.split_last() {
@@ -61,7 +82,7 @@ impl<R: BufRead> Lines<R> {
             match self.src.fill_buf() {
                 Ok(chunk) => {
                     let window = &chunk[..chunk.len().min(MAX_LINE_BYTES as usize)];
-                    break memchr::memchr(b'\n', window);
+                    break find_newline(window);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
@@ -146,8 +167,9 @@ pub fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
 pub fn text(field: &[u8]) -> &str {
     match std::str::from_utf8(field) {
         // A field that starts and ends with a visible ASCII character has nothing to trim.
-        Ok(s) if field.first().is_some_and(u8::is_ascii_graphic)
-            && field.last().is_some_and(u8::is_ascii_graphic) =>
+        Ok(s)
+            if field.first().is_some_and(u8::is_ascii_graphic)
+                && field.last().is_some_and(u8::is_ascii_graphic) =>
         {
             s
         }

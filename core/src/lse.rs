@@ -47,6 +47,8 @@ pub struct LseReader<R> {
 /// The record being read. Once it has an error, its remaining rows are skipped, not parsed.
 struct Pending {
     line: u64,
+    /// Text of the `00000001` row, the raw text of record-level rejects.
+    header_raw: Vec<u8>,
     header: Option<Header>,
     interval_seconds: Option<u32>,
     revision: Option<DateTime<Utc>>,
@@ -54,6 +56,8 @@ struct Pending {
     attributes: Vec<(String, String)>,
     intervals: Vec<Option<Reading>>,
     data_rows: u32,
+    /// The row number the next data row must have, as text (`None` past `99999999`).
+    next_code: Option<[u8; 8]>,
     error: Option<RecordError>,
 }
 
@@ -113,6 +117,15 @@ impl<R: BufRead> Iterator for LseReader<R> {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
+            // Most rows are the next data row of a good record: straight to its triplets.
+            if let Some(p) = self.pending.as_mut() {
+                if p.error.is_none() && p.is_next_data_row(line) {
+                    if let Err(e) = p.data_row_triplets(line, line_no, unterminated) {
+                        p.fail(e.with_raw(line));
+                    }
+                    continue;
+                }
+            }
             // The row type: up to the first comma (which is the 9th byte in any sane row).
             let code_len = match line.iter().take(9).position(|&b| b == b',') {
                 Some(n) => n,
@@ -153,6 +166,7 @@ impl Pending {
     fn start(line: &[u8], line_no: u64, options: LseOptions, times: &mut TimeCache) -> Pending {
         let mut p = Pending {
             line: line_no,
+            header_raw: line.to_vec(),
             header: None,
             interval_seconds: None,
             revision: None,
@@ -160,6 +174,7 @@ impl Pending {
             attributes: Vec::new(),
             intervals: Vec::with_capacity(100),
             data_rows: 0,
+            next_code: Some(*b"10000000"),
             error: None,
         };
         match Header::parse(line, line_no, options, times) {
@@ -277,12 +292,45 @@ impl Pending {
                 format!("data row {number} where {expected} was due"),
             ));
         }
+        self.data_row_triplets(line, line_no, unterminated)
+    }
+
+    /// Whether `line` starts with the row number the next data row must have, followed by a
+    /// comma or nothing (then its row type is that number: `data_row` would accept it).
+    #[inline]
+    fn is_next_data_row(&self, line: &[u8]) -> bool {
+        match &self.next_code {
+            Some(code) => line.get(..8) == Some(code) && matches!(line.get(8), None | Some(b',')),
+            None => false,
+        }
+    }
+
+    /// The triplets of a data row whose row number is the one due.
+    fn data_row_triplets(
+        &mut self,
+        line: &[u8],
+        line_no: u64,
+        unterminated: bool,
+    ) -> Result<(), RecordError> {
+        const CODE_LEN: usize = 8;
         self.data_rows += 1;
+        self.next_code = self.next_code.and_then(|mut code| {
+            // The next number, in place: carry the 9s.
+            for b in code.iter_mut().rev() {
+                if *b == b'9' {
+                    *b = b'0';
+                } else {
+                    *b += 1;
+                    return Some(code);
+                }
+            }
+            None // 99999999 was the last eight-digit number
+        });
         // The fields after the row number, taken in (value, status, blank) triplets. `next` is
         // where the next field starts (`line.len()` for an empty last field), `None` once the
         // line's last field is taken. Same fields as `lines::fields`, without the iterator.
         let len = line.len();
-        let mut next = (code.len() < len).then_some(code.len() + 1);
+        let mut next = (CODE_LEN < len).then_some(CODE_LEN + 1);
         // Fast path for the triplets of almost every file: `<digits[.digits]>,<A|E>,,` and `,,,`
         // (each followed by the next field). At anything else, the line's end included, the
         // general loop below takes over at the same triplet and decides.
@@ -392,7 +440,7 @@ impl Pending {
         }
         let header = self.header.expect("a record without error has a header");
         let fail = |kind, field: &str, reason: String| {
-            Err(RecordError::new(kind, self.line, field, reason))
+            Err(RecordError::new(kind, self.line, field, reason).with_raw(&self.header_raw))
         };
         let Some(revision) = self.revision else {
             return fail(

@@ -175,22 +175,28 @@ mod tests {
     use pgrx::prelude::*;
 
     fn decide(stored: &str, incoming: &str) -> String {
-        Spi::get_one::<String>(&format!("SELECT smt._decide({stored}, {incoming})")).unwrap().unwrap()
+        Spi::get_one::<String>(&format!("SELECT smt._decide({stored}, {incoming})"))
+            .unwrap()
+            .unwrap()
     }
 
     #[pg_test]
     fn decide_applies_core_rule_to_stored_columns() {
-        let old = "'2025-11-04 06:00Z', 3::smallint, ARRAY[580, NULL]::int[], NULL::numeric[], 'A-'";
+        let old =
+            "'2025-11-04 06:00Z', 3::smallint, ARRAY[580, NULL]::int[], NULL::numeric[], 'A-'";
         let new = "'2025-11-05 06:00Z', 3::smallint, ARRAY[600, 100]::int[], NULL::numeric[], 'AE'";
         assert_eq!(decide(old, new), "replace");
         assert_eq!(decide(new, old), "keep");
         // Same values written at another scale, or as exact numerics, are identical.
-        let same = "'2025-11-04 06:00Z', 2::smallint, ARRAY[58, NULL]::int[], NULL::numeric[], 'A-'";
+        let same =
+            "'2025-11-04 06:00Z', 2::smallint, ARRAY[58, NULL]::int[], NULL::numeric[], 'A-'";
         assert_eq!(decide(old, same), "identical");
-        let exact = "'2025-11-04 06:00Z', 0::smallint, NULL::int[], ARRAY[0.58, NULL]::numeric[], 'A-'";
+        let exact =
+            "'2025-11-04 06:00Z', 0::smallint, NULL::int[], ARRAY[0.58, NULL]::numeric[], 'A-'";
         assert_eq!(decide(old, exact), "identical");
         // Same revision, more intervals: the more complete version wins, whichever is stored.
-        let fuller = "'2025-11-04 06:00Z', 3::smallint, ARRAY[580, 1]::int[], NULL::numeric[], 'AA'";
+        let fuller =
+            "'2025-11-04 06:00Z', 3::smallint, ARRAY[580, 1]::int[], NULL::numeric[], 'AA'";
         assert_eq!(decide(old, fuller), "replace_conflict");
         assert_eq!(decide(fuller, old), "keep_conflict");
     }
@@ -205,7 +211,9 @@ mod tests {
         newer.revision += chrono::Duration::days(1);
         newer.intervals[0] = None;
         let mut csv = testdata::csv_bytes(&[older]);
-        csv.extend_from_slice(b"'1044372000000000X,07/01/2025,07/03/2025 07:37:17,00:00,00:15,0.600,A,Consumption\n");
+        csv.extend_from_slice(
+            b"'1044372000000000X,07/01/2025,07/03/2025 07:37:17,00:00,00:15,0.600,A,Consumption\n",
+        );
         let mut rows = Vec::new();
         smt_core::smt_csv::interval::write_record(&mut rows, &newer).unwrap();
         csv.extend_from_slice(&rows);
@@ -213,6 +221,9 @@ mod tests {
             "SELECT string_agg(role || ':' || line || ':' || coalesce(to_char(revision AT TIME ZONE 'UTC', 'MM-DD'), kind), ',' ORDER BY line) FROM smt._stage($1)",
             &[csv.into()],
         );
-        assert_eq!(roles.unwrap().as_deref(), Some("superseded:2:07-03,reject:98:invalid_esiid,record:99:07-04"));
+        assert_eq!(
+            roles.unwrap().as_deref(),
+            Some("superseded:2:07-03,reject:98:invalid_esiid,record:99:07-04")
+        );
     }
 }

@@ -137,14 +137,21 @@ mod tests {
     fn generated(format: &str) -> (Vec<u8>, Vec<smt_core::IntervalRecord>) {
         let days = testdata::dst_days_2025();
         let records = testdata::Generator::new(7).records(2, &days);
-        let bytes = if format == "lse" { testdata::lse_bytes(&records, true) } else { testdata::csv_bytes(&records) };
+        let bytes = if format == "lse" {
+            testdata::lse_bytes(&records, true)
+        } else {
+            testdata::csv_bytes(&records)
+        };
         (bytes, records)
     }
 
     #[pg_test]
     fn lse_parse_returns_one_row_per_record_with_exact_values() {
         let (bytes, records) = generated("lse");
-        let rows = Spi::get_one_with_args::<i64>("SELECT count(*) FROM smt.lse_parse($1)", &[bytes.clone().into()]);
+        let rows = Spi::get_one_with_args::<i64>(
+            "SELECT count(*) FROM smt.lse_parse($1)",
+            &[bytes.clone().into()],
+        );
         assert_eq!(rows.unwrap(), Some(records.len() as i64));
         // Intervals per day follow DST: 92 on the spring day, 100 on the fall day.
         let spring = Spi::get_one_with_args::<i32>(
@@ -158,7 +165,10 @@ mod tests {
         );
         assert_eq!(fall.unwrap(), Some(100));
         // The exact sum of every value equals core's exact sum.
-        let expected: smt_core::DecimalSum = records.iter().flat_map(|r| r.intervals.iter().flatten().map(|x| x.kwh)).sum();
+        let expected: smt_core::DecimalSum = records
+            .iter()
+            .flat_map(|r| r.intervals.iter().flatten().map(|x| x.kwh))
+            .sum();
         let total = Spi::get_one_with_args::<String>(
             "SELECT sum(k)::text FROM smt.lse_parse($1), unnest(kwh) k",
             &[bytes.into()],
@@ -183,7 +193,10 @@ mod tests {
         let mut bytes = b"00000001,10443720000000001,4,20250701000000,20250701235900,Y,N\n00000004,20250703060000,M\n10000000,1.0,A,,x,A,,\n".to_vec();
         let (good, records) = generated("lse");
         bytes.extend_from_slice(&good);
-        let rows = Spi::get_one_with_args::<i64>("SELECT count(*) FROM smt.lse_parse($1)", &[bytes.into()]);
+        let rows = Spi::get_one_with_args::<i64>(
+            "SELECT count(*) FROM smt.lse_parse($1)",
+            &[bytes.into()],
+        );
         assert_eq!(rows.unwrap(), Some(records.len() as i64));
     }
 
@@ -191,14 +204,33 @@ mod tests {
     fn detects_formats_and_counts_day_slots() {
         let (lse, _) = generated("lse");
         let (csv, _) = generated("csv");
-        assert_eq!(Spi::get_one_with_args::<String>("SELECT smt.detect_format($1)", &[lse.into()]).unwrap().as_deref(), Some("lse"));
         assert_eq!(
-            Spi::get_one_with_args::<String>("SELECT smt.detect_format($1)", &[csv.into()]).unwrap().as_deref(),
+            Spi::get_one_with_args::<String>("SELECT smt.detect_format($1)", &[lse.into()])
+                .unwrap()
+                .as_deref(),
+            Some("lse")
+        );
+        assert_eq!(
+            Spi::get_one_with_args::<String>("SELECT smt.detect_format($1)", &[csv.into()])
+                .unwrap()
+                .as_deref(),
             Some("interval_csv")
         );
-        assert_eq!(Spi::get_one::<String>("SELECT smt.detect_format('hello'::bytea)").unwrap(), None);
-        assert_eq!(Spi::get_one::<i32>("SELECT smt.day_slots('2025-03-09')").unwrap(), Some(92));
-        assert_eq!(Spi::get_one::<i32>("SELECT smt.day_slots('2025-11-02')").unwrap(), Some(100));
-        assert_eq!(Spi::get_one::<i32>("SELECT smt.day_slots('2025-07-01', 3600)").unwrap(), Some(24));
+        assert_eq!(
+            Spi::get_one::<String>("SELECT smt.detect_format('hello'::bytea)").unwrap(),
+            None
+        );
+        assert_eq!(
+            Spi::get_one::<i32>("SELECT smt.day_slots('2025-03-09')").unwrap(),
+            Some(92)
+        );
+        assert_eq!(
+            Spi::get_one::<i32>("SELECT smt.day_slots('2025-11-02')").unwrap(),
+            Some(100)
+        );
+        assert_eq!(
+            Spi::get_one::<i32>("SELECT smt.day_slots('2025-07-01', 3600)").unwrap(),
+            Some(24)
+        );
     }
 }

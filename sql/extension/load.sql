@@ -46,8 +46,9 @@ BEGIN
     END IF;
     already_loaded := false;
 
-    INSERT INTO smt.file (name, sha256, size_bytes, format)
-    VALUES (file_name, digest, octet_length(data), detected)
+    -- session_user: inside this SECURITY DEFINER function current_user is the owner, not the loader.
+    INSERT INTO smt.file (name, sha256, size_bytes, format, loaded_by)
+    VALUES (file_name, digest, octet_length(data), detected, session_user)
     RETURNING smt.file.file_id INTO file_id;
     INSERT INTO smt.file_content (file_id, data) VALUES (file_id, data);
 

@@ -6,7 +6,11 @@ DECLARE
 BEGIN
     FOREACH r IN ARRAY ARRAY['smt_reader', 'smt_loader', 'smt_admin'] LOOP
         IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r) THEN
-            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+            BEGIN
+                EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+            EXCEPTION WHEN unique_violation OR duplicate_object THEN
+                NULL; -- made meanwhile by CREATE EXTENSION smt in another database of the cluster
+            END;
         END IF;
     END LOOP;
 END

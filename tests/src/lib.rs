@@ -180,8 +180,12 @@ pub fn explain(e: &postgres::Error) -> String {
             "{} ({}){}{}",
             db.message(),
             db.code().code(),
-            db.detail().map(|d| format!("; detail: {d}")).unwrap_or_default(),
-            db.where_().map(|w| format!("; where: {w}")).unwrap_or_default(),
+            db.detail()
+                .map(|d| format!("; detail: {d}"))
+                .unwrap_or_default(),
+            db.where_()
+                .map(|w| format!("; where: {w}"))
+                .unwrap_or_default(),
         ),
         None => e.to_string(),
     }
@@ -305,7 +309,10 @@ pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
 
 /// `shared/fixtures`, or `None` (after saying why the test is skipped) in a clone without it.
 pub fn fixtures_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures"));
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures"
+    ));
     if dir.is_dir() {
         Some(dir)
     } else {
@@ -428,5 +435,8 @@ pub fn stored_day(c: &mut Client, esiid: &str, channel: i16, day: NaiveDate) -> 
     );
     let rows = rows_text(c, &sql, &[&esiid, &channel, &day.to_string()]);
     assert_eq!(rows.len(), 1, "{esiid}/{channel}/{day} stored once");
-    rows[0].iter().map(|v| v.clone().unwrap_or_default()).collect()
+    rows[0]
+        .iter()
+        .map(|v| v.clone().unwrap_or_default())
+        .collect()
 }

@@ -162,7 +162,10 @@ fn seed_example_is_rejected_strict_and_loads_lenient() {
         (r.get(0), r.get(1))
     };
     assert_eq!((state.as_str(), rejected), ("loaded", 1));
-    assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM smt.interval_day", &[]), 0);
+    assert_eq!(
+        one::<i64>(&mut c, "SELECT count(*) FROM smt.interval_day", &[]),
+        0
+    );
 
     // In a database that has not seen the file, lenient mode takes the placeholder ESIID.
     let Some(lenient) = TestDb::new("seed_lenient") else {

@@ -62,7 +62,11 @@ fn check_views(c: &mut Client, records: &[IntervalRecord]) {
             }
             None => assert_eq!(d.export_kwh, None, "{what}: export"),
         }
-        assert!(same_sum(&net, d.net_kwh.as_deref()), "{what}: net {:?}", d.net_kwh);
+        assert!(
+            same_sum(&net, d.net_kwh.as_deref()),
+            "{what}: net {:?}",
+            d.net_kwh
+        );
         let (slots, _, _) = expected_day(r.day);
         let present = r.intervals.iter().flatten().count() as i32;
         assert_eq!(d.intervals_present, present, "{what}");
@@ -95,7 +99,11 @@ fn csv_over_dst_days() {
     };
     let mut c = db.connect();
     let records = records();
-    let l = load(&mut c, &testdata::csv_bytes(&records), "IntervalMeterUsage.csv");
+    let l = load(
+        &mut c,
+        &testdata::csv_bytes(&records),
+        "IntervalMeterUsage.csv",
+    );
     assert_eq!(l.records as usize, records.len());
     assert_eq!(l.inserted as usize, records.len());
     assert_eq!(l.rejected, 0);
@@ -119,7 +127,10 @@ fn same_data_as_csv_after_lse_is_identical() {
     assert_eq!((l.inserted, l.replaced, l.stale, l.conflicts), (0, 0, 0, 0));
     let mut after = table_counts(&mut c);
     // Only the new file's own rows.
-    assert_eq!(after.remove("smt.file"), before.get("smt.file").map(|n| n + 1));
+    assert_eq!(
+        after.remove("smt.file"),
+        before.get("smt.file").map(|n| n + 1)
+    );
     assert_eq!(
         after.remove("smt.file_content"),
         before.get("smt.file_content").map(|n| n + 1)

@@ -32,7 +32,11 @@ fn same_bytes_under_another_name_change_nothing() {
             ..first.clone()
         }
     );
-    assert_eq!(table_counts(&mut c), before, "row counts of every smt table");
+    assert_eq!(
+        table_counts(&mut c),
+        before,
+        "row counts of every smt table"
+    );
     let files_after = rows_text(
         &mut c,
         "SELECT file_id::text, name, state, records::text FROM smt.file ORDER BY file_id",

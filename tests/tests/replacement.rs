@@ -41,17 +41,17 @@ fn history(c: &mut Client, r: &IntervalRecord) -> Vec<(String, String, String)> 
     .into_iter()
     .map(|row| {
         let mut it = row.into_iter().map(Option::unwrap_or_default);
-        (
-            it.next().unwrap(),
-            it.next().unwrap(),
-            it.next().unwrap(),
-        )
+        (it.next().unwrap(), it.next().unwrap(), it.next().unwrap())
     })
     .collect()
 }
 
 fn assert_version(h: &(String, String, String), r: &IntervalRecord, outcome: &str) {
-    assert_eq!(h.0, utc_text(r.revision), "revision of the {outcome} version");
+    assert_eq!(
+        h.0,
+        utc_text(r.revision),
+        "revision of the {outcome} version"
+    );
     assert_eq!(h.1, outcome);
     assert!(
         r.kwh_sum().equals_text(&h.2),
@@ -72,7 +72,12 @@ fn newer_then_older_keeps_newer_and_records_stale() {
     assert_eq!((first.inserted, first.replaced, first.stale), (1, 0, 0));
     let second = load(&mut c, &lse(&older), "r1.lse");
     assert_eq!(
-        (second.records, second.inserted, second.replaced, second.stale),
+        (
+            second.records,
+            second.inserted,
+            second.replaced,
+            second.stale
+        ),
         (1, 0, 0, 1)
     );
     let stale: i32 = one(
@@ -108,7 +113,10 @@ fn older_then_newer_replaces_and_keeps_the_older() {
 fn arrival_order_does_not_change_the_end_state() {
     let (older, newer) = two_revisions(2);
     let mut end_states = Vec::new();
-    for (name, order) in [("order_new_old", [&newer, &older]), ("order_old_new", [&older, &newer])] {
+    for (name, order) in [
+        ("order_new_old", [&newer, &older]),
+        ("order_old_new", [&older, &newer]),
+    ] {
         let Some(db) = TestDb::new(name) else { return };
         let mut c = db.connect();
         for (i, r) in order.iter().enumerate() {
@@ -137,7 +145,10 @@ fn same_revision_conflict_ends_the_same_whatever_the_order() {
     gappy.transaction_id = Some("OTHER".into());
 
     let mut end_states = Vec::new();
-    for (name, order) in [("conflict_full_first", [&full, &gappy]), ("conflict_gappy_first", [&gappy, &full])] {
+    for (name, order) in [
+        ("conflict_full_first", [&full, &gappy]),
+        ("conflict_gappy_first", [&gappy, &full]),
+    ] {
         let Some(db) = TestDb::new(name) else { return };
         let mut c = db.connect();
         load(&mut c, &lse(order[0]), "first.lse");

@@ -62,7 +62,12 @@ impl RowReport for DailyReport {
         })
     }
 
-    fn row(c: &Columns, row: &[Cow<'_, str>], mode: EsiidMode, line: u64) -> Result<DailyRead, RecordError> {
+    fn row(
+        c: &Columns,
+        row: &[Cow<'_, str>],
+        mode: EsiidMode,
+        line: u64,
+    ) -> Result<DailyRead, RecordError> {
         Ok(DailyRead {
             esiid: super::esiid_field(row, c.esiid, mode, line)?,
             day: super::date_field(row, c.day, DAY[0], line)?,

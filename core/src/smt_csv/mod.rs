@@ -114,7 +114,12 @@ pub trait RowReport {
     type Columns;
     type Row;
     fn columns(header: &HeaderMap, line: u64) -> Result<Self::Columns, RecordError>;
-    fn row(columns: &Self::Columns, row: &[Cow<'_, str>], mode: EsiidMode, line: u64) -> Result<Self::Row, RecordError>;
+    fn row(
+        columns: &Self::Columns,
+        row: &[Cow<'_, str>],
+        mode: EsiidMode,
+        line: u64,
+    ) -> Result<Self::Row, RecordError>;
 }
 
 /// Streams a [`RowReport`]: a bad row is one error and reading goes on; a header without the
@@ -128,7 +133,12 @@ pub struct RowReader<R, T: RowReport> {
 
 impl<R: BufRead, T: RowReport> RowReader<R, T> {
     pub fn new(src: R, mode: EsiidMode) -> Self {
-        RowReader { lines: Lines::new(src), mode, columns: None, done: false }
+        RowReader {
+            lines: Lines::new(src),
+            mode,
+            columns: None,
+            done: false,
+        }
     }
 }
 
@@ -167,7 +177,9 @@ impl<R: BufRead, T: RowReport> Iterator for RowReader<R, T> {
                 }
                 continue;
             };
-            return Some(T::row(columns, &split(line), self.mode, number).map_err(|e| e.with_raw(line)));
+            return Some(
+                T::row(columns, &split(line), self.mode, number).map_err(|e| e.with_raw(line)),
+            );
         }
         None
     }

@@ -70,8 +70,14 @@ impl RowReport for MonthlyReport {
         })
     }
 
-    fn row(c: &Columns, row: &[Cow<'_, str>], mode: EsiidMode, line: u64) -> Result<MonthlyUsage, RecordError> {
-        let value = |k: usize, names: &[&str]| super::decimal_field(row, c.values[k], names[0], line);
+    fn row(
+        c: &Columns,
+        row: &[Cow<'_, str>],
+        mode: EsiidMode,
+        line: u64,
+    ) -> Result<MonthlyUsage, RecordError> {
+        let value =
+            |k: usize, names: &[&str]| super::decimal_field(row, c.values[k], names[0], line);
         Ok(MonthlyUsage {
             esiid: super::esiid_field(row, c.esiid, mode, line)?,
             start_date: super::date_field(row, c.start, START_DATE[0], line)?,

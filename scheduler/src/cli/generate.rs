@@ -56,6 +56,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         GenFormat::Csv => testdata::csv_bytes(&records),
     };
     fs::write(&args.out, bytes).with_context(|| format!("cannot write {}", args.out.display()))?;
-    eprintln!("smt: wrote {} records to {}", records.len(), args.out.display());
+    eprintln!(
+        "smt: wrote {} records to {}",
+        records.len(),
+        args.out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
