@@ -12,6 +12,7 @@ mod lines;
 pub mod lse;
 pub mod record;
 pub mod replace;
+pub mod schedule;
 pub mod smt_csv;
 pub mod storage;
 pub mod testdata;

@@ -45,7 +45,8 @@ pub fn from_numeric(n: &AnyNumeric) -> Decimal {
 pub struct StoredValues {
     pub scale: i16,
     pub units: Option<Vec<Option<i32>>>,
-    pub kwh_exact: Option<Vec<Option<AnyNumeric>>>,
+    /// Decimal text, cast to numeric[] by the merge (see sql/extension/load.sql).
+    pub kwh_exact: Option<Vec<Option<String>>>,
     pub status: String,
 }
 
@@ -61,7 +62,7 @@ pub fn stored(intervals: &[Option<Reading>]) -> StoredValues {
         Values::Exact(v) => StoredValues {
             scale: 0,
             units: None,
-            kwh_exact: Some(v.into_iter().map(|d| d.map(numeric)).collect()),
+            kwh_exact: Some(v.into_iter().map(|d| d.map(|d| d.to_string())).collect()),
             status,
         },
     }

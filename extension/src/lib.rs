@@ -9,6 +9,7 @@ mod convert;
 mod esiid_sql;
 mod load_sql;
 mod parse_sql;
+mod schedule_sql;
 
 // The hand-written SQL lives in the repository's sql/extension/ and comes after the Rust functions
 // it uses. (extension/sql/ is for upgrade scripts only: cargo-pgrx installs smt--A--B.sql from there.)
@@ -31,6 +32,11 @@ extension_sql_file!(
     "../../sql/extension/views.sql",
     name = "views",
     requires = ["schema", parse_sql::day_slots]
+);
+extension_sql_file!(
+    "../../sql/extension/jobs.sql",
+    name = "jobs",
+    requires = ["schema", schedule_sql::cron_next]
 );
 extension_sql_file!("../../sql/extension/roles.sql", name = "roles", finalize);
 

@@ -32,7 +32,7 @@ fn _stage(
         name!(interval_seconds, Option<i32>),
         name!(scale, Option<i16>),
         name!(units, Option<Vec<Option<i32>>>),
-        name!(kwh_exact, Option<Vec<Option<AnyNumeric>>>),
+        name!(kwh_exact, Option<Vec<Option<String>>>),
         name!(status, Option<String>),
         name!(transaction_id, Option<String>),
         name!(line, i64),

@@ -1,79 +1,89 @@
--- smt.load: one file into storage, with the replacement rule, in the caller's transaction.
+-- Loading files into storage, with the replacement rule. Two doors, one merge:
 --
---   1. The same content (sha256) loaded before: nothing changes, and the earlier counts come back
---      with already_loaded = true.
---   2. The file is registered and its raw bytes kept, whatever happens next.
---   3. smt._stage parses it (Rust, smt-core) into a temporary staging table: the file's version of
+--   smt.load(bytea, name)            in-database: parse with smt._stage (Rust, smt-core) and merge.
+--   smt scheduler / smt import       parses with smt-core itself and binary-COPYs the same staging
+--                                    rows into pg_temp.smt_stage, then calls the same merge.
+--
+-- Steps, all in the caller's transaction (so the registry row and the data commit together):
+--   1. smt.begin_file: the same content (sha256) loaded before means nothing to do; otherwise the
+--      file is registered and its raw bytes kept, whatever happens next.
+--   2. staging rows in pg_temp.smt_stage (smt.create_stage makes the table): the file's version of
 --      each ESIID-channel-day, older versions the file itself holds, and rejects.
---   4. Set-based merge: each staged version against the stored one by smt._decide (core's rule);
+--   3. smt.merge_stage: each staged version against the stored one by smt._decide (core's rule);
 --      losers of every kind go to smt.interval_version, winners are upserted, rejects recorded.
 --
 -- Loads are serialized by a transaction-level advisory lock: two loads touching the same day
 -- must not both decide against the same stored version.
-CREATE FUNCTION smt.load(
-    data bytea,
+
+-- The staging table of this session. kwh_exact is text[] so that a binary COPY needs no numeric
+-- encoder; it is cast to numeric[] in the merge.
+CREATE FUNCTION smt.create_stage() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    CREATE TEMP TABLE IF NOT EXISTS smt_stage (
+        role text, esiid text, channel smallint, day date, revision timestamptz, first_start timestamptz,
+        interval_seconds integer, scale smallint, units integer[], kwh_exact text[], status text,
+        transaction_id text, line bigint, field text, kind text, reason text, raw text, decision text
+    ) ON COMMIT DROP;
+    TRUNCATE pg_temp.smt_stage;
+END
+$$;
+COMMENT ON FUNCTION smt.create_stage() IS 'Creates (or empties) this session''s staging table pg_temp.smt_stage, dropped at commit.';
+
+CREATE FUNCTION smt.begin_file(
+    digest bytea,
     file_name text,
-    lenient_esiid boolean DEFAULT false,
+    detected text,
+    data bytea,
     OUT file_id bigint,
+    OUT already_loaded boolean
+)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF digest IS NULL OR file_name IS NULL OR data IS NULL THEN
+        RAISE EXCEPTION 'smt.begin_file needs the digest, name and bytes of the file' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('smt.load'));
+    SELECT f.file_id INTO file_id FROM smt.file f WHERE f.sha256 = digest;
+    IF FOUND THEN
+        already_loaded := true;
+        RETURN;
+    END IF;
+    already_loaded := false;
+    -- session_user: inside this SECURITY DEFINER function current_user is the owner, not the loader.
+    INSERT INTO smt.file (name, sha256, size_bytes, format, loaded_by)
+    VALUES (file_name, digest, octet_length(data), detected, session_user)
+    RETURNING smt.file.file_id INTO file_id;
+    INSERT INTO smt.file_content (file_id, data) VALUES (file_id, data);
+END
+$$;
+COMMENT ON FUNCTION smt.begin_file(bytea, text, text, bytea) IS
+'Registers a file by content (sha256) and keeps its bytes; already_loaded = true when the same content was registered before. Part of the load protocol used by the smt scheduler.';
+
+CREATE FUNCTION smt.fail_file(file_id bigint, reason text) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ UPDATE smt.file SET state = 'failed', error = reason WHERE smt.file.file_id = fail_file.file_id $$;
+COMMENT ON FUNCTION smt.fail_file(bigint, text) IS 'Marks a registered file failed with the reason (its bytes stay in smt.file_content).';
+
+CREATE FUNCTION smt.merge_stage(
+    file_id bigint,
     OUT records integer,
     OUT inserted integer,
     OUT replaced integer,
     OUT stale integer,
     OUT identical integer,
     OUT conflicts integer,
-    OUT rejected integer,
-    OUT already_loaded boolean
+    OUT rejected integer
 )
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    digest bytea := sha256(data);
-    detected text := smt.detect_format(data);
     first_day date;
     last_day date;
 BEGIN
-    IF data IS NULL OR file_name IS NULL THEN
-        RAISE EXCEPTION 'smt.load needs the file''s bytes and its name' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
     PERFORM pg_advisory_xact_lock(hashtext('smt.load'));
 
-    SELECT f.file_id, f.records, f.inserted, f.replaced, f.stale, f.identical, f.conflicts, f.rejected
-      INTO file_id, records, inserted, replaced, stale, identical, conflicts, rejected
-      FROM smt.file f WHERE f.sha256 = digest;
-    IF FOUND THEN
-        already_loaded := true;
-        RAISE NOTICE 'smt.load: % has the same content as file % already loaded; nothing changed', file_name, file_id;
-        RETURN;
-    END IF;
-    already_loaded := false;
-
-    -- session_user: inside this SECURITY DEFINER function current_user is the owner, not the loader.
-    INSERT INTO smt.file (name, sha256, size_bytes, format, loaded_by)
-    VALUES (file_name, digest, octet_length(data), detected, session_user)
-    RETURNING smt.file.file_id INTO file_id;
-    INSERT INTO smt.file_content (file_id, data) VALUES (file_id, data);
-
-    IF detected IS NULL OR detected NOT IN ('lse', 'interval_csv') THEN
-        UPDATE smt.file f
-           SET state = 'failed',
-               error = format('not an LSE or SMT interval CSV file (detected: %s)', coalesce(detected, 'nothing known'))
-         WHERE f.file_id = load.file_id;
-        RAISE WARNING 'smt.load: % is not an LSE or SMT interval CSV file (detected: %); kept as file % with state failed',
-            file_name, coalesce(detected, 'nothing known'), file_id;
-        records := 0; inserted := 0; replaced := 0; stale := 0; identical := 0; conflicts := 0; rejected := 0;
-        RETURN;
-    END IF;
-
-    CREATE TEMP TABLE IF NOT EXISTS smt_stage (
-        role text, esiid text, channel smallint, day date, revision timestamptz, first_start timestamptz,
-        interval_seconds integer, scale smallint, units integer[], kwh_exact numeric[], status text,
-        transaction_id text, line bigint, field text, kind text, reason text, raw text, decision text
-    ) ON COMMIT DROP;
-    TRUNCATE pg_temp.smt_stage;
-    INSERT INTO pg_temp.smt_stage
-    SELECT s.*, NULL FROM smt._stage(data, lenient_esiid) s;
-
     INSERT INTO smt.reject (file_id, line, field, kind, reason, raw)
-    SELECT load.file_id, s.line, s.field, s.kind, s.reason, s.raw
+    SELECT merge_stage.file_id, s.line, s.field, s.kind, s.reason, s.raw
       FROM pg_temp.smt_stage s WHERE s.role = 'reject' ORDER BY s.line;
 
     SELECT min(s.day), max(s.day) INTO first_day, last_day FROM pg_temp.smt_stage s WHERE s.role = 'record';
@@ -82,7 +92,7 @@ BEGIN
     UPDATE pg_temp.smt_stage s SET decision = 'insert' WHERE s.role = 'record';
     UPDATE pg_temp.smt_stage s
        SET decision = smt._decide(d.revision, d.scale, d.units, d.kwh_exact, d.status,
-                                  s.revision, s.scale, s.units, s.kwh_exact, s.status)
+                                  s.revision, s.scale, s.units, s.kwh_exact::numeric[], s.status)
       FROM smt.interval_day d
      WHERE s.role = 'record' AND d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day;
 
@@ -91,7 +101,7 @@ BEGIN
                                       kwh_exact, status, transaction_id, file_id, loaded_at, outcome, decided_by_file_id)
     SELECT d.esiid, d.channel, d.day, d.revision, d.first_start, d.interval_seconds, d.scale, d.units,
            d.kwh_exact, d.status, d.transaction_id, d.file_id, d.loaded_at,
-           CASE s.decision WHEN 'replace' THEN 'replaced' ELSE 'conflict_lost' END, load.file_id
+           CASE s.decision WHEN 'replace' THEN 'replaced' ELSE 'conflict_lost' END, merge_stage.file_id
       FROM pg_temp.smt_stage s
       JOIN smt.interval_day d ON d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day
      WHERE s.decision IN ('replace', 'replace_conflict');
@@ -100,17 +110,17 @@ BEGIN
     INSERT INTO smt.interval_version (esiid, channel, day, revision, first_start, interval_seconds, scale, units,
                                       kwh_exact, status, transaction_id, file_id, loaded_at, outcome, decided_by_file_id)
     SELECT s.esiid, s.channel, s.day, s.revision, s.first_start, s.interval_seconds, s.scale, s.units,
-           s.kwh_exact, s.status, s.transaction_id, load.file_id, now(),
+           s.kwh_exact::numeric[], s.status, s.transaction_id, merge_stage.file_id, now(),
            CASE WHEN s.role = 'superseded' THEN 'superseded_in_file'
                 WHEN s.decision = 'keep' THEN 'stale' ELSE 'conflict_lost' END,
-           load.file_id
+           merge_stage.file_id
       FROM pg_temp.smt_stage s
      WHERE s.role = 'superseded' OR s.decision IN ('keep', 'keep_conflict');
 
     INSERT INTO smt.interval_day AS d (esiid, channel, day, revision, first_start, interval_seconds, scale, units,
                                        kwh_exact, status, transaction_id, file_id)
     SELECT s.esiid, s.channel, s.day, s.revision, s.first_start, s.interval_seconds, s.scale, s.units,
-           s.kwh_exact, s.status, s.transaction_id, load.file_id
+           s.kwh_exact::numeric[], s.status, s.transaction_id, merge_stage.file_id
       FROM pg_temp.smt_stage s
      WHERE s.decision IN ('insert', 'replace', 'replace_conflict')
     ON CONFLICT (esiid, channel, day) DO UPDATE
@@ -130,10 +140,61 @@ BEGIN
       FROM pg_temp.smt_stage s;
 
     UPDATE smt.file f
-       SET state = 'loaded', records = load.records, inserted = load.inserted, replaced = load.replaced,
-           stale = load.stale, identical = load.identical, conflicts = load.conflicts, rejected = load.rejected
-     WHERE f.file_id = load.file_id;
+       SET state = 'loaded', records = merge_stage.records, inserted = merge_stage.inserted,
+           replaced = merge_stage.replaced, stale = merge_stage.stale, identical = merge_stage.identical,
+           conflicts = merge_stage.conflicts, rejected = merge_stage.rejected
+     WHERE f.file_id = merge_stage.file_id;
     TRUNCATE pg_temp.smt_stage;
+END
+$$;
+COMMENT ON FUNCTION smt.merge_stage(bigint) IS
+'Merges this session''s staging rows (pg_temp.smt_stage) into storage for a file registered by smt.begin_file, with the replacement rule; returns the counts also stored in smt.file.';
+
+CREATE FUNCTION smt.load(
+    data bytea,
+    file_name text,
+    lenient_esiid boolean DEFAULT false,
+    OUT file_id bigint,
+    OUT records integer,
+    OUT inserted integer,
+    OUT replaced integer,
+    OUT stale integer,
+    OUT identical integer,
+    OUT conflicts integer,
+    OUT rejected integer,
+    OUT already_loaded boolean
+)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    detected text := smt.detect_format(data);
+BEGIN
+    IF data IS NULL OR file_name IS NULL THEN
+        RAISE EXCEPTION 'smt.load needs the file''s bytes and its name' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT b.file_id, b.already_loaded INTO file_id, already_loaded
+      FROM smt.begin_file(sha256(data), file_name, detected, data) b;
+    IF already_loaded THEN
+        SELECT f.records, f.inserted, f.replaced, f.stale, f.identical, f.conflicts, f.rejected
+          INTO records, inserted, replaced, stale, identical, conflicts, rejected
+          FROM smt.file f WHERE f.file_id = load.file_id;
+        RAISE NOTICE 'smt.load: % has the same content as file % already loaded; nothing changed', file_name, file_id;
+        RETURN;
+    END IF;
+
+    IF detected IS NULL OR detected NOT IN ('lse', 'interval_csv') THEN
+        PERFORM smt.fail_file(file_id,
+            format('not an LSE or SMT interval CSV file (detected: %s)', coalesce(detected, 'nothing known')));
+        RAISE WARNING 'smt.load: % is not an LSE or SMT interval CSV file (detected: %); kept as file % with state failed',
+            file_name, coalesce(detected, 'nothing known'), file_id;
+        records := 0; inserted := 0; replaced := 0; stale := 0; identical := 0; conflicts := 0; rejected := 0;
+        RETURN;
+    END IF;
+
+    PERFORM smt.create_stage();
+    INSERT INTO pg_temp.smt_stage SELECT s.*, NULL FROM smt._stage(data, lenient_esiid) s;
+    SELECT m.records, m.inserted, m.replaced, m.stale, m.identical, m.conflicts, m.rejected
+      INTO records, inserted, replaced, stale, identical, conflicts, rejected
+      FROM smt.merge_stage(file_id) m;
 END
 $$;
 COMMENT ON FUNCTION smt.load(bytea, text, boolean) IS

@@ -22,11 +22,18 @@ GRANT USAGE ON SCHEMA smt TO smt_reader;
 GRANT SELECT ON smt.interval, smt.interval_15min, smt.daily_usage, smt.completeness, smt.interval_versions TO smt_reader;
 
 -- Loading goes through SECURITY DEFINER functions: the loader needs no table privileges.
-REVOKE EXECUTE ON FUNCTION smt.load(bytea, text, boolean) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION smt.ensure_partitions(date, date) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION smt.load(bytea, text, boolean) TO smt_loader;
-GRANT EXECUTE ON FUNCTION smt.ensure_partitions(date, date) TO smt_loader;
+REVOKE EXECUTE ON FUNCTION smt.load(bytea, text, boolean), smt.ensure_partitions(date, date),
+    smt.create_stage(), smt.begin_file(bytea, text, text, bytea), smt.fail_file(bigint, text),
+    smt.merge_stage(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION smt.load(bytea, text, boolean), smt.ensure_partitions(date, date),
+    smt.create_stage(), smt.begin_file(bytea, text, text, bytea), smt.fail_file(bigint, text),
+    smt.merge_stage(bigint) TO smt_loader;
 GRANT SELECT ON smt.file, smt.reject TO smt_loader;
+
+-- The scheduler's worker role: smt_loader plus its own bookkeeping tables.
+GRANT SELECT, INSERT, UPDATE ON smt.job_run, smt.remote_file TO smt_loader;
+GRANT SELECT, UPDATE (next_run_at, consecutive_failures, failed_at, last_error) ON smt.job TO smt_loader;
+GRANT SELECT ON smt.stale_remote_file TO smt_reader;
 
 GRANT ALL ON ALL TABLES IN SCHEMA smt TO smt_admin;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA smt TO smt_admin;
