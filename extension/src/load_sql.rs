@@ -1,21 +1,17 @@
 //! The Rust half of `smt.load` (sql/load.sql holds the other, readable half): parse a file into
 //! staging rows, and decide each stored-versus-incoming pair with core's replacement rule.
 
-use std::collections::HashMap;
-
-use chrono::NaiveDate;
 use pgrx::datum::{Date, TimestampWithTimeZone};
 use pgrx::prelude::*;
 use pgrx::AnyNumeric;
 use smt_core::replace::{self, Decision, Version};
-use smt_core::{Format, IntervalRecord};
+use smt_core::Format;
 
 use crate::convert;
 use crate::parse_sql::esiid_mode;
 
-/// Staging rows for one file. `role` is `record` (the file's version of its ESIID-channel-day),
-/// `superseded` (an older or losing version of a day the file holds more than once, as in SMT's
-/// "all versions" reports), `identical` (a repeat of the file's own version), or `reject`.
+/// Staging rows for one file, in file order: `record` for each good record, `reject` for each bad
+/// one. smt.merge_stage settles days the file holds more than once.
 #[pg_extern(immutable, parallel_safe, strict)]
 fn _stage(
     data: &[u8],
@@ -52,78 +48,53 @@ fn _stage(
             ),
         ),
     };
-    let mut rows = Vec::new();
-    let mut records: Vec<(IntervalRecord, &'static str)> = Vec::new();
-    let mut winner: HashMap<(String, u8, NaiveDate), usize> = HashMap::new();
-    for item in smt_core::interval_records(data, format, esiid_mode(lenient_esiid))
-        .expect("interval format")
-    {
-        let record = match item {
-            Ok(r) => r,
-            Err(e) => {
-                rows.push((
-                    "reject",
+    let records = smt_core::interval_records(data, format, esiid_mode(lenient_esiid))
+        .expect("interval format");
+    let rows: Vec<_> = records
+        .map(|item| match item {
+            Ok(r) => {
+                let v = convert::stored(&r.intervals);
+                (
+                    "record",
+                    Some(r.esiid),
+                    Some(i16::from(r.channel)),
+                    Some(convert::date(r.day)),
+                    Some(convert::timestamptz(r.revision)),
+                    Some(convert::timestamptz(r.start)),
+                    Some(r.interval_seconds as i32),
+                    Some(v.scale),
+                    v.units,
+                    v.kwh_exact,
+                    Some(v.status),
+                    r.transaction_id,
+                    r.line as i64,
                     None,
                     None,
                     None,
                     None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    e.line as i64,
-                    Some(e.field),
-                    Some(e.kind.name().to_owned()),
-                    Some(e.reason),
-                    Some(e.raw),
-                ));
-                continue;
+                )
             }
-        };
-        let key = (record.esiid.clone(), record.channel, record.day);
-        let index = records.len();
-        let role = match winner.get(&key) {
-            None => {
-                winner.insert(key, index);
-                "record"
-            }
-            Some(&w) => match replace::decide(&Version::of(&records[w].0), &Version::of(&record)) {
-                Decision::Replace { .. } => {
-                    records[w].1 = "superseded";
-                    winner.insert(key, index);
-                    "record"
-                }
-                Decision::Keep { .. } => "superseded",
-                Decision::Identical => "identical",
-            },
-        };
-        records.push((record, role));
-    }
-    for (r, role) in records {
-        let v = convert::stored(&r.intervals);
-        rows.push((
-            role,
-            Some(r.esiid),
-            Some(i16::from(r.channel)),
-            Some(convert::date(r.day)),
-            Some(convert::timestamptz(r.revision)),
-            Some(convert::timestamptz(r.start)),
-            Some(r.interval_seconds as i32),
-            Some(v.scale),
-            v.units,
-            v.kwh_exact,
-            Some(v.status),
-            r.transaction_id,
-            r.line as i64,
-            None,
-            None,
-            None,
-            None,
-        ));
-    }
+            Err(e) => (
+                "reject",
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                e.line as i64,
+                Some(e.field),
+                Some(e.kind.name().to_owned()),
+                Some(e.reason),
+                Some(e.raw),
+            ),
+        })
+        .collect();
     TableIterator::new(rows)
 }
 
@@ -202,7 +173,7 @@ mod tests {
     }
 
     #[pg_test]
-    fn stage_keeps_the_newest_version_a_file_holds() {
+    fn stage_lists_records_and_rejects_in_file_order() {
         use smt_core::testdata;
         // An "all versions" CSV: a day, a bad row, then the same day revised a day later.
         let day = chrono::NaiveDate::from_ymd_opt(2025, 7, 1).unwrap();
@@ -221,9 +192,10 @@ mod tests {
             "SELECT string_agg(role || ':' || line || ':' || coalesce(to_char(revision AT TIME ZONE 'UTC', 'MM-DD'), kind), ',' ORDER BY line) FROM smt._stage($1)",
             &[csv.into()],
         );
+        // Both versions come out in file order; smt.merge_stage settles them (see tests/ e2e).
         assert_eq!(
             roles.unwrap().as_deref(),
-            Some("superseded:2:07-03,reject:98:invalid_esiid,record:99:07-04")
+            Some("record:2:07-03,reject:98:invalid_esiid,record:99:07-04")
         );
     }
 }

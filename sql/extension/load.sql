@@ -7,8 +7,8 @@
 -- Steps, all in the caller's transaction (so the registry row and the data commit together):
 --   1. smt.begin_file: the same content (sha256) loaded before means nothing to do; otherwise the
 --      file is registered and its raw bytes kept, whatever happens next.
---   2. staging rows in pg_temp.smt_stage (smt.create_stage makes the table): the file's version of
---      each ESIID-channel-day, older versions the file itself holds, and rejects.
+--   2. staging rows in pg_temp.smt_stage (smt.create_stage makes the table): one per record
+--      (role 'record') or rejected record (role 'reject'), in file order.
 --   3. smt.merge_stage: each staged version against the stored one by smt._decide (core's rule);
 --      losers of every kind go to smt.interval_version, winners are upserted, rejects recorded.
 --
@@ -81,6 +81,33 @@ DECLARE
     last_day date;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('smt.load'));
+
+    -- A file may hold several versions of one day (SMT's "all versions" reports). Core's rule is a
+    -- total order, so exactly one staged version of each day beats or equals all the others: the
+    -- rest are superseded (older or losing) or identical repeats of an earlier line.
+    WITH dup AS (
+        SELECT s.esiid, s.channel, s.day
+          FROM pg_temp.smt_stage s WHERE s.role = 'record'
+         GROUP BY s.esiid, s.channel, s.day HAVING count(*) > 1
+    ), pairs AS (
+        SELECT s.line, o.line AS other_line,
+               smt._decide(s.revision, s.scale, s.units, s.kwh_exact::numeric[], s.status,
+                           o.revision, o.scale, o.units, o.kwh_exact::numeric[], o.status) AS other_vs_this
+          FROM pg_temp.smt_stage s
+          JOIN dup ON dup.esiid = s.esiid AND dup.channel = s.channel AND dup.day = s.day
+          JOIN pg_temp.smt_stage o ON o.role = 'record' AND o.esiid = s.esiid AND o.channel = s.channel
+                                  AND o.day = s.day AND o.line <> s.line
+         WHERE s.role = 'record'
+    ), verdict AS (
+        SELECT p.line,
+               bool_or(p.other_vs_this IN ('replace', 'replace_conflict')) AS beaten,
+               bool_or(p.other_vs_this = 'identical' AND p.other_line < p.line) AS repeated
+          FROM pairs p GROUP BY p.line
+    )
+    UPDATE pg_temp.smt_stage s
+       SET role = CASE WHEN v.beaten THEN 'superseded' ELSE 'identical' END
+      FROM verdict v
+     WHERE s.role = 'record' AND s.line = v.line AND (v.beaten OR v.repeated);
 
     INSERT INTO smt.reject (file_id, line, field, kind, reason, raw)
     SELECT merge_stage.file_id, s.line, s.field, s.kind, s.reason, s.raw
