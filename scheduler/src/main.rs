@@ -23,13 +23,41 @@ enum Command {
     Parse(cli::parse::Args),
     /// Write realistic sample LSE or SMT CSV files (DST days, estimates, gaps).
     Generate(cli::generate::Args),
+    /// Load local files (.lse, .csv, .zip, .pgp, .asc) into the database, each exactly once.
+    Import(cli::import::Args),
+    /// List, add, enable or disable scheduled jobs.
+    Jobs(cli::jobs::Args),
+    /// Recent runs, files, rejects, and remote files about to expire.
+    Status(cli::status::Args),
+    /// Run scheduled jobs (the daemon); several may run against one database.
+    Run(cli::run::Args),
 }
 
 fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SMT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Parse(args) => cli::parse::run(args),
         Command::Generate(args) => cli::generate::run(args),
+        command => tokio::runtime::Runtime::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| {
+                rt.block_on(async move {
+                    match command {
+                        Command::Import(args) => cli::import::run(args).await,
+                        Command::Jobs(args) => cli::jobs::run(args).await,
+                        Command::Status(args) => cli::status::run(args).await,
+                        Command::Run(args) => cli::run::run(args).await,
+                        Command::Parse(_) | Command::Generate(_) => unreachable!("handled above"),
+                    }
+                })
+            }),
     };
     match result {
         Ok(code) => code,

@@ -20,12 +20,15 @@
 CREATE FUNCTION smt.create_stage() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    CREATE TEMP TABLE IF NOT EXISTS smt_stage (
-        role text, esiid text, channel smallint, day date, revision timestamptz, first_start timestamptz,
-        interval_seconds integer, scale smallint, units integer[], kwh_exact text[], status text,
-        transaction_id text, line bigint, field text, kind text, reason text, raw text, decision text
-    ) ON COMMIT DROP;
-    TRUNCATE pg_temp.smt_stage;
+    IF to_regclass('pg_temp.smt_stage') IS NULL THEN
+        CREATE TEMP TABLE smt_stage (
+            role text, esiid text, channel smallint, day date, revision timestamptz, first_start timestamptz,
+            interval_seconds integer, scale smallint, units integer[], kwh_exact text[], status text,
+            transaction_id text, line bigint, field text, kind text, reason text, raw text, decision text
+        ) ON COMMIT DROP;
+    ELSE
+        TRUNCATE pg_temp.smt_stage;
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION smt.create_stage() IS 'Creates (or empties) this session''s staging table pg_temp.smt_stage, dropped at commit.';

@@ -1,2 +1,7 @@
+pub mod common;
 pub mod generate;
+pub mod import;
+pub mod jobs;
 pub mod parse;
+pub mod run;
+pub mod status;

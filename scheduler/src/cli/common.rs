@@ -1,0 +1,56 @@
+//! Options and set-up shared by the database commands.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use smt_core::EsiidMode;
+use smt_scheduler::config::{Config, PASSPHRASE_ENV};
+use smt_scheduler::pgp::{self, Keyring};
+use smt_scheduler::sources::Settings;
+
+#[derive(clap::Args, Clone)]
+pub struct DbArgs {
+    /// PostgreSQL URL (else DATABASE_URL, else database_url in the config file).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// TOML configuration file (else SMT_CONFIG).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+impl DbArgs {
+    pub fn load(&self) -> Result<(Config, String)> {
+        let config = Config::load(self.config.as_deref())?;
+        let url = config.database_url(self.database_url.as_deref())?;
+        Ok((config, url))
+    }
+}
+
+/// The decryption keyring from `--pgp-key` or the config; passphrase from SMT_PGP_PASSPHRASE or
+/// the configured passphrase file, never from the command line.
+pub fn keyring(config: &Config, key_flag: Option<&PathBuf>) -> Result<Option<Arc<Keyring>>> {
+    let Some(key) = key_flag.or(config.pgp.secret_key.as_ref()) else {
+        return Ok(None);
+    };
+    let passphrase =
+        pgp::passphrase_from_env_or_file(PASSPHRASE_ENV, config.pgp.passphrase_file.as_deref());
+    let ring = Keyring::from_files(key, passphrase.as_deref(), config.pgp.signer_key.as_deref())
+        .with_context(|| format!("cannot use the secret key {}", key.display()))?;
+    Ok(Some(Arc::new(ring)))
+}
+
+pub fn settings(config: &Config, key_flag: Option<&PathBuf>, lenient: bool) -> Result<Settings> {
+    Ok(Settings {
+        keyring: keyring(config, key_flag)?,
+        esiid_mode: if lenient || config.lenient_esiid {
+            EsiidMode::Lenient
+        } else {
+            EsiidMode::Strict
+        },
+        download_dir: config
+            .download_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("smt-downloads")),
+    })
+}

@@ -1,0 +1,16 @@
+//! The `smt` sidecar as a library: what the `smt` binary runs, and what its tests reach.
+//!
+//! - [`transport`]: list and fetch remote files (FTPS now, SFTP next) behind one small trait.
+//! - [`pgp`], [`unzip`]: OpenPGP decryption and zip members of SMT deliveries.
+//! - [`ingest`]: one local file (encrypted, zipped or plain) into the database, exactly once.
+//! - [`jobs`]: cron jobs kept in Postgres, claimed with SKIP LOCKED under a lease.
+//! - [`config`], [`db`]: configuration (TOML + environment) and connections.
+
+pub mod config;
+pub mod db;
+pub mod ingest;
+pub mod jobs;
+pub mod pgp;
+pub mod sources;
+pub mod transport;
+pub mod unzip;
