@@ -28,7 +28,8 @@ install: setup
 install-dev: setup
 	cd extension && $(CARGO) pgrx install --pg-config $(PG_CONFIG) $(SUDO_FLAG)
 
-# Unit, property, fixture and CLI tests of the pure-Rust crates.
+# Unit, property, fixture and CLI tests of the pure-Rust crates; the scheduler's FTPS (real
+# vsftpd) and OpenPGP (real GnuPG) tests. Database tests skip here and run in test-e2e.
 test-core:
 	$(CARGO) test -p smt-core -p smt
 

@@ -185,7 +185,11 @@ stop() {
     pids=$(descendants "$pid")
     # shellcheck disable=SC2086
     kill -KILL $pids 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.02; done
+    # Gone, or a zombie waiting for whoever adopted it to reap it: either way the port is free.
+    for _ in $(seq 1 100); do
+      case "$(ps -o stat= -p "$pid" 2>/dev/null)" in "" | Z*) break ;; esac
+      sleep 0.02
+    done
   fi
   rm -f "$dir/vsftpd.pid"
 }

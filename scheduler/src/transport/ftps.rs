@@ -181,8 +181,13 @@ impl Transport for FtpsTransport {
             let out = open_part(&part, offset)?;
             self.with_conn(|conn| conn.retrieve(&remote, offset, out))
                 .with_context(|| {
+                    let resumed = if offset > 0 {
+                        format!(" (resuming at byte {offset})")
+                    } else {
+                        String::new()
+                    };
                     format!(
-                        "downloading {remote:?} from ftps://{endpoint} to {} (resuming at byte {offset})",
+                        "downloading {remote:?} from ftps://{endpoint} to {}{resumed}",
                         part.display()
                     )
                 })?
