@@ -51,10 +51,10 @@ deliver 999999999IntervalMeterUsage20251105073717002 csv 2 --esiids 8
 deliver 999999999IntervalData20251105060000003 lse 1 --esiids 12 --revision-offset-hours 24
 # An armored delivery, as some SMT feeds send.
 rm -rf "$dir/work"/*
-"$smt" generate --format lse --seed 4 --esiids 3 --days 2025-07-01 --out "$dir/work/r.lse" 2>/dev/null
+"$smt" generate --format lse --seed 4 --esiids 3 --days 2025-07-01 --out "$dir/work/999999999IntervalData20251106060000004.lse" 2>/dev/null
 # ... with one bad record in it: an unknown status code on its first data row.
-sed -i '6s/,A,/,X,/' "$dir/work/r.lse"
-(cd "$dir/work" && zip -q r.zip r.lse)
+sed -i '6s/,A,/,X,/' "$dir/work/999999999IntervalData20251106060000004.lse"
+(cd "$dir/work" && zip -q r.zip 999999999IntervalData20251106060000004.lse)
 gpg --batch --quiet --yes --trust-model always -r rep@smt-demo.test --armor --encrypt \
     -o "$reports/999999999IntervalData20251106060000004.zip.asc" "$dir/work/r.zip"
 chown -R smtftp "$reports"

@@ -62,8 +62,8 @@ pub enum PgpError {
     /// The input is not OpenPGP data at all.
     #[error("input is not OpenPGP data")]
     NotOpenPgp,
-    /// The input is OpenPGP data but not an encrypted message.
-    #[error("input is an OpenPGP message that is not encrypted")]
+    /// The input is OpenPGP data but not an encrypted message (e.g. signed only, or a key).
+    #[error("input is OpenPGP data but not an encrypted message")]
     NotEncrypted,
     /// None of the message's recipients is a configured secret key.
     #[error(
@@ -93,7 +93,7 @@ enum Locked {
 
 /// The secret keys to decrypt with, and optionally the certificates whose signature is required.
 pub struct Keyring {
-    /// Unlocked secret (sub)keys by key ID, with the fingerprint of their certificate.
+    /// Unlocked secret (sub)keys by key ID, with their certificate.
     keys: HashMap<KeyID, (Cert, Key<key::SecretParts, key::UnspecifiedRole>)>,
     /// Secret (sub)keys that stayed locked, and why.
     locked: HashMap<KeyID, Locked>,
@@ -271,15 +271,34 @@ pub fn looks_encrypted(head: &[u8]) -> bool {
     matches!(head.first().copied().and_then(packet_tag), Some(1 | 3 | 10))
 }
 
-/// Whether `head` looks like any OpenPGP data (armored block or a known binary packet tag).
-fn looks_openpgp(head: &[u8]) -> bool {
-    if skip_ascii_whitespace(head).starts_with(ARMOR_ANY) {
-        return true;
+/// What the first bytes of the input say.
+#[derive(Debug, PartialEq, Eq)]
+enum Sniff {
+    /// Not OpenPGP at all.
+    Foreign,
+    /// OpenPGP, but a key, certificate or other non-message block.
+    NotMessage,
+    /// Possibly a message: left to the parser.
+    Message,
+}
+
+fn sniff(head: &[u8]) -> Sniff {
+    let text = skip_ascii_whitespace(head);
+    if text.starts_with(ARMOR_ANY) {
+        return if text.starts_with(ARMOR_MESSAGE) {
+            Sniff::Message
+        } else {
+            Sniff::NotMessage
+        };
     }
-    matches!(
-        head.first().copied().and_then(packet_tag),
-        Some(1..=14 | 17..=21)
-    )
+    match head.first().copied().and_then(packet_tag) {
+        // Session keys, signatures, one-pass signatures, compressed, marker, literal, encrypted
+        // data: the packets a message may start with.
+        Some(1..=4 | 8..=11 | 18 | 20) => Sniff::Message,
+        // Keys, user IDs, trust, user attributes, padding...
+        Some(5..=7 | 12..=14 | 17 | 19 | 21) => Sniff::NotMessage,
+        _ => Sniff::Foreign,
+    }
 }
 
 /// Shared between the helper (which sequoia owns) and [`decrypt`]: the first typed failure.
@@ -339,7 +358,18 @@ impl VerificationHelper for Helper<'_> {
 fn describe(e: &VerificationError<'_>) -> String {
     match e {
         VerificationError::MissingKey { sig } => {
-            let issuers: Vec<String> = sig.get_issuers().iter().map(|h| h.to_hex()).collect();
+            // Fingerprints where the signature names them, else key IDs.
+            let handles = sig.get_issuers();
+            let fingerprints: Vec<String> = handles
+                .iter()
+                .filter(|h| matches!(h, KeyHandle::Fingerprint(_)))
+                .map(|h| h.to_hex())
+                .collect();
+            let issuers = if fingerprints.is_empty() {
+                handles.iter().map(|h| h.to_hex()).collect()
+            } else {
+                fingerprints
+            };
             format!(
                 "signed by {}, which is not a configured signer",
                 if issuers.is_empty() {
@@ -520,8 +550,10 @@ where
     // Sniff the head to tell "not OpenPGP at all" from a corrupt message.
     let mut head = Vec::with_capacity(1024);
     (&mut input).take(1024).read_to_end(&mut head)?;
-    if head.is_empty() || !looks_openpgp(&head) {
-        return Err(PgpError::NotOpenPgp);
+    match sniff(&head) {
+        Sniff::Foreign => return Err(PgpError::NotOpenPgp),
+        Sniff::NotMessage => return Err(PgpError::NotEncrypted),
+        Sniff::Message => {}
     }
     let input = io::Cursor::new(head).chain(input);
 

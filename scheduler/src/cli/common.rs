@@ -12,10 +12,10 @@ use smt_scheduler::sources::Settings;
 #[derive(clap::Args, Clone)]
 pub struct DbArgs {
     /// PostgreSQL URL (else DATABASE_URL, else database_url in the config file).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub database_url: Option<String>,
     /// TOML configuration file (else SMT_CONFIG).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub config: Option<PathBuf>,
 }
 
