@@ -2,8 +2,9 @@
 //!
 //! Every delivery seen is a row of smt.remote_file (source, directory, name, size, mtime) that
 //! moves seen → fetched → loaded, or to quarantined with its error when it cannot be decrypted,
-//! unzipped or read (it is kept on disk and never blocks the other files). Loading a delivery and
-//! marking its row loaded commit together.
+//! unzipped, read or loaded (it is kept on disk and never blocks the other files; after fixing the
+//! cause, `UPDATE smt.remote_file SET state = 'fetched' WHERE ...` queues it again). Loading a
+//! delivery and marking its row loaded commit together.
 //!
 //! Kinds: `import_dir` (files dropped into a local directory) and `ftps_fetch` (SMT's FTPS site,
 //! through the [`Transport`] trait, so SFTP can follow).
@@ -145,7 +146,26 @@ async fn load_fetched(
     let mut out = Vec::new();
     for row in rows {
         let (id, name, path): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
-        out.push(load_delivery(work, id, Path::new(&path), &name, settings).await?);
+        match load_delivery(work, id, Path::new(&path), &name, settings).await {
+            Ok(outcome) => out.push(outcome),
+            Err(e) => {
+                // Its transaction rolled back. Quarantine it so it does not block the deliveries
+                // after it; if even that fails the database is unreachable and the run fails.
+                let why = format!("{e:#}");
+                work.execute(
+                    "UPDATE smt.remote_file SET state = 'quarantined', error = $2 WHERE remote_file_id = $1",
+                    &[&id, &why],
+                )
+                .await
+                .map_err(|_| e)?;
+                tracing::error!(file = name, "quarantined after a failed load: {why}");
+                out.push(DeliveryOutcome {
+                    name,
+                    quarantined: Some(why),
+                    reports: Vec::new(),
+                });
+            }
+        }
     }
     Ok(out)
 }
@@ -322,9 +342,11 @@ pub async fn ftps_fetch(
             blocking(transport, move |t| t.fetch(&f, &d)).await?
         };
         transport = t;
+        let digest = ingest::sha256(&ingest::read(&dest)?);
         work.execute(
-            "UPDATE smt.remote_file SET state = 'fetched', fetched_at = now(), local_path = $2 WHERE remote_file_id = $1",
-            &[&id, &dest.display().to_string()],
+            "UPDATE smt.remote_file SET state = 'fetched', fetched_at = now(), local_path = $2, sha256 = $3
+              WHERE remote_file_id = $1",
+            &[&id, &dest.display().to_string(), &digest],
         )
         .await?;
         fetched += 1;
