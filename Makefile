@@ -46,7 +46,8 @@ test-e2e: install-dev
 	bash scripts/pg.sh stop $(SMT_TMP)/e2e-pg
 	rm -rf $(SMT_TMP)/e2e-pg
 	port=$(E2E_PORT); bash scripts/pg.sh start $(SMT_TMP)/e2e-pg $$port && \
-	  SMT_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:$$port/postgres $(CARGO) test -p smt-e2e; \
+	  export SMT_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:$$port/postgres && \
+	  $(CARGO) test -p smt-e2e && $(CARGO) test -p smt --test scheduler_e2e; \
 	  status=$$?; bash scripts/pg.sh stop $(SMT_TMP)/e2e-pg; exit $$status
 
 test: setup test-core test-extension test-e2e

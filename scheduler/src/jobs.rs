@@ -69,6 +69,29 @@ pub async fn enqueue_due(client: &Client) -> Result<u64> {
     Ok(n)
 }
 
+/// Runs whose worker died this many times are not taken over again: something in them kills the
+/// worker, so they fail (and the job's retry rules apply) instead of crashing workers forever.
+pub const MAX_TAKEOVERS: i32 = 3;
+
+/// Fails expired runs that were already taken over MAX_TAKEOVERS times.
+pub async fn abandon_cursed(client: &Client) -> Result<u64> {
+    let n = client
+        .execute(
+            "WITH failed AS (
+                 UPDATE smt.job_run SET state = 'failed', finished_at = now(), lease_until = NULL,
+                        error = format('abandoned: its worker stopped %s times without finishing', takeovers + 1)
+                  WHERE state = 'running' AND lease_until < now() AND takeovers >= $1
+              RETURNING job_id, error)
+             UPDATE smt.job j SET consecutive_failures = j.consecutive_failures + 1, last_error = f.error,
+                    failed_at = now()
+               FROM failed f WHERE j.job_id = f.job_id",
+            &[&MAX_TAKEOVERS],
+        )
+        .await
+        .context("abandoning runs that keep killing workers")?;
+    Ok(n)
+}
+
 /// Claims the oldest runnable run: queued and due, or running with an expired lease.
 pub async fn claim(client: &Client, worker: &str, lease: Duration) -> Result<Option<ClaimedRun>> {
     let lease_secs = lease.as_secs_f64();
@@ -190,6 +213,7 @@ impl Worker {
 
     /// Queues due jobs, then runs claimable runs until there are none. Returns how many ran.
     pub async fn drain(&mut self) -> Result<usize> {
+        abandon_cursed(&self.control).await?;
         enqueue_due(&self.control).await?;
         let mut ran = 0;
         while let Some(run) = claim(&self.control, &self.id, self.config.lease()).await? {

@@ -292,11 +292,15 @@ pub async fn ftps_fetch(
     .await??;
 
     let mut listed = 0;
+    // What the site holds now. A `seen` row that is not listed any more (removed, or replaced with
+    // another size or time, which is a new row) cannot be fetched: trying would fail every run.
+    let mut on_site = std::collections::HashSet::new();
     for dir in &p.dirs {
         let d = dir.clone();
         let (t, files) = blocking(transport, move |t| t.list(&d)).await?;
         transport = t;
         for f in &files {
+            on_site.insert((f.dir.clone(), f.name.clone(), f.size as i64, f.modified));
             work.execute(
                 "INSERT INTO smt.remote_file (source, directory, name, size_bytes, modified_at)
                  VALUES ($1, $2, $3, $4, $5)
@@ -335,7 +339,22 @@ pub async fn ftps_fetch(
             size: row.get::<_, i64>(3) as u64,
             modified: row.get(4),
         };
-        let dest = download_dir.join(safe(&file.dir)).join(&file.name);
+        let key = (
+            file.dir.clone(),
+            file.name.clone(),
+            file.size as i64,
+            file.modified,
+        );
+        if !on_site.contains(&key) {
+            tracing::warn!(%source, dir = file.dir, name = file.name, size = file.size, modified = ?file.modified,
+                "not fetched: no longer on the site as listed before (removed or replaced)");
+            continue;
+        }
+        // One local name per remote version (the row id): a resumed .part never mixes two
+        // versions of a file, and a hostile remote name cannot leave the download directory.
+        let dest = download_dir
+            .join(safe(&file.dir))
+            .join(format!("{id}-{}", safe(&file.name)));
         std::fs::create_dir_all(dest.parent().expect("has a parent"))?;
         let (t, _) = {
             let (f, d) = (file.clone(), dest.clone());

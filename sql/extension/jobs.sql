@@ -1,6 +1,7 @@
 -- The scheduler's state, all in the database: jobs with cron schedules, their runs, and the files
--- seen on remote sites. A DBA reads and changes these tables directly; `smt run` workers hear of a
--- change through NOTIFY smt_jobs (and poll as a fallback).
+-- seen on remote sites. A DBA reads and changes these tables directly; a change to a job's schedule
+-- recomputes its next_run_at at once, and `smt run` workers, which poll, act on it within their
+-- poll interval. Changes are also announced with NOTIFY smt_jobs for anyone listening.
 
 CREATE TABLE smt.job (
     job_id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -41,13 +42,13 @@ COMMENT ON COLUMN smt.job.updated_at IS 'When the job was last changed.';
 CREATE FUNCTION smt.job_changed() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF TG_OP = 'INSERT' OR NEW.schedule IS DISTINCT FROM OLD.schedule OR NEW.time_zone IS DISTINCT FROM OLD.time_zone
-       OR (NEW.enabled AND NOT OLD.enabled) THEN
-        NEW.next_run_at := smt.cron_next(NEW.schedule, NEW.time_zone, now());
-    END IF;
     IF TG_OP = 'UPDATE' AND NEW.enabled AND NOT OLD.enabled THEN
         NEW.failed_at := NULL;
         NEW.consecutive_failures := 0;
+    END IF;
+    IF TG_OP = 'INSERT' OR NEW.schedule IS DISTINCT FROM OLD.schedule OR NEW.time_zone IS DISTINCT FROM OLD.time_zone
+       OR (NEW.enabled AND NOT OLD.enabled) OR (NEW.failed_at IS NULL AND OLD.failed_at IS NOT NULL) THEN
+        NEW.next_run_at := smt.cron_next(NEW.schedule, NEW.time_zone, now());
     END IF;
     NEW.updated_at := now();
     PERFORM pg_notify('smt_jobs', NEW.name);
@@ -105,7 +106,8 @@ CREATE TABLE smt.remote_file (
     error          text,
     fetched_at     timestamptz,
     loaded_at      timestamptz,
-    UNIQUE (source, directory, name, size_bytes, modified_at)
+    -- NULLS NOT DISTINCT: a server that reports no modification time must not look new each run.
+    UNIQUE NULLS NOT DISTINCT (source, directory, name, size_bytes, modified_at)
 );
 COMMENT ON TABLE smt.remote_file IS 'Files seen on remote sites (SMT FTPS), one row per name, size and modification time, with what became of each.';
 COMMENT ON COLUMN smt.remote_file.remote_file_id IS 'Identifier.';

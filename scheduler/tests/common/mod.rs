@@ -1,0 +1,810 @@
+//! Shared helpers of the scheduler's end-to-end tests (tests/scheduler_e2e.rs): a fresh database
+//! per test, the real `smt` binary, generated deliveries with their expected contents, GnuPG and
+//! a real vsftpd.
+//!
+//! The cluster comes from `SMT_TEST_DATABASE_URL`, an admin URL such as
+//! `postgresql://postgres@127.0.0.1:55433/postgres` with the smt extension installed (`make test`
+//! starts one and sets it). Without it every test says so and passes. Each test makes its own
+//! database (unique name: process id and a counter) and its own scratch directory, so tests run
+//! in parallel; the database is dropped by a guard, on failure too.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{Cursor, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::NaiveDate;
+use postgres::types::{FromSqlOwned, ToSql};
+use postgres::{Client, Config, NoTls};
+use smt_core::testdata::{self, Generator};
+use smt_core::{DecimalSum, IntervalRecord};
+
+pub const URL_VAR: &str = "SMT_TEST_DATABASE_URL";
+
+/// The admin URL, or `None` after printing why the test is skipped.
+pub fn admin_url() -> Option<String> {
+    match std::env::var(URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
+        _ => {
+            eprintln!("skipping: {URL_VAR} not set (make test starts a cluster)");
+            None
+        }
+    }
+}
+
+static SEQUENCE: AtomicU32 = AtomicU32::new(0);
+
+fn unique_name(base: &str) -> String {
+    let base: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .take(24)
+        .collect();
+    format!(
+        "smt_sched_{base}_{}_{}",
+        std::process::id(),
+        SEQUENCE.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// `url` with its database replaced by `dbname` (URL or key=value form).
+fn with_dbname(url: &str, dbname: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return format!("{url} dbname={dbname}");
+    };
+    let rest = &url[scheme_end + 3..];
+    let (before_query, query) = match rest.find('?') {
+        Some(q) => (&rest[..q], &rest[q..]),
+        None => (rest, ""),
+    };
+    let authority = match before_query.find('/') {
+        Some(slash) => &before_query[..slash],
+        None => before_query,
+    };
+    format!("{}{authority}/{dbname}{query}", &url[..scheme_end + 3])
+}
+
+/// A database error with its SQLSTATE and detail; other errors as they print.
+pub fn explain(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!(
+            "{} ({}){}",
+            db.message(),
+            db.code().code(),
+            db.detail()
+                .map(|d| format!("; detail: {d}"))
+                .unwrap_or_default()
+        ),
+        None => e.to_string(),
+    }
+}
+
+/// A fresh database with `CREATE EXTENSION smt`, dropped (WITH FORCE) when the guard drops.
+pub struct TestDb {
+    pub name: String,
+    admin: Config,
+    url: String,
+}
+
+impl TestDb {
+    /// `None` (after printing why) when no cluster is configured.
+    pub fn new(test: &str) -> Option<TestDb> {
+        let admin_url = admin_url()?;
+        let admin: Config = admin_url
+            .parse()
+            .unwrap_or_else(|e| panic!("{URL_VAR} is not a PostgreSQL URL: {e}"));
+        let name = unique_name(test);
+        let mut a = admin
+            .connect(NoTls)
+            .unwrap_or_else(|e| panic!("connecting to {URL_VAR}: {e}"));
+        a.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .unwrap_or_else(|e| panic!("dropping a leftover {name}: {}", explain(&e)));
+        a.batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {}", explain(&e)));
+        let db = TestDb {
+            url: with_dbname(&admin_url, &name),
+            name,
+            admin,
+        };
+        db.connect()
+            .batch_execute("CREATE EXTENSION smt")
+            .unwrap_or_else(|e| panic!("CREATE EXTENSION smt in {}: {}", db.name, explain(&e)));
+        Some(db)
+    }
+
+    /// The URL given to `smt --database-url`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn connect(&self) -> Client {
+        let mut config = self.admin.clone();
+        config.dbname(&self.name);
+        config
+            .connect(NoTls)
+            .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.name))
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match self.admin.connect(NoTls) {
+            Ok(mut a) => {
+                if let Err(e) = a.batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                    self.name
+                )) {
+                    eprintln!("could not drop database {}: {}", self.name, explain(&e));
+                }
+            }
+            Err(e) => eprintln!("could not drop database {}: {e}", self.name),
+        }
+    }
+}
+
+/// The one value of a one-row, one-column query.
+pub fn one<T: FromSqlOwned>(c: &mut Client, sql: &str, params: &[&(dyn ToSql + Sync)]) -> T {
+    c.query_one(sql, params)
+        .unwrap_or_else(|e| panic!("{sql}: {}", explain(&e)))
+        .get(0)
+}
+
+/// Rows of a query, every column cast to text by the caller (NULL is `None`).
+pub fn rows_text(
+    c: &mut Client,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Vec<Vec<Option<String>>> {
+    c.query(sql, params)
+        .unwrap_or_else(|e| panic!("{sql}: {}", explain(&e)))
+        .iter()
+        .map(|r| (0..r.len()).map(|i| r.get(i)).collect())
+        .collect()
+}
+
+pub fn exec(c: &mut Client, sql: &str) {
+    c.batch_execute(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {}", explain(&e)));
+}
+
+/// Row counts of the tables a load writes.
+pub fn load_counts(c: &mut Client) -> BTreeMap<&'static str, i64> {
+    [
+        "smt.file",
+        "smt.file_content",
+        "smt.interval_day",
+        "smt.interval_version",
+        "smt.reject",
+    ]
+    .into_iter()
+    .map(|t| (t, one::<i64>(c, &format!("SELECT count(*) FROM {t}"), &[])))
+    .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The binary.
+
+/// A scratch directory of the test (removed on drop).
+pub fn scratch(test: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("smt-e2e-{test}-"))
+        .tempdir()
+        .expect("scratch directory")
+}
+
+/// `smt ARGS` with a clean environment (no DATABASE_URL, SMT_CONFIG or secrets from outside),
+/// working in `cwd`.
+pub fn smt(cwd: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smt"));
+    cmd.args(args)
+        .current_dir(cwd)
+        .env_remove("DATABASE_URL")
+        .env_remove("SMT_CONFIG")
+        .env_remove("SMT_PGP_PASSPHRASE")
+        .env_remove("SMT_FTPS_PASSWORD")
+        .env("SMT_LOG", "info")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// What a finished command did.
+#[derive(Debug)]
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// Panics with the output unless the exit code is `code`.
+    pub fn expect_code(self, code: i32, what: &str) -> Output {
+        assert_eq!(
+            self.code(),
+            Some(code),
+            "{what}: exit status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+/// A running `smt` with its output collected in the background.
+pub struct Running {
+    pub child: Child,
+    out: Option<std::thread::JoinHandle<String>>,
+    err: Option<std::thread::JoinHandle<String>>,
+}
+
+fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+impl Running {
+    pub fn spawn(mut cmd: Command) -> Running {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting smt");
+        let out = Some(drain(child.stdout.take().unwrap()));
+        let err = Some(drain(child.stderr.take().unwrap()));
+        Running { child, out, err }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the exit; kills the process and panics after `timeout`.
+    pub fn wait(mut self, timeout: Duration) -> Output {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("waiting for smt") {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                let (stdout, stderr) = self.collect();
+                panic!("smt did not finish within {timeout:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let (stdout, stderr) = self.collect();
+        Output {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// SIGKILL, then the output so far.
+    pub fn kill9(mut self) -> Output {
+        self.child.kill().expect("kill -9 smt");
+        let status = self.child.wait().expect("reaping smt");
+        let (stdout, stderr) = self.collect();
+        Output {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn collect(&mut self) -> (String, String) {
+        (
+            self.out
+                .take()
+                .map(|h| h.join().unwrap())
+                .unwrap_or_default(),
+            self.err
+                .take()
+                .map(|h| h.join().unwrap())
+                .unwrap_or_default(),
+        )
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // A test that panicked while smt ran must not leave it behind.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs `cmd` to the end (at most `timeout`).
+pub fn run(cmd: Command, timeout: Duration) -> Output {
+    Running::spawn(cmd).wait(timeout)
+}
+
+/// How long one `smt` command may take before the test gives up on it.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// `smt jobs --database-url URL ARGS`, which must succeed.
+pub fn jobs(db: &TestDb, cwd: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["jobs", "--database-url", db.url()];
+    all.extend_from_slice(args);
+    run(smt(cwd, &all), COMMAND_TIMEOUT).expect_code(0, &format!("smt {all:?}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generated data and what the database must show for it.
+
+/// Generated records whose ESIIDs never repeat within a test (so every record is its own
+/// ESIID-channel-day and the expected totals are plain sums).
+pub struct Data {
+    generator: Generator,
+    seen: HashSet<String>,
+    pub days: Vec<NaiveDate>,
+}
+
+impl Data {
+    pub fn new(seed: u64) -> Data {
+        let mut days = testdata::dst_days_2025().to_vec();
+        days.push(NaiveDate::from_ymd_opt(2025, 7, 15).unwrap());
+        Data {
+            generator: Generator::new(seed),
+            seen: HashSet::new(),
+            days,
+        }
+    }
+
+    /// Records of `esiids` new meters on this data's days.
+    pub fn records(&mut self, esiids: usize) -> Vec<IntervalRecord> {
+        self.records_on(esiids, &self.days.clone())
+    }
+
+    pub fn records_on(&mut self, esiids: usize, days: &[NaiveDate]) -> Vec<IntervalRecord> {
+        loop {
+            let records = self.generator.records(esiids, days);
+            let ids: HashSet<String> = records.iter().map(|r| r.esiid.clone()).collect();
+            if ids.len() == esiids && ids.is_disjoint(&self.seen) {
+                self.seen.extend(ids);
+                return records;
+            }
+        }
+    }
+}
+
+/// One report: its bytes and the records it holds.
+#[derive(Clone)]
+pub struct Report {
+    pub name: String,
+    pub bytes: Vec<u8>,
+    pub records: Vec<IntervalRecord>,
+}
+
+pub fn lse_report(name: &str, records: Vec<IntervalRecord>) -> Report {
+    Report {
+        name: name.to_owned(),
+        bytes: testdata::lse_bytes(&records, true),
+        records,
+    }
+}
+
+pub fn csv_report(name: &str, records: Vec<IntervalRecord>) -> Report {
+    Report {
+        name: name.to_owned(),
+        bytes: testdata::csv_bytes(&records),
+        records,
+    }
+}
+
+/// A zip archive of the reports (deflated), members named as the reports.
+pub fn zip_of(reports: &[&Report]) -> Vec<u8> {
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for r in reports {
+        w.start_file(r.name.as_str(), opts).unwrap();
+        w.write_all(&r.bytes).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    path
+}
+
+/// Sets a file's modification time to `ago` before now.
+pub fn age(path: &Path, ago: Duration) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(SystemTime::now() - ago)
+        .unwrap();
+}
+
+/// The expected content of smt.interval: every record once, as its own day.
+pub struct Expected {
+    pub days: BTreeMap<(String, i16, String), (i64, i64, DecimalSum)>,
+    pub total: DecimalSum,
+    pub present: i64,
+}
+
+impl Expected {
+    pub fn of<'a>(records: impl IntoIterator<Item = &'a IntervalRecord>) -> Expected {
+        let mut days = BTreeMap::new();
+        let mut total = DecimalSum::default();
+        let mut present = 0;
+        for r in records {
+            let key = (r.esiid.clone(), i16::from(r.channel), r.day.to_string());
+            let sum = r.kwh_sum();
+            for x in r.intervals.iter().flatten() {
+                total.add(x.kwh);
+            }
+            present += r.present() as i64;
+            let old = days.insert(
+                key.clone(),
+                (r.intervals.len() as i64, r.present() as i64, sum),
+            );
+            assert!(old.is_none(), "generated data repeats {key:?}");
+        }
+        Expected {
+            days,
+            total,
+            present,
+        }
+    }
+
+    pub fn of_reports<'a>(reports: impl IntoIterator<Item = &'a Report>) -> Expected {
+        Expected::of(reports.into_iter().flat_map(|r| r.records.iter()))
+    }
+
+    /// Asserts that smt.interval holds exactly these days with exactly these sums, and that
+    /// smt.interval_day has one row per day.
+    pub fn assert_loaded(&self, c: &mut Client) {
+        let stored: i64 = one(c, "SELECT count(*) FROM smt.interval_day", &[]);
+        assert_eq!(
+            stored,
+            self.days.len() as i64,
+            "smt.interval_day rows (one per ESIID-channel-day)"
+        );
+        let total: Option<String> = one(c, "SELECT sum(kwh)::text FROM smt.interval", &[]);
+        assert!(
+            total.as_deref().is_some_and(|t| self.total.equals_text(t)),
+            "sum(kwh) of smt.interval is {total:?}, generated {}",
+            self.total
+        );
+        let present: i64 = one(c, "SELECT count(kwh) FROM smt.interval", &[]);
+        assert_eq!(present, self.present, "intervals with a kWh value");
+        let rows = c
+            .query(
+                "SELECT esiid, channel, day::text, count(*), count(kwh), sum(kwh)::text
+                   FROM smt.interval GROUP BY 1, 2, 3",
+                &[],
+            )
+            .unwrap_or_else(|e| panic!("smt.interval by day: {}", explain(&e)));
+        assert_eq!(rows.len(), self.days.len(), "days in smt.interval");
+        for row in rows {
+            let key: (String, i16, String) = (row.get(0), row.get(1), row.get(2));
+            let (n, present, sum) = self
+                .days
+                .get(&key)
+                .unwrap_or_else(|| panic!("smt.interval shows {key:?}, which was never generated"));
+            let got: (i64, i64, Option<String>) = (row.get(3), row.get(4), row.get(5));
+            assert_eq!((got.0, got.1), (*n, *present), "{key:?}: rows, present");
+            match &got.2 {
+                Some(t) => assert!(sum.equals_text(t), "{key:?}: sum {t}, generated {sum}"),
+                None => assert_eq!(*present, 0, "{key:?}: no sum"),
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GnuPG.
+
+pub const PASSPHRASE: &str = "correct horse battery staple";
+
+pub fn gpg_available() -> bool {
+    Command::new("gpg")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// A throwaway GNUPGHOME; its gpg-agent is stopped on drop.
+pub struct Gpg {
+    home: tempfile::TempDir,
+}
+
+impl Gpg {
+    pub fn new() -> Gpg {
+        let home = tempfile::Builder::new()
+            .prefix("smt-gpg-")
+            .tempdir()
+            .expect("GNUPGHOME");
+        // The agent calibrates its passphrase hashing to the machine: seconds per key when the
+        // machine is busy. The lowest count is plenty for a throwaway key.
+        std::fs::write(home.path().join("gpg-agent.conf"), "s2k-count 65536\n").unwrap();
+        Gpg { home }
+    }
+
+    /// Runs gpg with `args` and `input` on stdin; returns stdout.
+    pub fn run(&self, args: &[&str], input: &[u8]) -> Vec<u8> {
+        let mut child = Command::new("gpg")
+            .env("GNUPGHOME", self.home.path())
+            .args(["--batch", "--no-tty", "--quiet", "--yes"])
+            .args(["--pinentry-mode", "loopback", "--trust-model", "always"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn gpg");
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().expect("run gpg");
+        writer.join().unwrap();
+        assert!(
+            out.status.success(),
+            "gpg {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    /// A new key (ed25519 primary, cv25519 encryption subkey) under `passphrase`; its fingerprint.
+    pub fn gen_key(&self, uid: &str, passphrase: &str) -> String {
+        self.run(
+            &[
+                "--passphrase",
+                passphrase,
+                "--quick-gen-key",
+                uid,
+                "ed25519",
+                "sign",
+                "never",
+            ],
+            b"",
+        );
+        let fpr = self.fingerprint(uid);
+        self.run(
+            &[
+                "--passphrase",
+                passphrase,
+                "--quick-add-key",
+                &fpr,
+                "cv25519",
+                "encrypt",
+                "never",
+            ],
+            b"",
+        );
+        fpr
+    }
+
+    fn fingerprint(&self, uid: &str) -> String {
+        let text =
+            String::from_utf8(self.run(&["--with-colons", "--list-keys", uid], b"")).unwrap();
+        text.lines()
+            .find(|l| l.starts_with("fpr:"))
+            .and_then(|l| l.split(':').nth(9))
+            .expect("fingerprint")
+            .to_owned()
+    }
+
+    /// The armored secret key, as a file `smt --pgp-key` reads.
+    pub fn export_secret(&self, fpr: &str, passphrase: &str, to: &Path) {
+        let key = self.run(
+            &[
+                "--passphrase",
+                passphrase,
+                "--armor",
+                "--export-secret-keys",
+                fpr,
+            ],
+            b"",
+        );
+        std::fs::write(to, key).unwrap();
+    }
+
+    /// `gpg --trust-model always -r FPR --encrypt` (with `--armor` for .asc).
+    pub fn encrypt(&self, data: &[u8], fpr: &str, armor: bool) -> Vec<u8> {
+        let mut args = vec!["-r", fpr, "--output", "-"];
+        if armor {
+            args.push("--armor");
+        }
+        args.push("--encrypt");
+        self.run(&args, data)
+    }
+}
+
+impl Drop for Gpg {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .env("GNUPGHOME", self.home.path())
+            .args(["--kill", "gpg-agent"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A test's keys: the retailer's key (passphrase-protected, exported to `secret`) and another
+/// key nobody here holds the secret of.
+pub struct Keys {
+    pub gpg: Gpg,
+    pub rep: String,
+    pub other: String,
+    pub secret: PathBuf,
+    pub other_secret: PathBuf,
+}
+
+impl Keys {
+    /// `None` (after printing why) when gpg is not installed.
+    pub fn new(dir: &Path) -> Option<Keys> {
+        if !gpg_available() {
+            println!("skipping: gpg is not installed");
+            return None;
+        }
+        let gpg = Gpg::new();
+        let rep = gpg.gen_key("REP <rep@example.test>", PASSPHRASE);
+        let other = gpg.gen_key("Other <other@example.test>", "");
+        let secret = dir.join("rep-secret.asc");
+        gpg.export_secret(&rep, PASSPHRASE, &secret);
+        let other_secret = dir.join("other-secret.asc");
+        gpg.export_secret(&other, "", &other_secret);
+        Some(Keys {
+            gpg,
+            rep,
+            other,
+            secret,
+            other_secret,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// vsftpd (tests/ftps/vsftpd.sh).
+
+/// The FTPS servers share the system user smtftp: one at a time in this process.
+pub static FTPS_SERIAL: Mutex<()> = Mutex::new(());
+
+pub fn vsftpd_installed() -> bool {
+    let on_path = Command::new("sh")
+        .args(["-c", "command -v vsftpd"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    on_path || Path::new("/usr/sbin/vsftpd").exists()
+}
+
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// A free loopback port with the 20 above it (vsftpd's passive range) free too.
+pub fn free_port() -> u16 {
+    for _ in 0..200 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if port > 65000 {
+            continue;
+        }
+        if (port..=port + 20).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            return port;
+        }
+    }
+    panic!("no free loopback port range");
+}
+
+fn vsftpd_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ftps/vsftpd.sh")
+}
+
+/// A running vsftpd in its own directory; stopped (and the directory removed) on drop.
+pub struct Vsftpd {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Vsftpd {
+    /// `None` (after printing why) without vsftpd or root.
+    pub fn start() -> Option<Vsftpd> {
+        if !vsftpd_installed() {
+            println!("skipping: vsftpd is not installed (make setup installs it)");
+            return None;
+        }
+        if !is_root() {
+            println!("skipping: the FTPS test needs root (vsftpd chroots; a system user is made)");
+            return None;
+        }
+        let server = Vsftpd {
+            dir: tempfile::Builder::new()
+                .prefix("smt-e2e-vsftpd-")
+                .tempdir()
+                .unwrap(),
+            port: free_port(),
+        };
+        let out = Command::new("bash")
+            .arg(vsftpd_script())
+            .arg("start")
+            .arg(server.dir.path())
+            .arg(server.port.to_string())
+            .output()
+            .expect("running tests/ftps/vsftpd.sh");
+        assert!(
+            out.status.success(),
+            "vsftpd.sh start failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(server)
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.path().join(file)
+    }
+
+    pub fn password(&self) -> String {
+        std::fs::read_to_string(self.path("password"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    /// Puts a file into the user's reports/ directory, owned by smtftp.
+    pub fn put(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.dir.path().join("home/reports").join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let status = Command::new("chown")
+            .arg("smtftp:")
+            .arg(&path)
+            .status()
+            .expect("chown");
+        assert!(status.success(), "chown smtftp {}", path.display());
+        path
+    }
+}
+
+impl Drop for Vsftpd {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(vsftpd_script())
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}

@@ -1,0 +1,1290 @@
+//! End to end: the real `smt` binary against a real cluster (`SMT_TEST_DATABASE_URL`, an admin
+//! URL of a cluster with the smt extension installed; `make test` starts one). Without it every
+//! test prints why and passes.
+//!
+//! Each test makes its own database and scratch directory, so they run in parallel. Data is
+//! generated (smt_core::testdata), and what the database shows is compared with what was
+//! generated: one smt.interval_day row per ESIID-channel-day and exact kWh sums, per day and in
+//! all. Deliveries are encrypted with a real GnuPG, and fetched from a real vsftpd (TLS and
+//! client certificates required); those tests skip with a message when gpg or vsftpd is missing.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+use postgres::Client;
+
+/// A worker configuration that polls every second (an idle `--exit-when-idle` worker still waits
+/// one poll after doing work).
+fn fast_config(dir: &Path, lease_seconds: u64) -> String {
+    let path = dir.join("smt.toml");
+    std::fs::write(
+        &path,
+        format!("[worker]\npoll_seconds = 1\nlease_seconds = {lease_seconds}\n"),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+/// `smt import --database-url URL ARGS...`
+fn import(db: &TestDb, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut all = vec!["import", "--database-url", db.url()];
+    all.extend_from_slice(args);
+    let mut cmd = smt(cwd, &all);
+    cmd.envs(env.iter().copied());
+    run(cmd, COMMAND_TIMEOUT)
+}
+
+/// `smt run --exit-when-idle --database-url URL --config CONFIG ARGS...`
+fn worker(db: &TestDb, cwd: &Path, config: &str, args: &[&str]) -> std::process::Command {
+    let mut all = vec![
+        "run",
+        "--exit-when-idle",
+        "--database-url",
+        db.url(),
+        "--config",
+        config,
+    ];
+    all.extend_from_slice(args);
+    smt(cwd, &all)
+}
+
+/// (state, error, cardinality(file_ids)) of the smt.remote_file row of `name`.
+fn remote_file(c: &mut Client, name: &str) -> (String, Option<String>, Option<i32>) {
+    let rows = c
+        .query(
+            "SELECT state, error, cardinality(file_ids) FROM smt.remote_file WHERE name = $1",
+            &[&name],
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 1, "one smt.remote_file row for {name}");
+    (rows[0].get(0), rows[0].get(1), rows[0].get(2))
+}
+
+/// The file_ids of the loaded smt.remote_file row of `name`.
+fn file_ids(c: &mut Client, name: &str) -> Vec<i64> {
+    one(
+        c,
+        "SELECT file_ids FROM smt.remote_file WHERE name = $1 AND state = 'loaded'",
+        &[&name],
+    )
+}
+
+/// Every report in smt.file exactly once, all loaded; every loaded delivery whole.
+fn assert_reports_once(c: &mut Client, reports: &[&Report]) {
+    let (files, distinct, loaded): (i64, i64, i64) = {
+        let r = c
+            .query_one(
+                "SELECT count(*), count(DISTINCT sha256), count(*) FILTER (WHERE state = 'loaded') FROM smt.file",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert_eq!(files, reports.len() as i64, "smt.file rows: one per report");
+    assert_eq!(distinct, files, "sha256 unique in smt.file");
+    assert_eq!(loaded, files, "every report loaded");
+    for r in reports {
+        let n: i64 = one(
+            c,
+            "SELECT count(*) FROM smt.file WHERE sha256 = sha256($1::bytea)",
+            &[&r.bytes],
+        );
+        assert_eq!(n, 1, "{} in smt.file once", r.name);
+    }
+    assert_deliveries_whole(c);
+}
+
+/// No delivery half-loaded: every file of a loaded delivery is loaded, and every smt.file row
+/// belongs to a loaded delivery.
+fn assert_deliveries_whole(c: &mut Client) {
+    let broken: i64 = one(
+        c,
+        "SELECT count(*) FROM smt.remote_file r
+          WHERE r.state = 'loaded'
+            AND (r.file_ids IS NULL OR cardinality(r.file_ids) = 0
+                 OR (SELECT count(*) FROM smt.file f WHERE f.file_id = ANY (r.file_ids) AND f.state = 'loaded')
+                    <> cardinality(r.file_ids))",
+        &[],
+    );
+    assert_eq!(
+        broken, 0,
+        "loaded deliveries whose files are not all loaded"
+    );
+    let orphans: i64 = one(
+        c,
+        "SELECT count(*) FROM smt.file f
+          WHERE NOT EXISTS (SELECT 1 FROM smt.remote_file r WHERE r.state = 'loaded' AND f.file_id = ANY (r.file_ids))",
+        &[],
+    );
+    assert_eq!(orphans, 0, "smt.file rows of no loaded delivery");
+}
+
+fn job_id(c: &mut Client, name: &str) -> i64 {
+    one(c, "SELECT job_id FROM smt.job WHERE name = $1", &[&name])
+}
+
+/// The job's runs, oldest first, as text: attempt, state, takeovers, error, counts.
+fn runs(c: &mut Client, job: &str) -> Vec<Vec<Option<String>>> {
+    rows_text(
+        c,
+        "SELECT r.attempt::text, r.state, r.takeovers::text, r.error, r.counts::text
+           FROM smt.job_run r JOIN smt.job j USING (job_id) WHERE j.name = $1 ORDER BY r.run_id",
+        &[&job],
+    )
+}
+
+fn count(c: &mut Client, run_id: i64, key: &str) -> i64 {
+    one(
+        c,
+        "SELECT (counts ->> $2)::bigint FROM smt.job_run WHERE run_id = $1",
+        &[&run_id, &key],
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. smt import
+
+#[test]
+fn import_zip_twice_changes_nothing() {
+    let Some(db) = TestDb::new("import_twice") else {
+        return;
+    };
+    let dir = scratch("import_twice");
+    let mut data = Data::new(1);
+    let lse = lse_report("LSE_20250310.lse", data.records(6));
+    let csv = csv_report("IntervalMeterUsage_20250310.csv", data.records(5));
+    let zip = write(dir.path(), "delivery.zip", &zip_of(&[&lse, &csv]));
+    let zip = zip.to_str().unwrap();
+    let expected = Expected::of_reports([&lse, &csv]);
+    let mut c = db.connect();
+
+    let out = import(&db, dir.path(), &[zip], &[]).expect_code(0, "first import");
+    assert!(out.stdout.contains("LSE_20250310.lse"), "{}", out.stdout);
+    expected.assert_loaded(&mut c);
+    assert_reports_once(&mut c, &[&lse, &csv]);
+    let formats = rows_text(&mut c, "SELECT format FROM smt.file ORDER BY name", &[]);
+    assert_eq!(
+        formats,
+        [[Some("interval_csv".to_owned())], [Some("lse".to_owned())]]
+    );
+    assert_eq!(
+        remote_file(&mut c, "delivery.zip"),
+        ("loaded".to_owned(), None, Some(2))
+    );
+    let before = load_counts(&mut c);
+
+    let out = import(&db, dir.path(), &[zip], &[]).expect_code(0, "second import");
+    assert!(
+        out.stdout.contains("already imported"),
+        "second import says so: {}",
+        out.stdout
+    );
+    assert_eq!(
+        load_counts(&mut c),
+        before,
+        "the second import changed nothing"
+    );
+
+    // The same reports in a delivery of another name: registered, loaded nothing new.
+    let copy = write(dir.path(), "delivery-copy.zip", &zip_of(&[&lse, &csv]));
+    let out =
+        import(&db, dir.path(), &[copy.to_str().unwrap()], &[]).expect_code(0, "import of a copy");
+    assert!(out.stdout.contains("already loaded"), "{}", out.stdout);
+    assert_eq!(load_counts(&mut c), before, "a copy changed nothing");
+    assert_eq!(
+        file_ids(&mut c, "delivery-copy.zip"),
+        file_ids(&mut c, "delivery.zip")
+    );
+    expected.assert_loaded(&mut c);
+}
+
+#[test]
+fn import_encrypted_zip_needs_the_right_key() {
+    let Some(db) = TestDb::new("import_pgp") else {
+        return;
+    };
+    let dir = scratch("import_pgp");
+    let Some(keys) = Keys::new(dir.path()) else {
+        return;
+    };
+    let mut data = Data::new(2);
+    let lse = lse_report("LSE_20250311.lse", data.records(7));
+    let csv = csv_report("IntervalMeterUsage_20250311.csv", data.records(4));
+    let zip = zip_of(&[&lse, &csv]);
+    let asc = write(
+        dir.path(),
+        "delivery.zip.asc",
+        &keys.gpg.encrypt(&zip, &keys.rep, true),
+    );
+    let pgp = write(
+        dir.path(),
+        "delivery.zip.pgp",
+        &keys.gpg.encrypt(&zip, &keys.rep, false),
+    );
+    let plain = write(dir.path(), "delivery.zip", &zip);
+    let (asc, pgp, plain) = (
+        asc.to_str().unwrap(),
+        pgp.to_str().unwrap(),
+        plain.to_str().unwrap(),
+    );
+    assert!(std::fs::read_to_string(asc)
+        .unwrap()
+        .starts_with("-----BEGIN PGP MESSAGE-----"));
+    let secret = keys.secret.to_str().unwrap();
+    let other = keys.other_secret.to_str().unwrap();
+    let mut c = db.connect();
+    let empty = load_counts(&mut c);
+
+    // Without a key: quarantined, nothing loaded.
+    let out = import(&db, dir.path(), &[pgp], &[]).expect_code(1, "import without a key");
+    assert!(out.stdout.contains("quarantined"), "{}", out.stdout);
+    let (state, error, _) = remote_file(&mut c, "delivery.zip.pgp");
+    assert_eq!(state, "quarantined");
+    let error = error.expect("the quarantine says why");
+    assert!(
+        error.contains("OpenPGP-encrypted") && error.contains("no secret key"),
+        "{error}"
+    );
+
+    // Another retailer's key: cannot decrypt.
+    let out = import(&db, dir.path(), &["--pgp-key", other, asc], &[])
+        .expect_code(1, "import with a wrong key");
+    assert!(out.stdout.contains("quarantined"), "{}", out.stdout);
+    let (state, error, _) = remote_file(&mut c, "delivery.zip.asc");
+    assert_eq!(state, "quarantined");
+    let error = error.unwrap();
+    assert!(error.contains("cannot decrypt"), "{error}");
+
+    // The right key with a wrong passphrase: the key cannot be unlocked, so nothing is tried.
+    let out = import(
+        &db,
+        dir.path(),
+        &["--pgp-key", secret, asc],
+        &[("SMT_PGP_PASSPHRASE", "not the passphrase")],
+    )
+    .expect_code(2, "import with a wrong passphrase");
+    assert!(out.stderr.contains("wrong passphrase"), "{}", out.stderr);
+    assert_eq!(remote_file(&mut c, "delivery.zip.asc").0, "quarantined");
+    assert_eq!(
+        load_counts(&mut c),
+        empty,
+        "nothing loaded from quarantined files"
+    );
+
+    // The right key and passphrase: both quarantined deliveries load now, the same reports once.
+    import(
+        &db,
+        dir.path(),
+        &["--pgp-key", secret, asc, pgp],
+        &[("SMT_PGP_PASSPHRASE", PASSPHRASE)],
+    )
+    .expect_code(0, "import with the key");
+    assert_eq!(
+        remote_file(&mut c, "delivery.zip.asc"),
+        ("loaded".to_owned(), None, Some(2))
+    );
+    assert_eq!(
+        remote_file(&mut c, "delivery.zip.pgp"),
+        ("loaded".to_owned(), None, Some(2))
+    );
+    assert_eq!(
+        file_ids(&mut c, "delivery.zip.pgp"),
+        file_ids(&mut c, "delivery.zip.asc")
+    );
+    let names = rows_text(&mut c, "SELECT name FROM smt.file ORDER BY name", &[]);
+    assert_eq!(
+        names,
+        [
+            [Some("IntervalMeterUsage_20250311.csv".to_owned())],
+            [Some("LSE_20250311.lse".to_owned())]
+        ]
+    );
+    let expected = Expected::of_reports([&lse, &csv]);
+    expected.assert_loaded(&mut c);
+    assert_reports_once(&mut c, &[&lse, &csv]);
+
+    // The plain zip holds the very same reports: decrypting gave them byte for byte.
+    let loaded = load_counts(&mut c);
+    import(&db, dir.path(), &[plain], &[]).expect_code(0, "import of the plain zip");
+    assert_eq!(load_counts(&mut c), loaded);
+    assert_eq!(
+        file_ids(&mut c, "delivery.zip"),
+        file_ids(&mut c, "delivery.zip.asc")
+    );
+}
+
+#[test]
+fn import_quarantines_or_rejects_bad_files_without_stopping_the_others() {
+    let Some(db) = TestDb::new("import_bad") else {
+        return;
+    };
+    let dir = scratch("import_bad");
+    let mut data = Data::new(3);
+    let good1 = lse_report("good1.lse", data.records(4));
+    let good2_lse = lse_report("good2.lse", data.records(3));
+    let good2_csv = csv_report("good2.csv", data.records(3));
+    let doomed = lse_report("doomed.lse", data.records(4));
+    let lost = csv_report("lost.csv", data.records(4));
+
+    // A zip whose compressed data is overwritten in the middle (its checksum cannot match).
+    let mut corrupt = zip_of(&[&doomed]);
+    let n = corrupt.len();
+    for b in &mut corrupt[n / 4..n / 2] {
+        *b = !*b;
+    }
+    // A zip cut in half (no central directory).
+    let full = zip_of(&[&lost]);
+    let truncated_zip = full[..full.len() / 2].to_vec();
+    // An LSE file cut in the middle of its fifth record: the four before it are whole.
+    let whole = lse_report("truncated.lse", data.records(6));
+    let first4: Vec<_> = whole.records[..4].to_vec();
+    let first5 = smt_core::testdata::lse_bytes(&whole.records[..5], true);
+    let cut_at = smt_core::testdata::lse_bytes(&first4, true).len() + 200;
+    assert!(cut_at < first5.len());
+    let truncated_lse = first5[..cut_at].to_vec();
+    let kept = Report {
+        name: "truncated.lse".to_owned(),
+        bytes: truncated_lse.clone(),
+        records: first4,
+    };
+
+    let files = [
+        write(dir.path(), "good1.lse", &good1.bytes),
+        write(dir.path(), "corrupt.zip", &corrupt),
+        write(dir.path(), "truncated.lse", &truncated_lse),
+        write(dir.path(), "truncated.zip", &truncated_zip),
+        write(dir.path(), "good2.zip", &zip_of(&[&good2_lse, &good2_csv])),
+    ];
+    let args: Vec<&str> = files.iter().map(|p| p.to_str().unwrap()).collect();
+    let out = import(&db, dir.path(), &args, &[]).expect_code(1, "import with bad files");
+    let mut c = db.connect();
+
+    for (name, fragment) in [
+        ("corrupt.zip", "cannot unzip"),
+        ("truncated.zip", "cannot unzip"),
+    ] {
+        let (state, error, ids) = remote_file(&mut c, name);
+        assert_eq!(state, "quarantined", "{name}");
+        assert!(
+            error.as_deref().is_some_and(|e| e.contains(fragment)),
+            "{name}: {error:?}"
+        );
+        assert_eq!(ids, None);
+        assert!(out.stdout.contains(&format!("{name}\t")), "{}", out.stdout);
+    }
+    for (name, reports) in [("good1.lse", 1), ("truncated.lse", 1), ("good2.zip", 2)] {
+        assert_eq!(
+            remote_file(&mut c, name),
+            ("loaded".to_owned(), None, Some(reports)),
+            "{name}"
+        );
+    }
+    let (records, rejected): (i32, i32) = {
+        let r = c
+            .query_one(
+                "SELECT records, rejected FROM smt.file WHERE name = 'truncated.lse'",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(records, 4, "the whole records of the truncated file");
+    assert!(rejected >= 1, "the cut record is rejected");
+    let rejects: i64 = one(
+        &mut c,
+        "SELECT count(*) FROM smt.reject r JOIN smt.file f USING (file_id) WHERE f.name = 'truncated.lse'",
+        &[],
+    );
+    assert_eq!(rejects, i64::from(rejected));
+    let elsewhere: i64 = one(
+        &mut c,
+        "SELECT count(*) FROM smt.reject r JOIN smt.file f USING (file_id) WHERE f.name <> 'truncated.lse'",
+        &[],
+    );
+    assert_eq!(elsewhere, 0);
+
+    Expected::of_reports([&good1, &kept, &good2_lse, &good2_csv]).assert_loaded(&mut c);
+    assert_reports_once(&mut c, &[&good1, &kept, &good2_lse, &good2_csv]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. smt jobs
+
+#[test]
+fn jobs_follow_their_schedule_and_run_now_loads_the_dir() {
+    let Some(db) = TestDb::new("jobs") else {
+        return;
+    };
+    let dir = scratch("jobs");
+    let config = fast_config(dir.path(), 30);
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    let mut data = Data::new(4);
+    let mut reports = Vec::new();
+    for i in 0..3 {
+        let r = lse_report(&format!("lse_{i}.lse"), data.records(3));
+        write(&inbox, &r.name, &r.bytes);
+        reports.push(r);
+    }
+    let a = lse_report("zipped.lse", data.records(2));
+    let b = csv_report("zipped.csv", data.records(2));
+    write(&inbox, "both.zip", &zip_of(&[&a, &b]));
+    write(&inbox, ".hidden.lse", b"not a delivery");
+    write(&inbox, "partial.lse.part", b"still downloading");
+    reports.extend([a, b]);
+    let params = serde_json::json!({ "dir": inbox }).to_string();
+    let mut c = db.connect();
+
+    jobs(
+        &db,
+        dir.path(),
+        &[
+            "add",
+            "inbox",
+            "--schedule",
+            "* * * * *",
+            "--kind",
+            "import_dir",
+            "--params",
+            &params,
+        ],
+    );
+    let listed = jobs(&db, dir.path(), &[]).stdout;
+    let line = listed
+        .lines()
+        .find(|l| l.starts_with("inbox\t"))
+        .unwrap_or_else(|| panic!("smt jobs lists inbox: {listed}"));
+    let cells: Vec<&str> = line.split('\t').collect();
+    assert_eq!(
+        &cells[1..5],
+        ["import_dir", "* * * * *", "America/Chicago", "true"]
+    );
+    let next: String = one(
+        &mut c,
+        "SELECT next_run_at::text FROM smt.job WHERE name = 'inbox'",
+        &[],
+    );
+    assert_eq!(cells[5], next, "smt jobs shows next_run_at");
+    let within_a_minute: bool = one(
+        &mut c,
+        "SELECT next_run_at > created_at AND next_run_at <= created_at + interval '1 minute'
+                AND date_trunc('minute', next_run_at) = next_run_at
+           FROM smt.job WHERE name = 'inbox'",
+        &[],
+    );
+    assert!(
+        within_a_minute,
+        "every minute: next run at the next whole minute ({next})"
+    );
+
+    // A DBA changes the schedule with SQL: next_run_at follows, in Chicago time.
+    exec(
+        &mut c,
+        "UPDATE smt.job SET schedule = '0 6 * * *' WHERE name = 'inbox'",
+    );
+    let check = "SELECT next_run_at = (
+                        date_trunc('day', updated_at AT TIME ZONE 'America/Chicago') + interval '6 hours'
+                        + CASE WHEN date_trunc('day', updated_at AT TIME ZONE 'America/Chicago') + interval '6 hours'
+                                    <= updated_at AT TIME ZONE 'America/Chicago'
+                               THEN interval '1 day' ELSE interval '0' END
+                      ) AT TIME ZONE 'America/Chicago',
+                    (next_run_at AT TIME ZONE 'America/Chicago')::time = '06:00',
+                    next_run_at > now() AND next_run_at <= now() + interval '25 hours',
+                    next_run_at::text
+               FROM smt.job WHERE name = 'inbox'";
+    let row = c.query_one(check, &[]).unwrap();
+    let (exact, six, soon, next): (bool, bool, bool, String) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert!(
+        exact && six && soon,
+        "next 06:00 America/Chicago, got {next}"
+    );
+    let listed = jobs(&db, dir.path(), &[]).stdout;
+    assert!(
+        listed.contains(&format!("\t0 6 * * *\tAmerica/Chicago\ttrue\t{next}\t")),
+        "{listed}"
+    );
+
+    // Not due: a worker has nothing to do.
+    run(worker(&db, dir.path(), &config, &[]), COMMAND_TIMEOUT).expect_code(0, "idle worker");
+    assert!(runs(&mut c, "inbox").is_empty());
+
+    // run-now: one run loads the directory.
+    jobs(&db, dir.path(), &["run-now", "inbox"]);
+    run(worker(&db, dir.path(), &config, &[]), COMMAND_TIMEOUT).expect_code(0, "worker");
+    let all = runs(&mut c, "inbox");
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(
+        all[0][..3],
+        [Some("1".into()), Some("succeeded".into()), Some("0".into())]
+    );
+    let run_id: i64 = one(&mut c, "SELECT max(run_id) FROM smt.job_run", &[]);
+    let records: usize = reports.iter().map(|r| r.records.len()).sum();
+    assert_eq!(
+        count(&mut c, run_id, "listed"),
+        4,
+        "hidden and .part files are skipped"
+    );
+    assert_eq!(count(&mut c, run_id, "deliveries"), 4);
+    assert_eq!(count(&mut c, run_id, "quarantined"), 0);
+    assert_eq!(count(&mut c, run_id, "reports"), 5);
+    assert_eq!(count(&mut c, run_id, "already_loaded"), 0);
+    assert_eq!(count(&mut c, run_id, "records"), records as i64);
+    assert_eq!(count(&mut c, run_id, "inserted"), records as i64);
+    assert_eq!(count(&mut c, run_id, "rejected"), 0);
+    let finished: bool = one(
+        &mut c,
+        "SELECT finished_at IS NOT NULL AND lease_until IS NULL AND worker IS NOT NULL FROM smt.job_run WHERE run_id = $1",
+        &[&run_id],
+    );
+    assert!(finished);
+    let refs: Vec<&Report> = reports.iter().collect();
+    Expected::of_reports(refs.iter().copied()).assert_loaded(&mut c);
+    assert_reports_once(&mut c, &refs);
+    let row = c.query_one(check, &[]).unwrap();
+    assert!(
+        row.get::<_, bool>(1) && row.get::<_, bool>(2),
+        "after the run, next_run_at is the next 06:00 again: {}",
+        row.get::<_, String>(3)
+    );
+
+    // Again: the run succeeds and loads nothing new.
+    let before = load_counts(&mut c);
+    jobs(&db, dir.path(), &["run-now", "inbox"]);
+    run(worker(&db, dir.path(), &config, &[]), COMMAND_TIMEOUT).expect_code(0, "worker");
+    let all = runs(&mut c, "inbox");
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[1][1].as_deref(), Some("succeeded"));
+    let run_id: i64 = one(&mut c, "SELECT max(run_id) FROM smt.job_run", &[]);
+    assert_eq!(count(&mut c, run_id, "listed"), 4);
+    assert_eq!(count(&mut c, run_id, "deliveries"), 0);
+    assert_eq!(load_counts(&mut c), before);
+}
+
+#[test]
+fn failing_job_backs_off_then_fails_until_reenabled() {
+    let Some(db) = TestDb::new("jobs_fail") else {
+        return;
+    };
+    let dir = scratch("jobs_fail");
+    let config = fast_config(dir.path(), 30);
+    let missing = dir.path().join("missing");
+    let params = serde_json::json!({ "dir": missing }).to_string();
+    let mut c = db.connect();
+    jobs(
+        &db,
+        dir.path(),
+        &[
+            "add",
+            "broken",
+            "--schedule",
+            "0 6 * * *",
+            "--kind",
+            "import_dir",
+            "--params",
+            &params,
+        ],
+    );
+    let job = job_id(&mut c, "broken");
+
+    // Attempt 1 fails: attempt 2 is queued for retry_delay (1 minute) later.
+    jobs(&db, dir.path(), &["run-now", "broken"]);
+    let out = run(worker(&db, dir.path(), &config, &[]), COMMAND_TIMEOUT)
+        .expect_code(0, "a failing run does not stop the worker");
+    assert!(out.stderr.contains("run failed"), "{}", out.stderr);
+    let all = runs(&mut c, "broken");
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[0][..2], [Some("1".into()), Some("failed".into())]);
+    let error = all[0][3].clone().unwrap();
+    assert!(
+        error.contains("missing"),
+        "the error names the directory: {error}"
+    );
+    assert_eq!(all[1][..2], [Some("2".into()), Some("queued".into())]);
+    let backoff = c
+        .query_one(
+            "SELECT r2.not_before - r1.finished_at = j.retry_delay, r2.not_before > now(),
+                    r2.scheduled_for = r1.scheduled_for, j.consecutive_failures, j.last_error,
+                    j.failed_at IS NULL
+               FROM smt.job j
+               JOIN smt.job_run r1 ON r1.job_id = j.job_id AND r1.attempt = 1
+               JOIN smt.job_run r2 ON r2.job_id = j.job_id AND r2.attempt = 2
+              WHERE j.job_id = $1",
+            &[&job],
+        )
+        .unwrap();
+    assert!(backoff.get::<_, bool>(0), "attempt 2 waits retry_delay");
+    assert!(backoff.get::<_, bool>(1), "attempt 2 is not due yet");
+    assert!(
+        backoff.get::<_, bool>(2),
+        "attempt 2 retries the same scheduled run"
+    );
+    assert_eq!(backoff.get::<_, i32>(3), 1);
+    assert_eq!(
+        backoff.get::<_, Option<String>>(4).as_deref(),
+        Some(error.as_str())
+    );
+    assert!(backoff.get::<_, bool>(5), "not failed yet");
+
+    // Not due yet: a worker leaves it alone.
+    run(worker(&db, dir.path(), &config, &[]), COMMAND_TIMEOUT).expect_code(0, "worker");
+    assert_eq!(runs(&mut c, "broken").len(), 2);
+
+    // A DBA makes it give up sooner and retry at once: attempt 2 is the last.
+    exec(
+        &mut c,
+        &format!(
+            "UPDATE smt.job SET max_attempts = 2, retry_delay = '0 seconds' WHERE job_id = {job};
+             UPDATE smt.job_run SET not_before = now() WHERE job_id = {job} AND state = 'queued';"
+        ),
+    );
+    run(worker(&db, dir.path(), &config, &[]), COMMAND_TIMEOUT).expect_code(0, "worker");
+    let all = runs(&mut c, "broken");
+    assert_eq!(all.len(), 2, "no attempt 3: {all:?}");
+    assert_eq!(all[1][..2], [Some("2".into()), Some("failed".into())]);
+    let failed = c
+        .query_one(
+            "SELECT failed_at IS NOT NULL, last_error, consecutive_failures FROM smt.job WHERE job_id = $1",
+            &[&job],
+        )
+        .unwrap();
+    assert!(failed.get::<_, bool>(0), "failed_at set after max_attempts");
+    assert!(failed
+        .get::<_, Option<String>>(1)
+        .is_some_and(|e| e.contains("missing")));
+    assert_eq!(failed.get::<_, i32>(2), 2);
+    let listed = jobs(&db, dir.path(), &[]).stdout;
+    let line = listed.lines().find(|l| l.starts_with("broken\t")).unwrap();
+    assert_eq!(
+        line.split('\t').nth(6),
+        Some("true"),
+        "smt jobs shows it failed: {line}"
+    );
+
+    // A failed job is not run again, even when made due.
+    jobs(&db, dir.path(), &["run-now", "broken"]);
+    run(worker(&db, dir.path(), &config, &[]), COMMAND_TIMEOUT).expect_code(0, "worker");
+    assert_eq!(runs(&mut c, "broken").len(), 2, "a failed job does not run");
+
+    // The directory appears; the DBA re-enables the job: failure cleared, it runs and loads.
+    std::fs::create_dir(&missing).unwrap();
+    let mut data = Data::new(5);
+    let report = lse_report("late.lse", data.records(3));
+    write(&missing, &report.name, &report.bytes);
+    jobs(&db, dir.path(), &["disable", "broken"]);
+    jobs(&db, dir.path(), &["enable", "broken"]);
+    let cleared = c
+        .query_one(
+            "SELECT failed_at IS NULL, consecutive_failures, (next_run_at AT TIME ZONE time_zone)::time = '06:00'
+               FROM smt.job WHERE job_id = $1",
+            &[&job],
+        )
+        .unwrap();
+    assert!(cleared.get::<_, bool>(0), "re-enabling clears failed_at");
+    assert_eq!(cleared.get::<_, i32>(1), 0);
+    assert!(cleared.get::<_, bool>(2), "next run at 06:00 again");
+    jobs(&db, dir.path(), &["run-now", "broken"]);
+    run(worker(&db, dir.path(), &config, &[]), COMMAND_TIMEOUT).expect_code(0, "worker");
+    let all = runs(&mut c, "broken");
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert_eq!(all[2][..2], [Some("1".into()), Some("succeeded".into())]);
+    let last_error: Option<String> = one(
+        &mut c,
+        "SELECT last_error FROM smt.job WHERE job_id = $1",
+        &[&job],
+    );
+    assert_eq!(last_error, None, "success clears last_error");
+    Expected::of_reports([&report]).assert_loaded(&mut c);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Two workers at once
+
+#[test]
+fn two_workers_at_once_run_each_run_once_and_load_each_report_once() {
+    let Some(db) = TestDb::new("two_workers") else {
+        return;
+    };
+    let dir = scratch("two_workers");
+    let config = fast_config(dir.path(), 30);
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    let mut data = Data::new(6);
+    let mut reports = Vec::new();
+    for i in 0..20 {
+        match i % 3 {
+            0 => {
+                let r = lse_report(&format!("d{i:02}.lse"), data.records(12));
+                write(&inbox, &r.name, &r.bytes);
+                reports.push(r);
+            }
+            1 => {
+                let r = csv_report(&format!("d{i:02}.csv"), data.records(12));
+                write(&inbox, &r.name, &r.bytes);
+                reports.push(r);
+            }
+            _ => {
+                let a = lse_report(&format!("d{i:02}a.lse"), data.records(8));
+                let b = csv_report(&format!("d{i:02}b.csv"), data.records(8));
+                write(&inbox, &format!("d{i:02}.zip"), &zip_of(&[&a, &b]));
+                reports.extend([a, b]);
+            }
+        }
+    }
+    // Two jobs over the same directory, so both workers have work on the same files.
+    let params = serde_json::json!({ "dir": inbox }).to_string();
+    for name in ["inbox-a", "inbox-b"] {
+        jobs(
+            &db,
+            dir.path(),
+            &[
+                "add",
+                name,
+                "--schedule",
+                "0 6 * * *",
+                "--kind",
+                "import_dir",
+                "--params",
+                &params,
+            ],
+        );
+        jobs(&db, dir.path(), &["run-now", name]);
+    }
+
+    let w1 = Running::spawn(worker(&db, dir.path(), &config, &[]));
+    let w2 = Running::spawn(worker(&db, dir.path(), &config, &[]));
+    let ids = [w1.id(), w2.id()];
+    w1.wait(COMMAND_TIMEOUT).expect_code(0, "worker 1");
+    w2.wait(COMMAND_TIMEOUT).expect_code(0, "worker 2");
+
+    let mut c = db.connect();
+    let per_schedule = rows_text(
+        &mut c,
+        "SELECT j.name, count(*)::text, string_agg(r.state, ',')
+           FROM smt.job_run r JOIN smt.job j USING (job_id) GROUP BY j.name, r.scheduled_for ORDER BY 1",
+        &[],
+    );
+    assert_eq!(
+        per_schedule,
+        [
+            [
+                Some("inbox-a".into()),
+                Some("1".into()),
+                Some("succeeded".into())
+            ],
+            [
+                Some("inbox-b".into()),
+                Some("1".into()),
+                Some("succeeded".into())
+            ],
+        ],
+        "exactly one run per job and scheduled time"
+    );
+    let workers = rows_text(&mut c, "SELECT DISTINCT worker FROM smt.job_run", &[]);
+    for w in &workers {
+        let w = w[0].as_deref().unwrap();
+        assert!(
+            ids.iter().any(|id| w.ends_with(&format!(":{id}"))),
+            "run by one of the two workers: {w}"
+        );
+    }
+    println!("runs were shared by {} worker(s)", workers.len());
+    // Between them, the runs loaded every report once.
+    let fresh: i64 = one(
+        &mut c,
+        "SELECT sum((counts ->> 'reports')::bigint - (counts ->> 'already_loaded')::bigint)::bigint FROM smt.job_run",
+        &[],
+    );
+    assert_eq!(
+        fresh,
+        reports.len() as i64,
+        "reports loaded fresh across both runs"
+    );
+    let loaded: i64 = one(
+        &mut c,
+        "SELECT count(*) FROM smt.remote_file WHERE state = 'loaded'",
+        &[],
+    );
+    assert_eq!(loaded, 20, "every delivery loaded");
+    let refs: Vec<&Report> = reports.iter().collect();
+    assert_reports_once(&mut c, &refs);
+    Expected::of_reports(refs.iter().copied()).assert_loaded(&mut c);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. kill -9 in the middle of a load
+
+#[test]
+fn worker_killed_mid_load_is_taken_over_after_its_lease() {
+    let Some(db) = TestDb::new("kill9") else {
+        return;
+    };
+    let dir = scratch("kill9");
+    let config = fast_config(dir.path(), 3);
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    let mut data = Data::new(7);
+    let mut reports = Vec::new();
+    let deliveries = 10;
+    for i in 0..deliveries {
+        // Two LSE reports per zip, so a delivery could be half-loaded if loading were not atomic.
+        let a = lse_report(&format!("big{i:02}a.lse"), data.records(200));
+        let b = lse_report(&format!("big{i:02}b.lse"), data.records(200));
+        write(&inbox, &format!("big{i:02}.zip"), &zip_of(&[&a, &b]));
+        reports.extend([a, b]);
+    }
+    let params = serde_json::json!({ "dir": inbox }).to_string();
+    jobs(
+        &db,
+        dir.path(),
+        &[
+            "add",
+            "big",
+            "--schedule",
+            "0 6 * * *",
+            "--kind",
+            "import_dir",
+            "--params",
+            &params,
+        ],
+    );
+    jobs(&db, dir.path(), &["run-now", "big"]);
+    let mut c = db.connect();
+
+    // A daemon (no --exit-when-idle), killed once some deliveries are in but not all, while its
+    // work connection is writing the next one (a transaction holding a transaction id).
+    let daemon = Running::spawn(smt(
+        dir.path(),
+        &["run", "--database-url", db.url(), "--config", &config],
+    ));
+    let started = Instant::now();
+    loop {
+        let ready: bool = one(
+            &mut c,
+            "SELECT (SELECT count(*) FROM smt.file) > 0
+                AND (SELECT count(*) FROM smt.job_run WHERE state = 'running') = 1
+                AND EXISTS (SELECT 1 FROM pg_stat_activity
+                             WHERE datname = current_database() AND pid <> pg_backend_pid()
+                               AND backend_xid IS NOT NULL AND query NOT LIKE '%smt.job_run%')",
+            &[],
+        );
+        if ready {
+            break;
+        }
+        let done: i64 = one(
+            &mut c,
+            "SELECT count(*) FROM smt.job_run WHERE state <> 'running' AND state <> 'queued'",
+            &[],
+        );
+        assert_eq!(
+            done, 0,
+            "the run finished before it could be killed: load more data"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the run did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = daemon.kill9();
+    assert!(!killed.status.success());
+    let at_kill = c
+        .query_one(
+            "SELECT state, lease_until IS NOT NULL, worker, takeovers FROM smt.job_run",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        at_kill.get::<_, String>(0),
+        "running",
+        "the killed run stays running"
+    );
+    assert!(at_kill.get::<_, bool>(1), "with its lease");
+    let dead_worker: String = at_kill.get(2);
+    assert_eq!(at_kill.get::<_, i32>(3), 0);
+    // Whatever was committed is whole deliveries; more is left.
+    assert_deliveries_whole(&mut c);
+    let loaded: i64 = one(
+        &mut c,
+        "SELECT count(*) FROM smt.remote_file WHERE state = 'loaded'",
+        &[],
+    );
+    assert!(
+        loaded < deliveries,
+        "killed mid-run ({loaded} of {deliveries} loaded)"
+    );
+    println!("killed with {loaded} of {deliveries} deliveries loaded");
+
+    // While the lease holds (3 s), a new worker leaves the run alone. (On a machine so slow that
+    // the lease ran out meanwhile, this worker is the one that takes over.)
+    let early =
+        run(worker(&db, dir.path(), &config, &[]), COMMAND_TIMEOUT).expect_code(0, "early worker");
+    if !early.stderr.contains("taking over") {
+        let held = c
+            .query_one("SELECT state, takeovers FROM smt.job_run", &[])
+            .unwrap();
+        assert_eq!(held.get::<_, String>(0), "running", "not taken over early");
+        assert_eq!(held.get::<_, i32>(1), 0, "not taken over early");
+
+        // Once the lease has expired, the next worker takes the run over and finishes it.
+        let expired = Instant::now();
+        while !one::<bool>(
+            &mut c,
+            "SELECT coalesce(lease_until < now(), true) FROM smt.job_run",
+            &[],
+        ) {
+            assert!(
+                expired.elapsed() < Duration::from_secs(30),
+                "the lease never expired"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let out = run(worker(&db, dir.path(), &config, &[]), COMMAND_TIMEOUT)
+            .expect_code(0, "worker taking over");
+        assert!(out.stderr.contains("taking over"), "{}", out.stderr);
+    }
+    let after = c
+        .query_one(
+            "SELECT state, takeovers, attempt, worker, lease_until IS NULL, count(*) OVER () FROM smt.job_run",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(after.get::<_, String>(0), "succeeded");
+    assert_eq!(after.get::<_, i32>(1), 1, "taken over once");
+    assert_eq!(after.get::<_, i32>(2), 1, "the same attempt, not a retry");
+    assert_ne!(after.get::<_, String>(3), dead_worker);
+    assert!(after.get::<_, bool>(4));
+    assert_eq!(after.get::<_, i64>(5), 1, "one run");
+    let all_loaded: i64 = one(
+        &mut c,
+        "SELECT count(*) FROM smt.remote_file WHERE state = 'loaded'",
+        &[],
+    );
+    assert_eq!(all_loaded, deliveries);
+    let refs: Vec<&Report> = reports.iter().collect();
+    assert_reports_once(&mut c, &refs);
+    Expected::of_reports(refs.iter().copied()).assert_loaded(&mut c);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. FTPS end to end
+
+/// ftps_fetch parameters for the test server (names as in sources::FtpsParams).
+fn ftps_params(server: &Vsftpd, downloads: &Path) -> String {
+    serde_json::json!({
+        "host": "127.0.0.1",
+        "port": server.port,
+        "user": "smtftp",
+        "password_env": "SMT_FTPS_PASSWORD",
+        "ca_file": server.path("ca.pem"),
+        "client_cert": server.path("client.pem"),
+        "client_key": server.path("client.key"),
+        "dirs": ["/reports"],
+        "download_dir": downloads,
+        "timeout_seconds": 20,
+    })
+    .to_string()
+}
+
+#[test]
+fn ftps_fetch_decrypts_loads_once_and_fetches_only_new_files() {
+    let Some(db) = TestDb::new("ftps") else {
+        return;
+    };
+    let dir = scratch("ftps");
+    let Some(keys) = Keys::new(dir.path()) else {
+        return;
+    };
+    let _serial = FTPS_SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(server) = Vsftpd::start() else {
+        return;
+    };
+    let config = fast_config(dir.path(), 30);
+    let mut data = Data::new(8);
+    let lse = lse_report("LSE_zip.lse", data.records(5));
+    let csv = csv_report("CSV_zip.csv", data.records(5));
+    let plain = lse_report("IntervalData_plain.lse", data.records(4));
+    server.put(
+        "delivery.zip.pgp",
+        &keys.gpg.encrypt(&zip_of(&[&lse, &csv]), &keys.rep, false),
+    );
+    server.put("IntervalData_plain.lse", &plain.bytes);
+    // Nine days old and encrypted to someone else: it cannot be loaded and SMT deletes it soon.
+    let stranger = lse_report("stranger.lse", data.records(2));
+    let old = server.put(
+        "old.zip.asc",
+        &keys.gpg.encrypt(&zip_of(&[&stranger]), &keys.other, true),
+    );
+    age(&old, Duration::from_secs(9 * 24 * 3600));
+
+    let downloads = dir.path().join("downloads");
+    let params = ftps_params(&server, &downloads);
+    jobs(
+        &db,
+        dir.path(),
+        &[
+            "add",
+            "smt-ftps",
+            "--schedule",
+            "0 6 * * *",
+            "--kind",
+            "ftps_fetch",
+            "--params",
+            &params,
+        ],
+    );
+    let password = server.password();
+    let secret = keys.secret.to_str().unwrap();
+    let fetch = || {
+        jobs(&db, dir.path(), &["run-now", "smt-ftps"]);
+        let mut cmd = worker(&db, dir.path(), &config, &["--pgp-key", secret]);
+        cmd.env("SMT_FTPS_PASSWORD", &password)
+            .env("SMT_PGP_PASSPHRASE", PASSPHRASE);
+        let out = run(cmd, COMMAND_TIMEOUT).expect_code(0, "ftps worker");
+        let mut c = db.connect();
+        let all = runs(&mut c, "smt-ftps");
+        let last = all.last().expect("a run").clone();
+        assert_eq!(
+            last[1].as_deref(),
+            Some("succeeded"),
+            "{last:?}\n{}",
+            out.stderr
+        );
+        (
+            one::<i64>(&mut c, "SELECT max(run_id) FROM smt.job_run", &[]),
+            out,
+        )
+    };
+    let mut c = db.connect();
+
+    // First run: everything listed and fetched; two deliveries load, the old one is quarantined.
+    let (run1, _) = fetch();
+    assert_eq!(count(&mut c, run1, "listed"), 3);
+    assert_eq!(count(&mut c, run1, "fetched"), 3);
+    assert_eq!(count(&mut c, run1, "deliveries"), 3);
+    assert_eq!(count(&mut c, run1, "quarantined"), 1);
+    assert_eq!(count(&mut c, run1, "reports"), 3);
+    let source = format!("ftps://smtftp@127.0.0.1:{}", server.port);
+    let remote = rows_text(
+        &mut c,
+        "SELECT name, state, directory, source, cardinality(file_ids)::text, (local_path IS NOT NULL AND sha256 IS NOT NULL)::text
+           FROM smt.remote_file ORDER BY name",
+        &[],
+    );
+    let row = |name: &str, state: &str, files: Option<&str>| {
+        vec![
+            Some(name.to_owned()),
+            Some(state.to_owned()),
+            Some("/reports".to_owned()),
+            Some(source.clone()),
+            files.map(str::to_owned),
+        ]
+    };
+    let shown: Vec<Vec<Option<String>>> = remote.iter().map(|r| r[..5].to_vec()).collect();
+    assert_eq!(
+        shown,
+        [
+            row("IntervalData_plain.lse", "loaded", Some("1")),
+            row("delivery.zip.pgp", "loaded", Some("2")),
+            row("old.zip.asc", "quarantined", None),
+        ]
+    );
+    assert!(
+        remote.iter().all(|r| r[5].as_deref() == Some("true")),
+        "{remote:?}"
+    );
+    let (_, error, _) = remote_file(&mut c, "old.zip.asc");
+    assert!(
+        error
+            .as_deref()
+            .is_some_and(|e| e.contains("cannot decrypt")),
+        "{error:?}"
+    );
+    let stale = rows_text(
+        &mut c,
+        "SELECT name, state, (error IS NOT NULL)::text,
+                (deleted_from_smt_at BETWEEN now() + interval '23 hours' AND now() + interval '25 hours')::text
+           FROM smt.stale_remote_file",
+        &[],
+    );
+    assert_eq!(
+        stale,
+        [[
+            Some("old.zip.asc".into()),
+            Some("quarantined".into()),
+            Some("true".into()),
+            Some("true".into())
+        ]],
+        "the old undecryptable file is flagged"
+    );
+    let status = run(
+        smt(dir.path(), &["status", "--database-url", db.url()]),
+        COMMAND_TIMEOUT,
+    )
+    .expect_code(0, "smt status");
+    assert!(status.stdout.contains("old.zip.asc"), "{}", status.stdout);
+    // The downloads are kept, under the download directory, as smt.remote_file says.
+    let local: String = c
+        .query_one(
+            "SELECT local_path FROM smt.remote_file WHERE name = 'IntervalData_plain.lse'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(local.starts_with(&*downloads.to_string_lossy()), "{local}");
+    assert_eq!(std::fs::read(&local).unwrap(), plain.bytes);
+    let mut expected = vec![&lse, &csv, &plain];
+    assert_reports_once(&mut c, &expected);
+    Expected::of_reports(expected.iter().copied()).assert_loaded(&mut c);
+
+    // Second run: nothing new on the server, nothing fetched or loaded.
+    let before = load_counts(&mut c);
+    let (run2, _) = fetch();
+    assert_eq!(count(&mut c, run2, "listed"), 3);
+    assert_eq!(count(&mut c, run2, "fetched"), 0);
+    assert_eq!(count(&mut c, run2, "deliveries"), 0);
+    assert_eq!(load_counts(&mut c), before);
+
+    // A new file on the server: only it is fetched.
+    let new = csv_report("IntervalData_new.csv", data.records(3));
+    server.put("IntervalData_new.csv", &new.bytes);
+    let (run3, _) = fetch();
+    assert_eq!(count(&mut c, run3, "listed"), 4);
+    assert_eq!(count(&mut c, run3, "fetched"), 1);
+    assert_eq!(count(&mut c, run3, "deliveries"), 1);
+    assert_eq!(count(&mut c, run3, "reports"), 1);
+    assert_eq!(count(&mut c, run3, "quarantined"), 0);
+    assert_eq!(
+        remote_file(&mut c, "IntervalData_new.csv"),
+        ("loaded".to_owned(), None, Some(1))
+    );
+    let fetched_once: i64 = one(
+        &mut c,
+        "SELECT count(*) FROM smt.remote_file WHERE fetched_at IS NOT NULL",
+        &[],
+    );
+    assert_eq!(fetched_once, 4, "one row per remote file");
+    // vsftpd's transfer log: each file was downloaded once.
+    let xferlog = std::fs::read_to_string(server.path("xferlog")).unwrap_or_default();
+    for name in [
+        "delivery.zip.pgp",
+        "IntervalData_plain.lse",
+        "old.zip.asc",
+        "IntervalData_new.csv",
+    ] {
+        let n = xferlog
+            .lines()
+            .filter(|l| l.contains(&format!("/reports/{name} ")) && l.contains(" o "))
+            .count();
+        assert_eq!(n, 1, "{name} downloaded once:\n{xferlog}");
+    }
+    expected.push(&new);
+    assert_reports_once(&mut c, &expected);
+    Expected::of_reports(expected.iter().copied()).assert_loaded(&mut c);
+}
+
+/// A download that failed leaves its remote file `seen`. When the file is then replaced on the
+/// site (new size and time: a new smt.remote_file row) or removed, the old row must not be
+/// fetched again: it no longer exists, and fetching it fails the job on every run until it is
+/// marked failed, so nothing else from the site is loaded either.
+#[test]
+fn ftps_file_replaced_after_a_failed_download_does_not_block_the_job() {
+    let Some(db) = TestDb::new("ftps_replaced") else {
+        return;
+    };
+    let dir = scratch("ftps_replaced");
+    let _serial = FTPS_SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(server) = Vsftpd::start() else {
+        return;
+    };
+    let config = fast_config(dir.path(), 30);
+    let mut data = Data::new(9);
+    let first = lse_report("IntervalData_a.lse", data.records(2));
+    // Listed, but the server cannot read it: the download fails.
+    let path = server.put("IntervalData_a.lse", &first.bytes);
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    let downloads = dir.path().join("downloads");
+    let params = ftps_params(&server, &downloads);
+    jobs(
+        &db,
+        dir.path(),
+        &[
+            "add",
+            "smt-ftps",
+            "--schedule",
+            "0 6 * * *",
+            "--kind",
+            "ftps_fetch",
+            "--params",
+            &params,
+        ],
+    );
+    let password = server.password();
+    let mut c = db.connect();
+    let work = |c: &mut Client| {
+        let mut cmd = worker(&db, dir.path(), &config, &[]);
+        cmd.env("SMT_FTPS_PASSWORD", &password);
+        let out = run(cmd, COMMAND_TIMEOUT).expect_code(0, "ftps worker");
+        (runs(c, "smt-ftps"), out)
+    };
+
+    jobs(&db, dir.path(), &["run-now", "smt-ftps"]);
+    let (all, _) = work(&mut c);
+    assert_eq!(all[0][1].as_deref(), Some("failed"), "{all:?}");
+    assert_eq!(
+        all[1][..2],
+        [Some("2".into()), Some("queued".into())],
+        "{all:?}"
+    );
+    assert_eq!(remote_file(&mut c, "IntervalData_a.lse").0, "seen");
+
+    // SMT replaces the file (another size and time) and posts another one.
+    std::fs::remove_file(&path).unwrap();
+    let replaced = lse_report("IntervalData_a.lse", data.records(3));
+    let path = server.put("IntervalData_a.lse", &replaced.bytes);
+    age(&path, Duration::from_secs(60));
+    let other = csv_report("IntervalData_b.csv", data.records(2));
+    server.put("IntervalData_b.csv", &other.bytes);
+    // The retry is due now.
+    exec(
+        &mut c,
+        "UPDATE smt.job_run SET not_before = now() WHERE state = 'queued'",
+    );
+    let (all, out) = work(&mut c);
+    assert_eq!(
+        all[1][..2],
+        [Some("2".into()), Some("succeeded".into())],
+        "the retry succeeds: {all:?}\n{}",
+        out.stderr
+    );
+    let states = rows_text(
+        &mut c,
+        "SELECT name, state, size_bytes::text FROM smt.remote_file ORDER BY name, first_seen_at",
+        &[],
+    );
+    assert_eq!(
+        states,
+        [
+            vec![
+                Some("IntervalData_a.lse".into()),
+                Some("seen".into()),
+                Some(first.bytes.len().to_string())
+            ],
+            vec![
+                Some("IntervalData_a.lse".into()),
+                Some("loaded".into()),
+                Some(replaced.bytes.len().to_string())
+            ],
+            vec![
+                Some("IntervalData_b.csv".into()),
+                Some("loaded".into()),
+                Some(other.bytes.len().to_string())
+            ],
+        ]
+    );
+    assert_reports_once(&mut c, &[&replaced, &other]);
+    Expected::of_reports([&replaced, &other]).assert_loaded(&mut c);
+}
