@@ -37,6 +37,7 @@ enum Action {
         #[arg(long, default_value_t = 5)]
         max_attempts: i32,
     },
+    /// Enable a job; also clears a failure, so a job that kept failing runs again.
     Enable {
         name: String,
     },
@@ -96,10 +97,11 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                 )
                 .await?
         }
+        // Enabling also clears a failure (failed_at): the DBA has looked at it.
         Action::Enable { name } => {
             client
                 .execute(
-                    "UPDATE smt.job SET enabled = true WHERE name = $1",
+                    "UPDATE smt.job SET enabled = true, failed_at = NULL, consecutive_failures = 0 WHERE name = $1",
                     &[&name],
                 )
                 .await?
