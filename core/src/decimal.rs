@@ -315,7 +315,7 @@ mod tests {
                 (0..len)
                     .map(|_| {
                         let r = next() as usize;
-                        if digit_heavy && r % 4 != 0 {
+                        if digit_heavy && !r.is_multiple_of(4) {
                             b'0' + (r % 10) as u8
                         } else {
                             alphabet[r % alphabet.len()]

@@ -75,6 +75,7 @@ impl<R: BufRead> Lines<R> {
     }
 
     /// The next line without its `\n` / `\r\n`, or `None` at end of file.
+    #[inline]
     pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
         self.src.consume(std::mem::take(&mut self.unconsumed));
         // Fast path: the whole line, `\n` included, is already in the source's buffer.
@@ -111,6 +112,8 @@ impl<R: BufRead> Lines<R> {
 
     /// The general case: copies the line into `buf`, across buffer refills, up to the length
     /// limit.
+    #[cold]
+    #[inline(never)]
     fn read_line(&mut self) -> io::Result<Option<Line<'_>>> {
         self.buf.clear();
         let n = (&mut self.src)
@@ -159,21 +162,158 @@ impl<R: BufRead> Lines<R> {
     }
 }
 
-/// Comma-separated fields of one line, without allocation.
-pub fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    line.split(|&b| b == b',')
+pub fn text(field: &[u8]) -> &str {
+    std::str::from_utf8(field).map_or("\u{fffd}", trim)
 }
 
-pub fn text(field: &[u8]) -> &str {
-    match std::str::from_utf8(field) {
-        // A field that starts and ends with a visible ASCII character has nothing to trim.
-        Ok(s)
-            if field.first().is_some_and(u8::is_ascii_graphic)
-                && field.last().is_some_and(u8::is_ascii_graphic) =>
-        {
-            s
+/// `s.trim()`, quicker when there is nothing to trim.
+fn trim(s: &str) -> &str {
+    let b = s.as_bytes();
+    // A field that starts and ends with a visible ASCII character has nothing to trim.
+    if b.first().is_some_and(u8::is_ascii_graphic) && b.last().is_some_and(u8::is_ascii_graphic) {
+        s
+    } else {
+        s.trim()
+    }
+}
+
+/// The comma-separated fields of a line, each as [`text`] gives it, checking the line's UTF-8
+/// once rather than field by field.
+pub fn texts(line: &[u8]) -> Texts<'_> {
+    Texts {
+        line: std::str::from_utf8(line).map_err(|_| line),
+        next: Some(0),
+    }
+}
+
+pub struct Texts<'a> {
+    /// The line as text when it is valid UTF-8 (then so is every field: commas are ASCII).
+    line: Result<&'a str, &'a [u8]>,
+    /// Where the next field starts; `None` once the last one is taken.
+    next: Option<usize>,
+}
+
+impl<'a> Iterator for Texts<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let start = self.next?;
+        let bytes = match self.line {
+            Ok(s) => s.as_bytes(),
+            Err(b) => b,
+        };
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == b',')
+            .map_or(bytes.len(), |i| start + i);
+        self.next = (end < bytes.len()).then_some(end + 1);
+        Some(match self.line {
+            Ok(s) => trim(&s[start..end]),
+            Err(b) => text(&b[start..end]),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every line as `(text, unterminated)`, `None` for a too-long one.
+    fn all_lines<R: BufRead>(src: R) -> Vec<(Option<Vec<u8>>, u64, bool)> {
+        let mut lines = Lines::new(src);
+        let mut out = Vec::new();
+        while let Some(line) = lines.next_line().unwrap() {
+            out.push(match line {
+                Line::Text {
+                    text,
+                    number,
+                    unterminated,
+                } => (Some(text.to_vec()), number, unterminated),
+                Line::TooLong => (None, lines.line_no(), false),
+            });
         }
-        Ok(s) => s.trim(),
-        Err(_) => "\u{fffd}",
+        out
+    }
+
+    /// Lines come out the same whether they lie whole in the reader's buffer (returned in
+    /// place) or straddle a refill (copied), with every buffer size.
+    #[test]
+    fn splits_the_same_whatever_the_buffer() {
+        let text: &[u8] = b"00000001,a\r\n\r\n10000000,1.5,A,\n\n  \nx\ry\r\n\xff\xfe,\r\r\nlast\r";
+        let expected: Vec<(Option<Vec<u8>>, u64, bool)> = vec![
+            (Some(b"00000001,a".to_vec()), 1, false),
+            (Some(b"".to_vec()), 2, false),
+            (Some(b"10000000,1.5,A,".to_vec()), 3, false),
+            (Some(b"".to_vec()), 4, false),
+            (Some(b"  ".to_vec()), 5, false),
+            (Some(b"x\ry".to_vec()), 6, false),
+            (Some(b"\xff\xfe,\r".to_vec()), 7, false),
+            (Some(b"last".to_vec()), 8, true),
+        ];
+        assert_eq!(all_lines(text), expected);
+        for capacity in 1..=text.len() + 1 {
+            let src = io::BufReader::with_capacity(capacity, text);
+            assert_eq!(all_lines(src), expected, "buffer of {capacity} bytes");
+        }
+        assert!(all_lines(&b""[..]).is_empty());
+    }
+
+    #[test]
+    fn the_length_limit_counts_the_line_ending() {
+        let max = MAX_LINE_BYTES as usize;
+        for (content, ending, too_long) in [
+            (max - 1, &b"\n"[..], false),
+            (max - 2, b"\r\n", false),
+            (max, b"\n", true),
+            (max - 1, b"\r\n", true),
+            (max, b"", true),
+            (max - 1, b"", false),
+            (3 * max, b"\n", true),
+        ] {
+            let mut text = vec![b'7'; content];
+            text.extend_from_slice(ending);
+            if !ending.is_empty() {
+                text.extend_from_slice(b"next\n");
+            }
+            for capacity in [0, 1000, 8192, 2 * max] {
+                let got = if capacity == 0 {
+                    all_lines(&text[..])
+                } else {
+                    all_lines(io::BufReader::with_capacity(capacity, &text[..]))
+                };
+                let what = format!("{content} bytes + {ending:?}, buffer {capacity}");
+                assert_eq!(got[0].0.is_none(), too_long, "{what}");
+                if !too_long {
+                    assert_eq!(got[0].0.as_ref().map(Vec::len), Some(content), "{what}");
+                }
+                if ending.is_empty() {
+                    assert_eq!(got.len(), 1, "{what}");
+                    assert!(too_long || got[0].2, "{what}: unterminated");
+                } else {
+                    assert_eq!(got[1], (Some(b"next".to_vec()), 2, false), "{what}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn texts_are_fields_through_text() {
+        for line in [
+            &b""[..],
+            b",",
+            b"a,b,,c",
+            b" a , b\t,\x0bc\x0b, ",
+            b"\xc2\xa0nbsp\xc2\xa0,x",
+            b"ok,\xff\xfe,ok",
+            b"00000030,ATTRIBUTE_VALUE_PAIRS,MRE=1, Sender = 2 ,",
+        ] {
+            let want: Vec<&str> = line.split(|&b| b == b',').map(text).collect();
+            assert_eq!(
+                texts(line).collect::<Vec<_>>(),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
     }
 }

@@ -40,6 +40,9 @@ pub struct LseReader<R> {
     lines: Lines<R>,
     options: LseOptions,
     pending: Option<Pending>,
+    /// The last finished record's `header_raw`, reused by the next so that it costs no
+    /// allocation.
+    spare_raw: Vec<u8>,
     times: TimeCache,
     done: bool,
 }
@@ -75,6 +78,7 @@ impl<R: BufRead> LseReader<R> {
             lines: Lines::new(src),
             options,
             pending: None,
+            spare_raw: Vec::new(),
             times: TimeCache::new(),
             done: false,
         }
@@ -107,7 +111,7 @@ impl<R: BufRead> Iterator for LseReader<R> {
                 }
                 Ok(None) => {
                     self.done = true;
-                    return self.pending.take().map(|p| p.finish(true));
+                    return self.pending.take().map(|p| p.finish(true).0);
                 }
                 Err(e) => {
                     self.done = true;
@@ -133,9 +137,12 @@ impl<R: BufRead> Iterator for LseReader<R> {
             };
             let code = &line[..code_len];
             if code == b"00000001" {
-                let next = Pending::start(line, line_no, self.options, &mut self.times);
+                let raw = std::mem::take(&mut self.spare_raw);
+                let next = Pending::start(line, line_no, self.options, &mut self.times, raw);
                 if let Some(done) = self.pending.replace(next) {
-                    return Some(done.finish(false));
+                    let (record, raw) = done.finish(false);
+                    self.spare_raw = raw;
+                    return Some(record);
                 }
                 continue;
             }
@@ -163,10 +170,19 @@ impl<R: BufRead> Iterator for LseReader<R> {
 }
 
 impl Pending {
-    fn start(line: &[u8], line_no: u64, options: LseOptions, times: &mut TimeCache) -> Pending {
+    /// Starts a record at its `00000001` row; `raw` is a buffer to keep that row's text in.
+    fn start(
+        line: &[u8],
+        line_no: u64,
+        options: LseOptions,
+        times: &mut TimeCache,
+        mut raw: Vec<u8>,
+    ) -> Pending {
+        raw.clear();
+        raw.extend_from_slice(line);
         let mut p = Pending {
             line: line_no,
-            header_raw: line.to_vec(),
+            header_raw: raw,
             header: None,
             interval_seconds: None,
             revision: None,
@@ -206,7 +222,7 @@ impl Pending {
             }
             b"00000002" => {
                 self.once(self.interval_seconds.is_some(), "00000002", line_no)?;
-                let text = lines::fields(line).nth(7).map_or("", lines::text);
+                let text = lines::texts(line).nth(7).unwrap_or("");
                 let seconds = if text.is_empty() {
                     DEFAULT_INTERVAL_SECONDS
                 } else {
@@ -223,12 +239,12 @@ impl Pending {
             }
             b"00000003" => {
                 self.once(self.transaction_id.is_some(), "00000003", line_no)?;
-                let id = lines::fields(line).nth(1).map_or("", lines::text);
+                let id = lines::texts(line).nth(1).unwrap_or("");
                 self.transaction_id = (!id.is_empty()).then(|| id.to_owned());
             }
             b"00000004" => {
                 self.once(self.revision.is_some(), "00000004", line_no)?;
-                let text = lines::fields(line).nth(1).map_or("", lines::text);
+                let text = lines::texts(line).nth(1).unwrap_or("");
                 let (_, revision) = times.get(text, TimeKind::Revision).ok_or_else(|| {
                     RecordError::new(
                         ErrorKind::BadTimestamp,
@@ -240,11 +256,7 @@ impl Pending {
                 self.revision = Some(revision.expect("revision_to_utc does not fail"));
             }
             b"00000030" => {
-                for pair in lines::fields(line)
-                    .skip(2)
-                    .map(lines::text)
-                    .filter(|f| !f.is_empty())
-                {
+                for pair in lines::texts(line).skip(2).filter(|f| !f.is_empty()) {
                     let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
                     self.attributes
                         .push((k.trim().to_owned(), v.trim().to_owned()));
@@ -328,7 +340,7 @@ impl Pending {
         });
         // The fields after the row number, taken in (value, status, blank) triplets. `next` is
         // where the next field starts (`line.len()` for an empty last field), `None` once the
-        // line's last field is taken. Same fields as `lines::fields`, without the iterator.
+        // line's last field is taken. Same fields as splitting at every comma, without an iterator.
         let len = line.len();
         let mut next = (CODE_LEN < len).then_some(CODE_LEN + 1);
         // Fast path for the triplets of almost every file: `<digits[.digits]>,<A|E>,,` and `,,,`
@@ -355,8 +367,7 @@ impl Pending {
             self.intervals.push(reading);
             next = Some(start + used);
         }
-        loop {
-            let Some(value_start) = next else { break };
+        while let Some(value_start) = next {
             let (value_len, fast_kwh) = Decimal::parse_field_prefix(&line[value_start..]);
             let value_end = value_start + value_len;
             next = (value_end < len).then_some(value_end + 1);
@@ -434,13 +445,19 @@ impl Pending {
         Ok(())
     }
 
-    fn finish(self, at_eof: bool) -> Result<IntervalRecord, RecordError> {
+    /// The record or why it is rejected, and the `header_raw` buffer, for reuse.
+    fn finish(mut self, at_eof: bool) -> (Result<IntervalRecord, RecordError>, Vec<u8>) {
+        let raw = std::mem::take(&mut self.header_raw);
+        (self.into_record(at_eof, &raw), raw)
+    }
+
+    fn into_record(self, at_eof: bool, raw: &[u8]) -> Result<IntervalRecord, RecordError> {
         if let Some(e) = self.error {
             return Err(e);
         }
         let header = self.header.expect("a record without error has a header");
         let fail = |kind, field: &str, reason: String| {
-            Err(RecordError::new(kind, self.line, field, reason).with_raw(&self.header_raw))
+            Err(RecordError::new(kind, self.line, field, reason).with_raw(raw))
         };
         let Some(revision) = self.revision else {
             return fail(
@@ -494,8 +511,8 @@ impl Header {
         // Only the first six fields are read; a missing one reads as empty, which every use
         // treats as it would treat an absent field.
         let mut f = [""; 6];
-        for (slot, field) in f.iter_mut().zip(lines::fields(line)) {
-            *slot = lines::text(field);
+        for (slot, field) in f.iter_mut().zip(lines::texts(line)) {
+            *slot = field;
         }
         let get = |i: usize, name: &str| -> Result<&str, RecordError> {
             match f[i] {
@@ -649,17 +666,28 @@ pub fn write_record<W: Write>(
     crlf: bool,
 ) -> std::io::Result<()> {
     let eol = if crlf { "\r\n" } else { "\n" };
-    let basis = TimeBasis::CentralPrevailing;
+    let prevailing = TimeBasis::CentralPrevailing;
     let compact = |t: NaiveDateTime| t.format("%Y%m%d%H%M%S");
-    let start = basis.to_local(record.start);
-    let stop = basis.to_local(record.end() - Duration::seconds(60));
+    // The stop is a minute before the end, as ERCOT writes it; with one-minute intervals that
+    // would be the last interval's start, which the reader counts one interval short of the end,
+    // so a second before the end instead.
+    let before_end = if record.interval_seconds > 60 { 60 } else { 1 };
+    let stop = record.end() - Duration::seconds(before_end);
+    // Prevailing time (DST flag Y) cannot name the second pass of the repeated fall-back hour; a
+    // record that starts or stops there (read from a DST-flag-N file) is written in standard time.
+    let named = |t: DateTime<Utc>| prevailing.to_utc(prevailing.to_local(t)) == Ok(t);
+    let (basis, dst) = if named(record.start) && named(stop) {
+        (prevailing, 'Y')
+    } else {
+        (TimeBasis::CentralStandard, 'N')
+    };
     write!(
         w,
-        "00000001,{},{},{},{},Y,N{eol}",
+        "00000001,{},{},{},{},{dst},N{eol}",
         record.esiid,
         record.channel,
-        compact(start),
-        compact(stop)
+        compact(basis.to_local(record.start)),
+        compact(basis.to_local(stop))
     )?;
     write!(
         w,
@@ -672,7 +700,7 @@ pub fn write_record<W: Write>(
     write!(
         w,
         "00000004,{},M{eol}",
-        compact(basis.to_local(record.revision))
+        compact(prevailing.to_local(record.revision))
     )?;
     if !record.attributes.is_empty() {
         write!(w, "00000030,ATTRIBUTE_VALUE_PAIRS")?;
@@ -692,4 +720,213 @@ pub fn write_record<W: Write>(
         write!(w, ",{eol}")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdata::Generator;
+    use chrono::NaiveDate;
+
+    fn parse(text: &str) -> Vec<Result<IntervalRecord, RecordError>> {
+        LseReader::new(text.as_bytes(), LseOptions::default()).collect()
+    }
+
+    fn day() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2025, 7, 1).unwrap()
+    }
+
+    /// Data rows written in unusual but valid ways (signs, leading zeros, text in the blank
+    /// field, no trailing comma, more triplets a row) leave the fast path for the general one
+    /// mid-row and still read as the plain rows do.
+    #[test]
+    fn unusual_data_rows_read_like_plain_ones() {
+        let mut g = Generator::new(7);
+        g.missing_per_mille = 200;
+        let record = g.record("10443720000000001", 4, day());
+        let mut plain = Vec::new();
+        write_record(&mut plain, &record, true).unwrap();
+        let plain = String::from_utf8(plain).unwrap();
+        let head: Vec<&str> = plain.lines().take_while(|l| !l.starts_with('1')).collect();
+        let triplet = |i: usize, r: &Option<Reading>| match (i % 3, r) {
+            (_, None) => ",,".to_owned(),
+            (0, Some(r)) => format!("+{},{},x", r.kwh, r.status),
+            (1, Some(r)) => format!("00{},{},", r.kwh, r.status),
+            (_, Some(r)) => format!("{},{},", r.kwh, r.status),
+        };
+        let mut unusual = head.join("\n") + "\n";
+        for (row, chunk) in record.intervals.chunks(7).enumerate() {
+            let cells: Vec<String> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, r)| triplet(row * 7 + i, r))
+                .collect();
+            unusual += &format!("{},{}\n", 10_000_000 + row, cells.join(","));
+        }
+        let want = parse(&plain);
+        let got = parse(&unusual);
+        assert!(want[0].is_ok(), "{want:?}");
+        assert_eq!(
+            got[0].as_ref().map(|r| &r.intervals),
+            want[0].as_ref().map(|r| &r.intervals)
+        );
+    }
+
+    /// Row numbers are checked across the carries of the expected number (…09 → …10,
+    /// …99 → …100): 288 five-minute intervals, one a row.
+    #[test]
+    fn row_numbers_across_carries() {
+        let mut record = Generator::new(3).record("10443720000000001", 4, day());
+        record.interval_seconds = 300;
+        record.intervals = (0..288)
+            .map(|i| {
+                Some(Reading {
+                    kwh: Decimal::new(i, 3),
+                    status: Status::Actual,
+                })
+            })
+            .collect();
+        let mut text = Vec::new();
+        write_record(&mut text, &record, false).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        let mut one_a_row: Vec<String> = text
+            .lines()
+            .filter(|l| !l.starts_with('1'))
+            .map(str::to_owned)
+            .collect();
+        for (i, r) in record.intervals.iter().enumerate() {
+            let r = r.unwrap();
+            one_a_row.push(format!("{},{},{},", 10_000_000 + i, r.kwh, r.status));
+        }
+        let got = parse(&(one_a_row.join("\n") + "\n"));
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].as_ref().map(|r| &r.intervals), Ok(&record.intervals));
+
+        // The row after 10000099 repeated: out of sequence, at the carry.
+        let at = one_a_row
+            .iter()
+            .position(|l| l.starts_with("10000100,"))
+            .unwrap();
+        one_a_row[at] = one_a_row[at - 1].clone();
+        let err = parse(&(one_a_row.join("\n") + "\n")).remove(0).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::OutOfSequence);
+        assert_eq!(err.line, at as u64 + 1);
+        assert_eq!(err.reason, "data row 10000099 where 10000100 was due");
+    }
+
+    /// Regression (found writing a test; the `lse_roundtrip` fuzz target fails on it): a record
+    /// of one-minute intervals written by `write_record` read back one interval short ("1440
+    /// intervals where 2025-07-01 has 1439 of 60 s"), because its stop, a minute before the end,
+    /// was the last interval's start.
+    #[test]
+    fn one_minute_records_round_trip() {
+        for day in [day(), crate::testdata::dst_days_2025()[1]] {
+            let mut record = Generator::new(3).record("10443720000000001", 4, day);
+            record.interval_seconds = 60;
+            let slots = crate::time::slots_in_day(day, 60);
+            record.intervals = (0..slots as i64)
+                .map(|i| {
+                    Some(Reading {
+                        kwh: Decimal::new(i, 3),
+                        status: Status::Actual,
+                    })
+                })
+                .collect();
+            let mut text = Vec::new();
+            write_record(&mut text, &record, true).unwrap();
+            let got = parse(std::str::from_utf8(&text).unwrap());
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].as_ref().map(|r| &r.intervals), Ok(&record.intervals));
+        }
+    }
+
+    /// Regression (the `lse_roundtrip` fuzz target fails on it): a DST-flag-N record starting
+    /// at 01:00 standard time on the fall-back day, the repeated hour's second pass, was written
+    /// with flag Y and the same wall time, which reads as the first pass: an hour earlier, and
+    /// "file ends after 96 of the 100 intervals".
+    #[test]
+    fn standard_time_records_in_the_repeated_hour_round_trip() {
+        let mut text = String::from(
+            "00000001,10443720000000001,4,20251102010000,20251103005900,N,N\n\
+             00000002,0,0,0,,0,,900,01,1,-1,0.0,0.0,CST\n\
+             00000004,20251104060000,M\n",
+        );
+        for row in 0..24 {
+            text += &format!("{},1.000,A,,2.000,E,,,,,0.500,A,,\n", 10_000_000 + row);
+        }
+        let record = parse(&text).remove(0).expect("a standard-time record");
+        let mut written = Vec::new();
+        write_record(&mut written, &record, false).unwrap();
+        let again = parse(std::str::from_utf8(&written).unwrap()).remove(0);
+        let again = again.expect("the record as written");
+        assert_eq!(again.start, record.start);
+        assert_eq!(again.day, record.day);
+        assert_eq!(again.intervals, record.intervals);
+        // Records that prevailing time can name keep the usual header.
+        let plain = Generator::new(1).record("10443720000000001", 4, day());
+        let mut written = Vec::new();
+        write_record(&mut written, &plain, false).unwrap();
+        assert!(std::str::from_utf8(&written)
+            .unwrap()
+            .starts_with("00000001,10443720000000001,4,20250701000000,20250701235900,Y,N\n"));
+    }
+
+    /// Converted timestamps are cached by their text; the DST flag still tells `Y` and `N`
+    /// records with the same texts apart, and a record reads the same whatever came before.
+    #[test]
+    fn cached_timestamps_keep_the_dst_flag_apart() {
+        let record = Generator::new(5).record("10443720000000001", 4, day());
+        let mut text = Vec::new();
+        write_record(&mut text, &record, true).unwrap();
+        let y = String::from_utf8(text).unwrap();
+        let n = y.replacen(",Y,N\r\n", ",N,N\r\n", 1);
+        assert_ne!(y, n);
+        let alone_y = parse(&y);
+        let alone_n = parse(&n);
+        let together = parse(&format!("{y}{n}{y}{n}"));
+        assert_eq!(together.len(), 4);
+        for (i, r) in together.iter().enumerate() {
+            let alone = if i % 2 == 0 { &alone_y[0] } else { &alone_n[0] };
+            match (r, alone) {
+                (Ok(a), Ok(b)) => assert_eq!(a.start, b.start),
+                (Err(a), Err(b)) => {
+                    assert_eq!((a.kind, &a.field, &a.reason), (b.kind, &b.field, &b.reason))
+                }
+                _ => panic!("record {i}: {r:?} vs {alone:?}"),
+            }
+        }
+        // In July, Central standard time is an hour behind the prevailing (daylight) time.
+        let start_n = alone_n[0].as_ref().map(|r| r.start);
+        let start_y = alone_y[0].as_ref().map(|r| r.start);
+        assert_eq!(start_n, start_y.map(|s| s + Duration::hours(1)));
+    }
+
+    /// The buffer holding a record's header row is reused by the next record: a record-level
+    /// reject shows its own header row, even after a longer one.
+    #[test]
+    fn record_level_rejects_show_their_own_header() {
+        let mut g = Generator::new(9);
+        let long = g.record("1008901000000000000001", 4, day());
+        let short = g.record("10443720000000001", 4, day());
+        let mut text = Vec::new();
+        write_record(&mut text, &long, false).unwrap();
+        write_record(&mut text, &short, false).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        let short_header = text
+            .lines()
+            .filter(|l| l.starts_with("00000001"))
+            .nth(1)
+            .unwrap();
+        let (first, second) = text.split_at(text.find(short_header).unwrap());
+        let second: Vec<&str> = second
+            .lines()
+            .filter(|l| !l.starts_with("00000004"))
+            .collect();
+        let text = format!("{first}{}\n", second.join("\n"));
+        let got = parse(&text);
+        assert!(got[0].is_ok(), "{:?}", got[0]);
+        let err = got[1].as_ref().unwrap_err();
+        assert_eq!(err.kind, ErrorKind::MissingRevision);
+        assert_eq!(err.raw, short_header);
+    }
 }
