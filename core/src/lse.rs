@@ -97,12 +97,7 @@ impl<R: BufRead> Iterator for LseReader<R> {
                     unterminated,
                 })) => (text, number, unterminated),
                 Ok(Some(Line::TooLong)) => {
-                    let err = RecordError::new(
-                        ErrorKind::TruncatedRecord,
-                        self.lines.line_no(),
-                        "line",
-                        format!("line longer than {} bytes", lines::MAX_LINE_BYTES),
-                    );
+                    let err = RecordError::line_too_long(self.lines.line_no());
                     match self.pending.as_mut() {
                         Some(p) => p.fail(err),
                         None => return Some(Err(err)),

@@ -134,6 +134,7 @@ pub enum ErrorKind {
     NoSuchInterval,
     MissingRevision,
     BadHeader,
+    LineTooLong,
     Io,
 }
 
@@ -157,6 +158,7 @@ impl ErrorKind {
             ErrorKind::NoSuchInterval => "no_such_interval",
             ErrorKind::MissingRevision => "missing_revision",
             ErrorKind::BadHeader => "bad_header",
+            ErrorKind::LineTooLong => "line_too_long",
             ErrorKind::Io => "io",
         }
     }
@@ -210,6 +212,16 @@ impl RecordError {
     pub fn in_record(mut self, record_line: u64) -> Self {
         self.record_line = record_line;
         self
+    }
+
+    /// A line over [`crate::lines::MAX_LINE_BYTES`]: it was skipped without being kept in memory.
+    pub fn line_too_long(line: u64) -> Self {
+        RecordError::new(
+            ErrorKind::LineTooLong,
+            line,
+            "line",
+            format!("line longer than {} bytes", crate::lines::MAX_LINE_BYTES),
+        )
     }
 
     pub fn io(err: &std::io::Error, line: u64) -> Self {

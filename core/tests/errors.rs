@@ -1110,3 +1110,39 @@ fn detects_nothing_in_other_files() {
     assert_eq!(format::detect(b"PK\x03\x04\x14\x00"), None);
     assert_eq!(format::detect(b"-----BEGIN PGP MESSAGE-----\n"), None);
 }
+
+/// A line over the limit is skipped without being held in memory: its record is rejected as
+/// `line_too_long` and the records around it still come out, in both formats.
+#[test]
+fn over_long_lines_reject_their_record_only() {
+    use smt_core::testdata::{self, Generator};
+    let day = chrono::NaiveDate::from_ymd_opt(2025, 7, 1).unwrap();
+    let records = Generator::new(11).records(3, &[day]);
+    let huge = "9".repeat(2 << 20);
+
+    let mut lse = String::from_utf8(testdata::lse_bytes(&records[..1], false)).unwrap();
+    let second = String::from_utf8(testdata::lse_bytes(&records[1..2], false)).unwrap();
+    let mut lines: Vec<&str> = second.lines().collect();
+    let long_row = format!("10000000,{huge},A,,");
+    lines[5] = &long_row; // the first data row of the second record
+    lse.push_str(&lines.join("\n"));
+    lse.push('\n');
+    lse.push_str(&String::from_utf8(testdata::lse_bytes(&records[2..], false)).unwrap());
+    let items: Vec<_> = smt_core::lse::LseReader::new(lse.as_bytes(), Default::default()).collect();
+    assert_eq!(items.len(), 3);
+    assert!(items[0].is_ok() && items[2].is_ok());
+    assert_eq!(items[1].as_ref().unwrap_err().kind, ErrorKind::LineTooLong);
+
+    let csv = String::from_utf8(testdata::csv_bytes(&records)).unwrap();
+    let mut rows: Vec<String> = csv.lines().map(str::to_owned).collect();
+    rows.insert(50, huge.clone());
+    let csv = rows.join("\n") + "\n";
+    let items: Vec<_> =
+        smt_core::smt_csv::interval::IntervalCsvReader::new(csv.as_bytes(), Default::default())
+            .collect();
+    let errors: Vec<_> = items.iter().filter_map(|i| i.as_ref().err()).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].kind, ErrorKind::LineTooLong);
+    assert_eq!(errors[0].line, 51);
+    assert_eq!(items.iter().filter(|i| i.is_ok()).count(), 3);
+}

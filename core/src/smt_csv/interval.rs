@@ -137,12 +137,7 @@ impl<R: BufRead> Iterator for IntervalCsvReader<R> {
                     return Some(Err(RecordError::io(&e, self.lines.line_no())));
                 }
                 Ok(Some(Line::TooLong)) => {
-                    return Some(Err(RecordError::new(
-                        ErrorKind::BadHeader,
-                        self.lines.line_no(),
-                        "line",
-                        format!("line longer than {} bytes", crate::lines::MAX_LINE_BYTES),
-                    )))
+                    return Some(Err(RecordError::line_too_long(self.lines.line_no())))
                 }
                 Ok(Some(Line::Text {
                     text: line,

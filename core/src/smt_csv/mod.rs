@@ -157,12 +157,7 @@ impl<R: BufRead, T: RowReport> Iterator for RowReader<R, T> {
                     return Some(Err(RecordError::io(&e, self.lines.line_no())));
                 }
                 Ok(Some(Line::TooLong)) => {
-                    return Some(Err(RecordError::new(
-                        ErrorKind::BadHeader,
-                        self.lines.line_no(),
-                        "line",
-                        format!("line longer than {} bytes", crate::lines::MAX_LINE_BYTES),
-                    )))
+                    return Some(Err(RecordError::line_too_long(self.lines.line_no())))
                 }
                 Ok(Some(Line::Text { text, number, .. })) if !is_blank(text) => (text, number),
                 Ok(Some(Line::Text { .. })) => continue,
