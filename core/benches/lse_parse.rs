@@ -52,56 +52,44 @@ fn consume<I: Iterator<Item = Result<smt_core::IntervalRecord, smt_core::RecordE
 
 fn lse(c: &mut Criterion) {
     let esiids = env_or("SMT_BENCH_ESIIDS", 3000);
-    let days = days(env_or("SMT_BENCH_DAYS", 14));
-    let records = Generator::new(SEED).records(esiids, &days);
-    let bytes = testdata::lse_bytes(&records, true);
-    let expected = records.len();
-    drop(records);
-    eprintln!(
-        "lse input: {esiids} ESIIDs x {} days = {expected} records, {} bytes",
-        days.len(),
-        bytes.len()
+    bench_parser(
+        c,
+        "lse",
+        esiids,
+        |r| testdata::lse_bytes(r, true),
+        |bytes| consume(LseReader::new(bytes, Default::default())).0,
     );
-    // Checked once outside the timing, so the measured loop is only parsing.
-    assert_eq!(
-        consume(LseReader::new(&bytes[..], Default::default())).0,
-        expected
-    );
-
-    let mut group = c.benchmark_group("lse");
-    group.throughput(Throughput::BytesDecimal(bytes.len() as u64));
-    group.sampling_mode(SamplingMode::Flat);
-    group.sample_size(10);
-    group.warm_up_time(Duration::from_secs(2));
-    group.measurement_time(Duration::from_secs(8));
-    group.bench_function("parse", |b| {
-        b.iter(|| {
-            let (n, _) = consume(LseReader::new(black_box(&bytes[..]), Default::default()));
-            assert_eq!(n, expected);
-            n
-        })
-    });
-    group.finish();
 }
 
 fn csv(c: &mut Criterion) {
     let esiids = env_or("SMT_BENCH_CSV_ESIIDS", 400);
+    bench_parser(c, "smt_csv", esiids, testdata::csv_bytes, |bytes| {
+        consume(IntervalCsvReader::new(bytes, Default::default())).0
+    });
+}
+
+/// Generates `esiids` meters of input with `write`, checks `parse` reads every record back once
+/// outside the timing, then times `parse` alone.
+fn bench_parser(
+    c: &mut Criterion,
+    name: &str,
+    esiids: usize,
+    write: impl Fn(&[smt_core::IntervalRecord]) -> Vec<u8>,
+    parse: impl Fn(&[u8]) -> usize,
+) {
     let days = days(env_or("SMT_BENCH_DAYS", 14));
     let records = Generator::new(SEED).records(esiids, &days);
-    let bytes = testdata::csv_bytes(&records);
+    let bytes = write(&records);
     let expected = records.len();
     drop(records);
     eprintln!(
-        "csv input: {esiids} ESIIDs x {} days = {expected} records, {} bytes",
+        "{name} input: {esiids} ESIIDs x {} days = {expected} records, {} bytes",
         days.len(),
         bytes.len()
     );
-    assert_eq!(
-        consume(IntervalCsvReader::new(&bytes[..], Default::default())).0,
-        expected
-    );
+    assert_eq!(parse(&bytes[..]), expected);
 
-    let mut group = c.benchmark_group("smt_csv");
+    let mut group = c.benchmark_group(name);
     group.throughput(Throughput::BytesDecimal(bytes.len() as u64));
     group.sampling_mode(SamplingMode::Flat);
     group.sample_size(10);
@@ -109,10 +97,7 @@ fn csv(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(8));
     group.bench_function("parse", |b| {
         b.iter(|| {
-            let (n, _) = consume(IntervalCsvReader::new(
-                black_box(&bytes[..]),
-                Default::default(),
-            ));
+            let n = parse(black_box(&bytes[..]));
             assert_eq!(n, expected);
             n
         })
