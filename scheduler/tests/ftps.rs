@@ -5,63 +5,25 @@
 //! server's system user (smtftp) and its home directory are shared. Needs root and vsftpd (which
 //! scripts/setup.sh installs); without either the tests print why and pass.
 
+mod common;
+
 use std::fs;
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, TimeZone, Utc};
 use smt_scheduler::transport::{part_path, FtpsConfig, FtpsTransport, RemoteFile, Transport};
 
+use common::{free_port, is_root, vsftpd_installed, vsftpd_script, FTPS_SERIAL};
+
 const SKIP: &str = "skipping: vsftpd not installed (make setup installs it)";
 const REPORTS: &str = "reports";
 
-/// Tests share the smtftp user, so servers run one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ftps/vsftpd.sh")
-}
-
-fn vsftpd_installed() -> bool {
-    let on_path = Command::new("sh")
-        .args(["-c", "command -v vsftpd"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    on_path || Path::new("/usr/sbin/vsftpd").exists()
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-/// A loopback port that is free, with the 20 ports above it (the passive range) free too.
-fn free_port() -> u16 {
-    for _ in 0..200 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if port > 65000 {
-            continue;
-        }
-        if (port..=port + 20).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
-            return port;
-        }
-    }
-    panic!("no free loopback port range");
-}
 
 /// A running vsftpd in a directory of its own; stopped and removed on drop, even on panic.
 struct Server {
@@ -88,7 +50,8 @@ impl Server {
             );
             return None;
         }
-        let serial = SERIAL
+        // Tests share the smtftp user, so servers run one at a time.
+        let serial = FTPS_SERIAL
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let dir = std::env::temp_dir().join(format!(
@@ -110,7 +73,7 @@ impl Server {
 
     fn run_script(&self, action: &str) {
         let mut cmd = Command::new("bash");
-        cmd.arg(script()).arg(action).arg(&self.dir);
+        cmd.arg(vsftpd_script()).arg(action).arg(&self.dir);
         if action == "start" {
             cmd.arg(self.port.to_string());
         }
@@ -191,7 +154,7 @@ impl Server {
 /// `vsftpd.sh stop DIR`, usable from any thread.
 fn stop_server(dir: &Path) {
     let status = Command::new("bash")
-        .arg(script())
+        .arg(vsftpd_script())
         .arg("stop")
         .arg(dir)
         .status()
@@ -202,7 +165,7 @@ fn stop_server(dir: &Path) {
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = Command::new("bash")
-            .arg(script())
+            .arg(vsftpd_script())
             .arg("stop")
             .arg(&self.dir)
             .status();

@@ -4,6 +4,8 @@
 //! happens once, in a shared fixture held in memory; its GNUPGHOME and gpg-agent are gone before
 //! any test runs its checks. Without `gpg` on the PATH every test prints a skip message and passes.
 
+mod common;
+
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,7 +14,8 @@ use std::sync::OnceLock;
 use smt_scheduler::pgp::{self, Keyring, PgpError};
 use smt_scheduler::unzip::{self, Limits, Member, UnzipError};
 
-const PASSPHRASE: &str = "correct horse battery staple";
+use common::{gpg_available, Gpg, PASSPHRASE};
+
 const LSE_NAME: &str = "reports/IntervalData_LSE_20250309.lse";
 const CSV_NAME: &str = "reports/IntervalMeterUsage_20250309.csv";
 
@@ -70,125 +73,6 @@ struct Messages {
     rsa_no_mdc: Vec<u8>,
 }
 
-struct Gpg {
-    home: tempfile::TempDir,
-}
-
-impl Gpg {
-    fn new() -> Self {
-        let home = tempfile::Builder::new()
-            .prefix("smt-gpg-")
-            .tempdir()
-            .expect("temp GNUPGHOME");
-        Gpg { home }
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new("gpg");
-        c.env("GNUPGHOME", self.home.path())
-            .args(["--batch", "--no-tty", "--quiet", "--yes"])
-            .args(["--pinentry-mode", "loopback", "--trust-model", "always"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        c
-    }
-
-    /// Runs gpg with `args`, feeding `input` on stdin; returns stdout.
-    fn run(&self, args: &[&str], input: &[u8]) -> Vec<u8> {
-        let mut child = self.cmd().args(args).spawn().expect("spawn gpg");
-        let mut stdin = child.stdin.take().unwrap();
-        let input = input.to_vec();
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        });
-        let out = child.wait_with_output().expect("run gpg");
-        writer.join().unwrap();
-        assert!(
-            out.status.success(),
-            "gpg {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    }
-
-    fn gen_key(&self, uid: &str, algo: &str, usage: &str, passphrase: &str) -> String {
-        self.run(
-            &[
-                "--passphrase",
-                passphrase,
-                "--quick-gen-key",
-                uid,
-                algo,
-                usage,
-                "never",
-            ],
-            b"",
-        );
-        self.fingerprint(uid)
-    }
-
-    fn fingerprint(&self, uid: &str) -> String {
-        let out = self.run(&["--with-colons", "--list-keys", uid], b"");
-        let text = String::from_utf8(out).unwrap();
-        text.lines()
-            .find(|l| l.starts_with("fpr:"))
-            .and_then(|l| l.split(':').nth(9))
-            .expect("fingerprint")
-            .to_owned()
-    }
-
-    fn export_secret(&self, fpr: &str, passphrase: &str) -> Vec<u8> {
-        self.run(
-            &[
-                "--passphrase",
-                passphrase,
-                "--armor",
-                "--export-secret-keys",
-                fpr,
-            ],
-            b"",
-        )
-    }
-
-    fn export_public(&self, fpr: &str) -> Vec<u8> {
-        self.run(&["--armor", "--export", fpr], b"")
-    }
-
-    fn encrypt(&self, data: &[u8], recipients: &[&str], extra: &[&str]) -> Vec<u8> {
-        let mut args: Vec<&str> = Vec::new();
-        for r in recipients {
-            args.extend(["-r", r]);
-        }
-        args.extend(["--passphrase", PASSPHRASE]);
-        args.extend(extra);
-        args.extend(["--output", "-", "--encrypt"]);
-        self.run(&args, data)
-    }
-}
-
-impl Drop for Gpg {
-    fn drop(&mut self) {
-        // Stop the gpg-agent this home started before the directory goes.
-        let _ = Command::new("gpgconf")
-            .env("GNUPGHOME", self.home.path())
-            .args(["--kill", "gpg-agent"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-fn gpg_available() -> bool {
-    Command::new("gpg")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
 /// Deterministic bytes that do not compress (splitmix64).
 fn noise(len: usize, seed: u64) -> Vec<u8> {
     let mut state = seed;
@@ -219,39 +103,15 @@ fn make_zip(entries: &[(&str, &[u8])], dirs: &[&str]) -> Vec<u8> {
 }
 
 fn build_fixture() -> Fixture {
-    let gpg = Gpg::new();
-    let rsa = gpg.gen_key(
+    let gpg = Gpg::with_agent_defaults();
+    let rsa = gpg.gen_primary_key(
         "SMT Test <smt@example.test>",
         "rsa3072",
         "encrypt,sign",
         PASSPHRASE,
     );
-    let ecc = gpg.gen_key("SMT ECC <smt-ecc@example.test>", "ed25519", "sign", "");
-    gpg.run(
-        &[
-            "--passphrase",
-            "",
-            "--quick-add-key",
-            &ecc,
-            "cv25519",
-            "encrypt",
-            "never",
-        ],
-        b"",
-    );
-    let other = gpg.gen_key("Other <other@example.test>", "ed25519", "sign", "");
-    gpg.run(
-        &[
-            "--passphrase",
-            "",
-            "--quick-add-key",
-            &other,
-            "cv25519",
-            "encrypt",
-            "never",
-        ],
-        b"",
-    );
+    let ecc = gpg.gen_key("SMT ECC <smt-ecc@example.test>", "");
+    let other = gpg.gen_key("Other <other@example.test>", "");
 
     let mut generator = smt_core::testdata::Generator::new(20250309);
     let days = smt_core::testdata::dst_days_2025();
@@ -264,26 +124,30 @@ fn build_fixture() -> Fixture {
     );
 
     let msgs = Messages {
-        rsa_armored: gpg.encrypt(&zip, &[&rsa], &["--armor"]),
-        rsa_binary: gpg.encrypt(&zip, &[&rsa], &[]),
-        ecc_armored: gpg.encrypt(&zip, &[&ecc], &["--armor"]),
-        ecc_binary: gpg.encrypt(&zip, &[&ecc], &[]),
-        ecc_signed_by_ecc: gpg.encrypt(&zip, &[&ecc], &["--sign", "--local-user", &ecc]),
-        rsa_signed_by_ecc: gpg.encrypt(&zip, &[&rsa], &["--armor", "--sign", "--local-user", &ecc]),
-        ecc_signed_by_other: gpg.encrypt(&zip, &[&ecc], &["--sign", "--local-user", &other]),
-        to_other: gpg.encrypt(&zip, &[&other], &[]),
-        to_other_and_ecc: gpg.encrypt(&zip, &[&other, &ecc], &[]),
-        ecc_hidden_recipient: gpg.encrypt(&zip, &[&ecc], &["--throw-keyids"]),
-        rsa_no_mdc: gpg.encrypt(&zip, &[&rsa], &["--rfc2440", "--cipher-algo", "AES256"]),
+        rsa_armored: gpg.encrypt_with(&zip, &[&rsa], &["--armor"]),
+        rsa_binary: gpg.encrypt_with(&zip, &[&rsa], &[]),
+        ecc_armored: gpg.encrypt_with(&zip, &[&ecc], &["--armor"]),
+        ecc_binary: gpg.encrypt_with(&zip, &[&ecc], &[]),
+        ecc_signed_by_ecc: gpg.encrypt_with(&zip, &[&ecc], &["--sign", "--local-user", &ecc]),
+        rsa_signed_by_ecc: gpg.encrypt_with(
+            &zip,
+            &[&rsa],
+            &["--armor", "--sign", "--local-user", &ecc],
+        ),
+        ecc_signed_by_other: gpg.encrypt_with(&zip, &[&ecc], &["--sign", "--local-user", &other]),
+        to_other: gpg.encrypt_with(&zip, &[&other], &[]),
+        to_other_and_ecc: gpg.encrypt_with(&zip, &[&other, &ecc], &[]),
+        ecc_hidden_recipient: gpg.encrypt_with(&zip, &[&ecc], &["--throw-keyids"]),
+        rsa_no_mdc: gpg.encrypt_with(&zip, &[&rsa], &["--rfc2440", "--cipher-algo", "AES256"]),
     };
 
     let plain = [lse.as_slice(), csv.as_slice()].concat();
-    let plain_zlib = gpg.encrypt(&plain, &[&ecc], &["--compress-algo", "zlib"]);
-    let plain_zip = gpg.encrypt(&plain, &[&rsa], &["--compress-algo", "zip", "--armor"]);
-    let plain_bzip2 = gpg.encrypt(&plain, &[&ecc], &["--compress-algo", "bzip2"]);
+    let plain_zlib = gpg.encrypt_with(&plain, &[&ecc], &["--compress-algo", "zlib"]);
+    let plain_zip = gpg.encrypt_with(&plain, &[&rsa], &["--compress-algo", "zip", "--armor"]);
+    let plain_bzip2 = gpg.encrypt_with(&plain, &[&ecc], &["--compress-algo", "bzip2"]);
 
     let big = noise(26 << 20, 7);
-    let big_msg = gpg.encrypt(&big, &[&ecc], &["--compress-algo", "none"]);
+    let big_msg = gpg.encrypt_with(&big, &[&ecc], &["--compress-algo", "none"]);
 
     let signed_only = gpg.run(&["--local-user", &ecc, "--output", "-", "--sign"], &plain);
 

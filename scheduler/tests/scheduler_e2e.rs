@@ -149,7 +149,7 @@ fn count(c: &mut Client, run_id: i64, key: &str) -> i64 {
 
 #[test]
 fn import_zip_twice_changes_nothing() {
-    let Some(db) = TestDb::new("import_twice") else {
+    let Some(db) = TestDb::extension_only("import_twice") else {
         return;
     };
     let dir = scratch("import_twice");
@@ -203,7 +203,7 @@ fn import_zip_twice_changes_nothing() {
 
 #[test]
 fn import_encrypted_zip_needs_the_right_key() {
-    let Some(db) = TestDb::new("import_pgp") else {
+    let Some(db) = TestDb::extension_only("import_pgp") else {
         return;
     };
     let dir = scratch("import_pgp");
@@ -318,7 +318,7 @@ fn import_encrypted_zip_needs_the_right_key() {
 
 #[test]
 fn import_quarantines_or_rejects_bad_files_without_stopping_the_others() {
-    let Some(db) = TestDb::new("import_bad") else {
+    let Some(db) = TestDb::extension_only("import_bad") else {
         return;
     };
     let dir = scratch("import_bad");
@@ -415,7 +415,7 @@ fn import_quarantines_or_rejects_bad_files_without_stopping_the_others() {
 
 #[test]
 fn jobs_follow_their_schedule_and_run_now_loads_the_dir() {
-    let Some(db) = TestDb::new("jobs") else {
+    let Some(db) = TestDb::extension_only("jobs") else {
         return;
     };
     let dir = scratch("jobs");
@@ -566,7 +566,7 @@ fn jobs_follow_their_schedule_and_run_now_loads_the_dir() {
 
 #[test]
 fn failing_job_backs_off_then_fails_until_reenabled() {
-    let Some(db) = TestDb::new("jobs_fail") else {
+    let Some(db) = TestDb::extension_only("jobs_fail") else {
         return;
     };
     let dir = scratch("jobs_fail");
@@ -705,7 +705,7 @@ fn failing_job_backs_off_then_fails_until_reenabled() {
 
 #[test]
 fn two_workers_at_once_run_each_run_once_and_load_each_report_once() {
-    let Some(db) = TestDb::new("two_workers") else {
+    let Some(db) = TestDb::extension_only("two_workers") else {
         return;
     };
     let dir = scratch("two_workers");
@@ -819,7 +819,7 @@ fn two_workers_at_once_run_each_run_once_and_load_each_report_once() {
 
 #[test]
 fn worker_killed_mid_load_is_taken_over_after_its_lease() {
-    let Some(db) = TestDb::new("kill9") else {
+    let Some(db) = TestDb::extension_only("kill9") else {
         return;
     };
     let dir = scratch("kill9");
@@ -991,7 +991,7 @@ fn ftps_params(server: &Vsftpd, downloads: &Path) -> String {
 
 #[test]
 fn ftps_fetch_decrypts_loads_once_and_fetches_only_new_files() {
-    let Some(db) = TestDb::new("ftps") else {
+    let Some(db) = TestDb::extension_only("ftps") else {
         return;
     };
     let dir = scratch("ftps");
@@ -1192,7 +1192,7 @@ fn ftps_fetch_decrypts_loads_once_and_fetches_only_new_files() {
 /// marked failed, so nothing else from the site is loaded either.
 #[test]
 fn ftps_file_replaced_after_a_failed_download_does_not_block_the_job() {
-    let Some(db) = TestDb::new("ftps_replaced") else {
+    let Some(db) = TestDb::extension_only("ftps_replaced") else {
         return;
     };
     let dir = scratch("ftps_replaced");

@@ -22,18 +22,25 @@ pub use postgres;
 
 pub const URL_VAR: &str = "SMT_TEST_DATABASE_URL";
 
-/// The admin connection settings, or `None` (after saying why the test is skipped).
-pub fn admin_config() -> Option<Config> {
+/// The admin URL, or `None` (after saying why the test is skipped).
+pub fn admin_url() -> Option<String> {
     match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(
-            url.parse()
-                .unwrap_or_else(|e| panic!("{URL_VAR} is not a PostgreSQL URL: {e}")),
-        ),
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
         _ => {
             eprintln!("skipping: {URL_VAR} not set (make test starts a cluster)");
             None
         }
     }
+}
+
+/// The admin connection settings, or `None` (after saying why the test is skipped).
+pub fn admin_config() -> Option<Config> {
+    admin_url().map(|url| parse_admin_url(&url))
+}
+
+fn parse_admin_url(url: &str) -> Config {
+    url.parse()
+        .unwrap_or_else(|e| panic!("{URL_VAR} is not a PostgreSQL URL: {e}"))
 }
 
 static SEQUENCE: AtomicU32 = AtomicU32::new(0);
@@ -58,6 +65,23 @@ fn unique_name(base: &str) -> String {
     )
 }
 
+/// `url` with its database replaced by `dbname` (URL or key=value form).
+fn with_dbname(url: &str, dbname: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return format!("{url} dbname={dbname}");
+    };
+    let rest = &url[scheme_end + 3..];
+    let (before_query, query) = match rest.find('?') {
+        Some(q) => (&rest[..q], &rest[q..]),
+        None => (rest, ""),
+    };
+    let authority = match before_query.find('/') {
+        Some(slash) => &before_query[..slash],
+        None => before_query,
+    };
+    format!("{}{authority}/{dbname}{query}", &url[..scheme_end + 3])
+}
+
 /// `"name"` as a quoted SQL identifier.
 pub fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -68,6 +92,7 @@ pub struct TestDb {
     pub name: String,
     admin: Config,
     config: Config,
+    url: String,
     roles: Vec<String>,
 }
 
@@ -77,16 +102,44 @@ pub const USER_TABLE_ROWS: i64 = 2;
 impl TestDb {
     /// A new database for `test`, or `None` when no cluster is configured (the test returns).
     pub fn new(test: &str) -> Option<TestDb> {
-        let db = TestDb::without_extension(test)?;
-        db.connect()
+        TestDb::without_extension(test).map(TestDb::create_extension)
+    }
+
+    /// A new database holding only the extension (no user table), for tests of the tools that
+    /// use it.
+    pub fn extension_only(test: &str) -> Option<TestDb> {
+        TestDb::empty(test).map(TestDb::create_extension)
+    }
+
+    fn create_extension(self) -> TestDb {
+        self.connect()
             .batch_execute("CREATE EXTENSION smt")
-            .unwrap_or_else(|e| panic!("CREATE EXTENSION smt in {}: {}", db.name, explain(&e)));
-        Some(db)
+            .unwrap_or_else(|e| panic!("CREATE EXTENSION smt in {}: {}", self.name, explain(&e)));
+        self
     }
 
     /// A new database holding only the user table.
     pub fn without_extension(test: &str) -> Option<TestDb> {
-        let admin = admin_config()?;
+        let db = TestDb::empty(test)?;
+        db.connect()
+            .batch_execute(
+                "CREATE TABLE public.meter_note (
+                     id    integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                     esiid text NOT NULL,
+                     note  text
+                 );
+                 INSERT INTO public.meter_note (esiid, note)
+                 VALUES ('10443720000000001', 'there before the extension'),
+                        ('1008901821621815827179', 'so was this');",
+            )
+            .unwrap_or_else(|e| panic!("user table in {}: {}", db.name, explain(&e)));
+        Some(db)
+    }
+
+    /// A new, empty database.
+    fn empty(test: &str) -> Option<TestDb> {
+        let admin_url = admin_url()?;
+        let admin = parse_admin_url(&admin_url);
         let name = unique_name(test);
         let mut a = admin
             .connect(NoTls)
@@ -101,25 +154,18 @@ impl TestDb {
         let mut config = admin.clone();
         config.dbname(&name);
         // From here on the guard drops the database whatever happens.
-        let db = TestDb {
+        Some(TestDb {
+            url: with_dbname(&admin_url, &name),
             name,
             admin,
             config,
             roles: Vec::new(),
-        };
-        db.connect()
-            .batch_execute(
-                "CREATE TABLE public.meter_note (
-                     id    integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-                     esiid text NOT NULL,
-                     note  text
-                 );
-                 INSERT INTO public.meter_note (esiid, note)
-                 VALUES ('10443720000000001', 'there before the extension'),
-                        ('1008901821621815827179', 'so was this');",
-            )
-            .unwrap_or_else(|e| panic!("user table in {}: {}", db.name, explain(&e)));
-        Some(db)
+        })
+    }
+
+    /// This database's URL (the admin URL with its database replaced), as a client program takes it.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// A new connection to this database as the admin user.

@@ -292,7 +292,7 @@ impl Group {
     }
 
     fn place(&mut self, c: &Columns, row: &[String], line: u64) -> Result<(), RecordError> {
-        let start_text = field(&row, c.start);
+        let start_text = field(row, c.start);
         let start = time::parse_hhmm(start_text)
             .filter(|m| *m < 1440)
             .ok_or_else(|| {
@@ -303,14 +303,14 @@ impl Group {
                     format!("{start_text:?} is not HH:MM"),
                 )
             })?;
-        let kwh_text = field(&row, c.kwh);
+        let kwh_text = field(row, c.kwh);
         let reading = if kwh_text.is_empty() {
             None
         } else {
             let kwh = Decimal::parse_str(kwh_text).map_err(|e| {
                 RecordError::new(ErrorKind::NonNumericValue, line, "USAGE_KWH", e.to_string())
             })?;
-            let status_text = field(&row, c.status);
+            let status_text = field(row, c.status);
             let status = Status::parse(status_text.as_bytes()).ok_or_else(|| {
                 RecordError::new(
                     ErrorKind::UnknownStatus,
@@ -349,7 +349,7 @@ impl Group {
             ));
         };
         if let Some(ci) = c.end {
-            let end_text = field(&row, ci);
+            let end_text = field(row, ci);
             if !end_text.is_empty() {
                 let next_wall = self.slots.get(index + 1).copied().unwrap_or(0);
                 let ok = time::parse_hhmm(end_text).is_some_and(|m| {

@@ -1,12 +1,13 @@
-//! Shared helpers of the scheduler's end-to-end tests (tests/scheduler_e2e.rs): a fresh database
-//! per test, the real `smt` binary, generated deliveries with their expected contents, GnuPG and
-//! a real vsftpd.
+//! Shared helpers of the scheduler's tests (tests/scheduler_e2e.rs, tests/pgp_zip.rs,
+//! tests/ftps.rs): a fresh database per test, the real `smt` binary, generated deliveries with
+//! their expected contents, GnuPG and a real vsftpd. Each test binary uses a part of them.
 //!
 //! The cluster comes from `SMT_TEST_DATABASE_URL`, an admin URL such as
 //! `postgresql://postgres@127.0.0.1:55433/postgres` with the smt extension installed (`make test`
 //! starts one and sets it). Without it every test says so and passes. Each test makes its own
-//! database (unique name: process id and a counter) and its own scratch directory, so tests run
-//! in parallel; the database is dropped by a guard, on failure too.
+//! database (smt-e2e's [`TestDb::extension_only`]: unique name, process id and a counter) and its
+//! own scratch directory, so tests run in parallel; the database is dropped by a guard, on
+//! failure too.
 
 #![allow(dead_code)]
 
@@ -15,164 +16,18 @@ use std::io::{Cursor, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::NaiveDate;
-use postgres::types::{FromSqlOwned, ToSql};
-use postgres::{Client, Config, NoTls};
+use postgres::Client;
 use smt_core::testdata::{self, Generator};
 use smt_core::{DecimalSum, IntervalRecord};
 
-pub const URL_VAR: &str = "SMT_TEST_DATABASE_URL";
-
-/// The admin URL, or `None` after printing why the test is skipped.
-pub fn admin_url() -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
-        _ => {
-            eprintln!("skipping: {URL_VAR} not set (make test starts a cluster)");
-            None
-        }
-    }
-}
-
-static SEQUENCE: AtomicU32 = AtomicU32::new(0);
-
-fn unique_name(base: &str) -> String {
-    let base: String = base
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .take(24)
-        .collect();
-    format!(
-        "smt_sched_{base}_{}_{}",
-        std::process::id(),
-        SEQUENCE.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// `url` with its database replaced by `dbname` (URL or key=value form).
-fn with_dbname(url: &str, dbname: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return format!("{url} dbname={dbname}");
-    };
-    let rest = &url[scheme_end + 3..];
-    let (before_query, query) = match rest.find('?') {
-        Some(q) => (&rest[..q], &rest[q..]),
-        None => (rest, ""),
-    };
-    let authority = match before_query.find('/') {
-        Some(slash) => &before_query[..slash],
-        None => before_query,
-    };
-    format!("{}{authority}/{dbname}{query}", &url[..scheme_end + 3])
-}
-
-/// A database error with its SQLSTATE and detail; other errors as they print.
-pub fn explain(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!(
-            "{} ({}){}",
-            db.message(),
-            db.code().code(),
-            db.detail()
-                .map(|d| format!("; detail: {d}"))
-                .unwrap_or_default()
-        ),
-        None => e.to_string(),
-    }
-}
-
-/// A fresh database with `CREATE EXTENSION smt`, dropped (WITH FORCE) when the guard drops.
-pub struct TestDb {
-    pub name: String,
-    admin: Config,
-    url: String,
-}
-
-impl TestDb {
-    /// `None` (after printing why) when no cluster is configured.
-    pub fn new(test: &str) -> Option<TestDb> {
-        let admin_url = admin_url()?;
-        let admin: Config = admin_url
-            .parse()
-            .unwrap_or_else(|e| panic!("{URL_VAR} is not a PostgreSQL URL: {e}"));
-        let name = unique_name(test);
-        let mut a = admin
-            .connect(NoTls)
-            .unwrap_or_else(|e| panic!("connecting to {URL_VAR}: {e}"));
-        a.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-            .unwrap_or_else(|e| panic!("dropping a leftover {name}: {}", explain(&e)));
-        a.batch_execute(&format!("CREATE DATABASE \"{name}\""))
-            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {}", explain(&e)));
-        let db = TestDb {
-            url: with_dbname(&admin_url, &name),
-            name,
-            admin,
-        };
-        db.connect()
-            .batch_execute("CREATE EXTENSION smt")
-            .unwrap_or_else(|e| panic!("CREATE EXTENSION smt in {}: {}", db.name, explain(&e)));
-        Some(db)
-    }
-
-    /// The URL given to `smt --database-url`.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    pub fn connect(&self) -> Client {
-        let mut config = self.admin.clone();
-        config.dbname(&self.name);
-        config
-            .connect(NoTls)
-            .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.name))
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        match self.admin.connect(NoTls) {
-            Ok(mut a) => {
-                if let Err(e) = a.batch_execute(&format!(
-                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                    self.name
-                )) {
-                    eprintln!("could not drop database {}: {}", self.name, explain(&e));
-                }
-            }
-            Err(e) => eprintln!("could not drop database {}: {e}", self.name),
-        }
-    }
-}
-
-/// The one value of a one-row, one-column query.
-pub fn one<T: FromSqlOwned>(c: &mut Client, sql: &str, params: &[&(dyn ToSql + Sync)]) -> T {
-    c.query_one(sql, params)
-        .unwrap_or_else(|e| panic!("{sql}: {}", explain(&e)))
-        .get(0)
-}
-
-/// Rows of a query, every column cast to text by the caller (NULL is `None`).
-pub fn rows_text(
-    c: &mut Client,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> Vec<Vec<Option<String>>> {
-    c.query(sql, params)
-        .unwrap_or_else(|e| panic!("{sql}: {}", explain(&e)))
-        .iter()
-        .map(|r| (0..r.len()).map(|i| r.get(i)).collect())
-        .collect()
-}
+// The fresh database per test (and its query helpers) are smt-e2e's; the scheduler's tests use
+// databases with only the extension in them.
+#[allow(unused_imports)] // not every test binary queries rows
+pub use smt_e2e::{explain, one, rows_text, TestDb};
 
 pub fn exec(c: &mut Client, sql: &str) {
     c.batch_execute(sql)
@@ -540,14 +395,21 @@ pub struct Gpg {
 }
 
 impl Gpg {
+    /// A GNUPGHOME whose agent hashes passphrases with the lowest count.
     pub fn new() -> Gpg {
+        let gpg = Gpg::with_agent_defaults();
+        // The agent calibrates its passphrase hashing to the machine: seconds per key when the
+        // machine is busy. The lowest count is plenty for a throwaway key.
+        std::fs::write(gpg.home.path().join("gpg-agent.conf"), "s2k-count 65536\n").unwrap();
+        gpg
+    }
+
+    /// A GNUPGHOME with gpg-agent's own settings.
+    pub fn with_agent_defaults() -> Gpg {
         let home = tempfile::Builder::new()
             .prefix("smt-gpg-")
             .tempdir()
             .expect("GNUPGHOME");
-        // The agent calibrates its passphrase hashing to the machine: seconds per key when the
-        // machine is busy. The lowest count is plenty for a throwaway key.
-        std::fs::write(home.path().join("gpg-agent.conf"), "s2k-count 65536\n").unwrap();
         Gpg { home }
     }
 
@@ -580,19 +442,7 @@ impl Gpg {
 
     /// A new key (ed25519 primary, cv25519 encryption subkey) under `passphrase`; its fingerprint.
     pub fn gen_key(&self, uid: &str, passphrase: &str) -> String {
-        self.run(
-            &[
-                "--passphrase",
-                passphrase,
-                "--quick-gen-key",
-                uid,
-                "ed25519",
-                "sign",
-                "never",
-            ],
-            b"",
-        );
-        let fpr = self.fingerprint(uid);
+        let fpr = self.gen_primary_key(uid, "ed25519", "sign", passphrase);
         self.run(
             &[
                 "--passphrase",
@@ -608,6 +458,23 @@ impl Gpg {
         fpr
     }
 
+    /// A new primary key only (`--quick-gen-key UID ALGO USAGE never`); its fingerprint.
+    pub fn gen_primary_key(&self, uid: &str, algo: &str, usage: &str, passphrase: &str) -> String {
+        self.run(
+            &[
+                "--passphrase",
+                passphrase,
+                "--quick-gen-key",
+                uid,
+                algo,
+                usage,
+                "never",
+            ],
+            b"",
+        );
+        self.fingerprint(uid)
+    }
+
     fn fingerprint(&self, uid: &str) -> String {
         let text =
             String::from_utf8(self.run(&["--with-colons", "--list-keys", uid], b"")).unwrap();
@@ -618,9 +485,9 @@ impl Gpg {
             .to_owned()
     }
 
-    /// The armored secret key, as a file `smt --pgp-key` reads.
-    pub fn export_secret(&self, fpr: &str, passphrase: &str, to: &Path) {
-        let key = self.run(
+    /// The armored secret key.
+    pub fn export_secret(&self, fpr: &str, passphrase: &str) -> Vec<u8> {
+        self.run(
             &[
                 "--passphrase",
                 passphrase,
@@ -629,8 +496,17 @@ impl Gpg {
                 fpr,
             ],
             b"",
-        );
-        std::fs::write(to, key).unwrap();
+        )
+    }
+
+    /// The armored secret key, as a file `smt --pgp-key` reads.
+    pub fn export_secret_to(&self, fpr: &str, passphrase: &str, to: &Path) {
+        std::fs::write(to, self.export_secret(fpr, passphrase)).unwrap();
+    }
+
+    /// The armored public key.
+    pub fn export_public(&self, fpr: &str) -> Vec<u8> {
+        self.run(&["--armor", "--export", fpr], b"")
     }
 
     /// `gpg --trust-model always -r FPR --encrypt` (with `--armor` for .asc).
@@ -640,6 +516,19 @@ impl Gpg {
             args.push("--armor");
         }
         args.push("--encrypt");
+        self.run(&args, data)
+    }
+
+    /// `gpg -r R... --passphrase PASSPHRASE EXTRA... --output - --encrypt`: to several recipients,
+    /// with more options (`--sign` with the key under [`PASSPHRASE`], `--armor`, ...).
+    pub fn encrypt_with(&self, data: &[u8], recipients: &[&str], extra: &[&str]) -> Vec<u8> {
+        let mut args: Vec<&str> = Vec::new();
+        for r in recipients {
+            args.extend(["-r", r]);
+        }
+        args.extend(["--passphrase", PASSPHRASE]);
+        args.extend(extra);
+        args.extend(["--output", "-", "--encrypt"]);
         self.run(&args, data)
     }
 }
@@ -676,9 +565,9 @@ impl Keys {
         let rep = gpg.gen_key("REP <rep@example.test>", PASSPHRASE);
         let other = gpg.gen_key("Other <other@example.test>", "");
         let secret = dir.join("rep-secret.asc");
-        gpg.export_secret(&rep, PASSPHRASE, &secret);
+        gpg.export_secret_to(&rep, PASSPHRASE, &secret);
         let other_secret = dir.join("other-secret.asc");
-        gpg.export_secret(&other, "", &other_secret);
+        gpg.export_secret_to(&other, "", &other_secret);
         Some(Keys {
             gpg,
             rep,
@@ -730,7 +619,7 @@ pub fn free_port() -> u16 {
     panic!("no free loopback port range");
 }
 
-fn vsftpd_script() -> PathBuf {
+pub fn vsftpd_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ftps/vsftpd.sh")
 }
 
