@@ -28,6 +28,17 @@ pub enum EsiidError {
     NotAlphanumeric(String),
 }
 
+impl EsiidMode {
+    /// Lenient when asked (`--lenient-esiid`, `lenient_esiid => true`), strict otherwise.
+    pub fn lenient_if(lenient: bool) -> Self {
+        if lenient {
+            EsiidMode::Lenient
+        } else {
+            EsiidMode::Strict
+        }
+    }
+}
+
 /// Transmission and distribution service providers whose ESIID prefixes are known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Tdsp {

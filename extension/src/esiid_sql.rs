@@ -3,19 +3,11 @@
 use pgrx::prelude::*;
 use smt_core::esiid::{self, EsiidMode};
 
-fn mode(lenient: bool) -> EsiidMode {
-    if lenient {
-        EsiidMode::Lenient
-    } else {
-        EsiidMode::Strict
-    }
-}
-
 /// True for a Texas ESIID (17 or 22 digits, after stripping an Excel apostrophe and spaces); with
 /// `lenient`, the LSE spec's 1-64 letters or digits.
 #[pg_extern(immutable, parallel_safe, strict)]
 fn esiid_valid(esiid: &str, lenient: default!(bool, false)) -> bool {
-    esiid::is_valid(esiid, mode(lenient))
+    esiid::is_valid(esiid, EsiidMode::lenient_if(lenient))
 }
 
 /// The ESIID as stored: without the Excel apostrophe guard and spaces.

@@ -8,7 +8,6 @@ use smt_core::replace::{self, Decision, Version};
 use smt_core::Format;
 
 use crate::convert;
-use crate::parse_sql::esiid_mode;
 
 /// Staging rows for one file, in file order: `record` for each good record, `reject` for each bad
 /// one. smt.merge_stage settles days the file holds more than once.
@@ -48,8 +47,9 @@ fn _stage(
             ),
         ),
     };
-    let records = smt_core::interval_records(data, format, esiid_mode(lenient_esiid))
-        .expect("interval format");
+    let records =
+        smt_core::interval_records(data, format, smt_core::EsiidMode::lenient_if(lenient_esiid))
+            .expect("interval format");
     let rows: Vec<_> = records
         .map(|item| match item {
             Ok(r) => {

@@ -9,34 +9,23 @@ use smt_core::{EsiidMode, Format};
 
 use crate::convert;
 
-pub fn esiid_mode(lenient: bool) -> EsiidMode {
-    if lenient {
-        EsiidMode::Lenient
-    } else {
-        EsiidMode::Strict
-    }
-}
+/// One row of `smt.lse_parse` / `smt.csv_parse`. (The `#[pg_extern]` signatures must spell the
+/// column names out with `name!`; this alias is the same tuple for the shared body.)
+type RecordRow = (
+    String,
+    i16,
+    Date,
+    TimestampWithTimeZone,
+    i32,
+    Vec<Option<AnyNumeric>>,
+    Vec<Option<String>>,
+    Option<String>,
+    i64,
+);
 
-fn parse(
-    data: &[u8],
-    format: Format,
-    lenient: bool,
-) -> TableIterator<
-    'static,
-    (
-        name!(esiid, String),
-        name!(channel, i16),
-        name!(day, Date),
-        name!(revision, TimestampWithTimeZone),
-        name!(interval_seconds, i32),
-        name!(kwh, Vec<Option<AnyNumeric>>),
-        name!(status, Vec<Option<String>>),
-        name!(transaction_id, Option<String>),
-        name!(line, i64),
-    ),
-> {
-    let records =
-        smt_core::interval_records(data, format, esiid_mode(lenient)).expect("interval format");
+fn parse(data: &[u8], format: Format, lenient: bool) -> Vec<RecordRow> {
+    let records = smt_core::interval_records(data, format, EsiidMode::lenient_if(lenient))
+        .expect("interval format");
     let mut rows = Vec::new();
     for item in records {
         match item {
@@ -60,7 +49,7 @@ fn parse(
             Err(e) => pgrx::warning!("line {}: {}: {} ({})", e.line, e.field, e.reason, e.kind),
         }
     }
-    TableIterator::new(rows)
+    rows
 }
 
 /// The records of an LSE file: one row per ESIID, channel and operating day.
@@ -82,7 +71,7 @@ fn lse_parse(
         name!(line, i64),
     ),
 > {
-    parse(data, Format::Lse, lenient_esiid)
+    TableIterator::new(parse(data, Format::Lse, lenient_esiid))
 }
 
 /// The records of an SMT interval CSV file, grouped into the same shape as `lse_parse`.
@@ -104,7 +93,7 @@ fn csv_parse(
         name!(line, i64),
     ),
 > {
-    parse(data, Format::IntervalCsv, lenient_esiid)
+    TableIterator::new(parse(data, Format::IntervalCsv, lenient_esiid))
 }
 
 /// `lse`, `interval_csv`, `daily_csv`, `monthly_csv`, or NULL: judged by content, not name.

@@ -43,11 +43,7 @@ pub fn keyring(config: &Config, key_flag: Option<&PathBuf>) -> Result<Option<Arc
 pub fn settings(config: &Config, key_flag: Option<&PathBuf>, lenient: bool) -> Result<Settings> {
     Ok(Settings {
         keyring: keyring(config, key_flag)?,
-        esiid_mode: if lenient || config.lenient_esiid {
-            EsiidMode::Lenient
-        } else {
-            EsiidMode::Strict
-        },
+        esiid_mode: EsiidMode::lenient_if(lenient || config.lenient_esiid),
         download_dir: config
             .download_dir
             .clone()

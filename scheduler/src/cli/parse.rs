@@ -35,11 +35,7 @@ enum FormatArg {
 pub const HEADER: &str = "esiid,channel,day,interval_start,interval_end,kwh,status,revision";
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let mode = if args.lenient_esiid {
-        EsiidMode::Lenient
-    } else {
-        EsiidMode::Strict
-    };
+    let mode = EsiidMode::lenient_if(args.lenient_esiid);
     let stdout = io::stdout().lock();
     let mut out = BufWriter::with_capacity(1 << 16, stdout);
     let mut rejected = 0u64;
