@@ -37,6 +37,11 @@ impl EsiidMode {
             EsiidMode::Strict
         }
     }
+
+    /// The flag `lenient_if` takes (`smt.load`'s `lenient_esiid` argument).
+    pub fn is_lenient(self) -> bool {
+        self == EsiidMode::Lenient
+    }
 }
 
 /// Transmission and distribution service providers whose ESIID prefixes are known.

@@ -38,6 +38,22 @@ extension_sql_file!(
     name = "jobs",
     requires = ["schema", schedule_sql::cron_next]
 );
+extension_sql_file!(
+    "../../sql/extension/functions.sql",
+    name = "functions",
+    requires = [
+        esiid_sql::esiid_normalize,
+        esiid_sql::esiid_valid,
+        esiid_sql::esiid_tdsp,
+        parse_sql::detect_format,
+        parse_sql::day_slots,
+        parse_sql::lse_parse,
+        parse_sql::csv_parse,
+        schedule_sql::cron_next,
+        load_sql::_stage,
+        load_sql::_decide
+    ]
+);
 extension_sql_file!("../../sql/extension/roles.sql", name = "roles", finalize);
 
 #[cfg(test)]

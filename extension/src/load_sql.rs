@@ -10,7 +10,7 @@ use smt_core::Format;
 use crate::convert;
 
 /// Staging rows for one file, in file order: `record` for each good record, `reject` for each bad
-/// one. smt.merge_stage settles days the file holds more than once.
+/// one. smt._merge_stage settles days the file holds more than once.
 #[pg_extern(immutable, parallel_safe, strict)]
 fn _stage(
     data: &[u8],
@@ -192,7 +192,7 @@ mod tests {
             "SELECT string_agg(role || ':' || line || ':' || coalesce(to_char(revision AT TIME ZONE 'UTC', 'MM-DD'), kind), ',' ORDER BY line) FROM smt._stage($1)",
             &[csv.into()],
         );
-        // Both versions come out in file order; smt.merge_stage settles them (see tests/ e2e).
+        // Both versions come out in file order; smt._merge_stage settles them (see tests/ e2e).
         assert_eq!(
             roles.unwrap().as_deref(),
             Some("record:2:07-03,reject:98:invalid_esiid,record:99:07-04")

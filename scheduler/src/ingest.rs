@@ -1,9 +1,8 @@
 //! One local file into the database, exactly once.
 //!
 //! A delivery is unpacked (OpenPGP-decrypted if it is encrypted, unzipped if it is a zip: each
-//! member is one report), then every report is parsed by smt-core and binary-COPYed into the
-//! extension's staging table and merged with the replacement rule (smt.begin_file,
-//! smt.create_stage, COPY pg_temp.smt_stage, smt.merge_stage). All reports of a delivery load in
+//! member is one report), then every report goes to the database through `smt.load`, which
+//! registers, parses and merges it with the replacement rule. All reports of a delivery load in
 //! the caller's single transaction, together with the caller's own bookkeeping (the remote-file
 //! row), so a crash at any point leaves the delivery fully loaded or not at all; a report whose
 //! content (sha256) is already registered is skipped, so a restart doubles nothing.
@@ -11,12 +10,8 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use futures_util::pin_mut;
 use sha2::{Digest, Sha256};
-use smt_core::storage;
-use smt_core::{format, EsiidMode, Format};
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::{ToSql, Type};
+use smt_core::EsiidMode;
 use tokio_postgres::Transaction;
 
 use crate::pgp::{self, Keyring};
@@ -64,22 +59,98 @@ pub fn unpack(
     }])
 }
 
-/// What loading one report did (the counts smt.merge_stage returns).
+/// The counts of one load, as the extension returns them (the columns of `smt.load_result`, also
+/// kept per file in the registry). The one definition of this shape on the Rust side: outputs and
+/// job counts are built from it, so no count can be left out of one of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LoadCounts {
+    pub records: i64,
+    pub inserted: i64,
+    pub replaced: i64,
+    pub stale: i64,
+    pub identical: i64,
+    pub conflicts: i64,
+    pub rejected: i64,
+}
+
+impl LoadCounts {
+    /// The column names, in the order `smt.load_result` has them.
+    pub const COLUMNS: [&'static str; 7] = [
+        "records",
+        "inserted",
+        "replaced",
+        "stale",
+        "identical",
+        "conflicts",
+        "rejected",
+    ];
+
+    /// Reads the counts from a row holding the `smt.load_result` columns (by name).
+    pub fn from_row(row: &tokio_postgres::Row) -> Result<LoadCounts> {
+        let get = |name: &str| -> Result<i64> {
+            Ok(i64::from(row.try_get::<_, i32>(name).with_context(|| {
+                format!("the load result has no integer column {name}")
+            })?))
+        };
+        Ok(LoadCounts {
+            records: get("records")?,
+            inserted: get("inserted")?,
+            replaced: get("replaced")?,
+            stale: get("stale")?,
+            identical: get("identical")?,
+            conflicts: get("conflicts")?,
+            rejected: get("rejected")?,
+        })
+    }
+
+    /// The counts as (name, value) pairs in column order, for tables and JSON.
+    pub fn fields(&self) -> [(&'static str, i64); 7] {
+        let v = [
+            self.records,
+            self.inserted,
+            self.replaced,
+            self.stale,
+            self.identical,
+            self.conflicts,
+            self.rejected,
+        ];
+        std::array::from_fn(|i| (Self::COLUMNS[i], v[i]))
+    }
+}
+
+impl std::ops::AddAssign for LoadCounts {
+    fn add_assign(&mut self, o: LoadCounts) {
+        self.records += o.records;
+        self.inserted += o.inserted;
+        self.replaced += o.replaced;
+        self.stale += o.stale;
+        self.identical += o.identical;
+        self.conflicts += o.conflicts;
+        self.rejected += o.rejected;
+    }
+}
+
+impl std::iter::Sum for LoadCounts {
+    fn sum<I: Iterator<Item = LoadCounts>>(iter: I) -> LoadCounts {
+        let mut total = LoadCounts::default();
+        for c in iter {
+            total += c;
+        }
+        total
+    }
+}
+
+/// What loading one report did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ReportOutcome {
     pub name: String,
     pub file_id: i64,
     pub format: Option<String>,
     pub already_loaded: bool,
-    /// Set when the report is not a usage file we can load (kept in smt.file as failed).
+    /// Set when the report is not a usage file we can load (kept in the registry as failed).
     pub failed: Option<String>,
-    pub records: i32,
-    pub inserted: i32,
-    pub replaced: i32,
-    pub stale: i32,
-    pub identical: i32,
-    pub conflicts: i32,
-    pub rejected: i32,
+    #[serde(flatten)]
+    pub counts: LoadCounts,
 }
 
 /// Loads the reports of one delivery inside `tx`. The caller commits.
@@ -99,164 +170,28 @@ pub async fn load_reports(
     Ok(outcomes)
 }
 
+/// One report through the extension's only loading door, `smt.load`: the database digests the
+/// bytes, registers and keeps them, parses them with the same smt-core code and merges them with
+/// the replacement rule. Nothing the worker computes is trusted for any of that.
 async fn load_report(
     tx: &Transaction<'_>,
     report: &Member,
     esiid_mode: EsiidMode,
 ) -> Result<ReportOutcome> {
-    let digest = Sha256::digest(&report.data).to_vec();
-    let detected = format::detect(&report.data[..report.data.len().min(64 * 1024)]);
     let row = tx
         .query_one(
-            "SELECT file_id, already_loaded FROM smt.begin_file($1, $2, $3, $4)",
-            &[
-                &digest,
-                &report.name,
-                &detected.map(Format::name),
-                &report.data,
-            ],
+            "SELECT * FROM smt.load($1, $2, $3)",
+            &[&report.data, &report.name, &esiid_mode.is_lenient()],
         )
         .await?;
-    let mut outcome = ReportOutcome {
+    Ok(ReportOutcome {
         name: report.name.clone(),
-        file_id: row.get(0),
-        format: detected.map(|f| f.name().to_owned()),
-        already_loaded: row.get(1),
-        ..Default::default()
-    };
-    if outcome.already_loaded {
-        return Ok(outcome);
-    }
-    let Some(format) = detected.filter(|f| f.has_intervals()) else {
-        let reason = match detected {
-            Some(f) => format!("{f} reports are not loaded yet (only LSE and SMT interval CSV)"),
-            None => "not an LSE or SMT CSV report (unknown content)".to_owned(),
-        };
-        tx.execute("SELECT smt.fail_file($1, $2)", &[&outcome.file_id, &reason])
-            .await?;
-        outcome.failed = Some(reason);
-        return Ok(outcome);
-    };
-    tx.execute("SELECT smt.create_stage()", &[]).await?;
-    copy_stage(tx, &report.data, format, esiid_mode).await?;
-    let m = tx
-        .query_one("SELECT * FROM smt.merge_stage($1)", &[&outcome.file_id])
-        .await?;
-    (
-        outcome.records,
-        outcome.inserted,
-        outcome.replaced,
-        outcome.stale,
-    ) = (m.get(0), m.get(1), m.get(2), m.get(3));
-    (outcome.identical, outcome.conflicts, outcome.rejected) = (m.get(4), m.get(5), m.get(6));
-    Ok(outcome)
-}
-
-const STAGE_COLUMNS: &str =
-    "role, esiid, channel, day, revision, first_start, interval_seconds, scale, units, \
-                             kwh_exact, status, transaction_id, line, field, kind, reason, raw";
-const STAGE_TYPES: [Type; 17] = [
-    Type::TEXT,
-    Type::TEXT,
-    Type::INT2,
-    Type::DATE,
-    Type::TIMESTAMPTZ,
-    Type::TIMESTAMPTZ,
-    Type::INT4,
-    Type::INT2,
-    Type::INT4_ARRAY,
-    Type::TEXT_ARRAY,
-    Type::TEXT,
-    Type::TEXT,
-    Type::INT8,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-];
-
-/// Streams the report's records (and rejects) into pg_temp.smt_stage with a binary COPY: one
-/// record in memory at a time.
-async fn copy_stage(
-    tx: &Transaction<'_>,
-    data: &[u8],
-    format: Format,
-    esiid_mode: EsiidMode,
-) -> Result<()> {
-    let sink = tx
-        .copy_in(&format!(
-            "COPY pg_temp.smt_stage ({STAGE_COLUMNS}) FROM STDIN (FORMAT binary)"
-        ))
-        .await?;
-    let writer = BinaryCopyInWriter::new(sink, &STAGE_TYPES);
-    pin_mut!(writer);
-    let records = smt_core::interval_records(data, format, esiid_mode).expect("interval format");
-    for item in records {
-        match item {
-            Ok(r) => {
-                let enc = storage::encode(&r.intervals);
-                let (scale, units, exact) = match enc.values {
-                    storage::Values::Scaled { scale, units } => {
-                        (i16::from(scale), Some(units), None)
-                    }
-                    storage::Values::Exact(v) => (
-                        0,
-                        None,
-                        Some(
-                            v.iter()
-                                .map(|d| d.map(|d| d.to_string()))
-                                .collect::<Vec<_>>(),
-                        ),
-                    ),
-                };
-                let row: [&(dyn ToSql + Sync); 17] = [
-                    &"record",
-                    &r.esiid,
-                    &i16::from(r.channel),
-                    &r.day,
-                    &r.revision,
-                    &r.start,
-                    &(r.interval_seconds as i32),
-                    &scale,
-                    &units,
-                    &exact,
-                    &enc.status,
-                    &r.transaction_id,
-                    &(r.line as i64),
-                    &None::<String>,
-                    &None::<String>,
-                    &None::<String>,
-                    &None::<String>,
-                ];
-                writer.as_mut().write(&row).await?;
-            }
-            Err(e) => {
-                let none_text = None::<String>;
-                let row: [&(dyn ToSql + Sync); 17] = [
-                    &"reject",
-                    &none_text,
-                    &None::<i16>,
-                    &None::<chrono::NaiveDate>,
-                    &None::<chrono::DateTime<chrono::Utc>>,
-                    &None::<chrono::DateTime<chrono::Utc>>,
-                    &None::<i32>,
-                    &None::<i16>,
-                    &None::<Vec<Option<i32>>>,
-                    &None::<Vec<Option<String>>>,
-                    &none_text,
-                    &none_text,
-                    &(e.line as i64),
-                    &e.field,
-                    &e.kind.name(),
-                    &e.reason,
-                    &e.raw,
-                ];
-                writer.as_mut().write(&row).await?;
-            }
-        }
-    }
-    writer.finish().await?;
-    Ok(())
+        file_id: row.try_get("file_id")?,
+        format: row.try_get("format")?,
+        already_loaded: row.try_get("already_loaded")?,
+        failed: row.try_get("error")?,
+        counts: LoadCounts::from_row(&row)?,
+    })
 }
 
 /// sha256 of a file's bytes, as stored in smt.remote_file.

@@ -1,231 +1,275 @@
--- Loading files into storage, with the replacement rule. Two doors, one merge:
+-- Loading files into storage, with the replacement rule. One door: smt.load(bytea, name).
 --
---   smt.load(bytea, name)            in-database: parse with smt._stage (Rust, smt-core) and merge.
---   smt scheduler / smt import       parses with smt-core itself and binary-COPYs the same staging
---                                    rows into pg_temp.smt_stage, then calls the same merge.
+-- The caller hands over the file's bytes and nothing else it could get wrong or forge: the
+-- database computes the digest, keeps the bytes, detects the format, parses with smt-core
+-- (smt._stage, the same code the CLI uses) and merges. The smt scheduler loads this way too.
 --
 -- Steps, all in the caller's transaction (so the registry row and the data commit together):
---   1. smt.begin_file: the same content (sha256) loaded before means nothing to do; otherwise the
---      file is registered and its raw bytes kept, whatever happens next.
---   2. staging rows in pg_temp.smt_stage (smt.create_stage makes the table): one per record
---      (role 'record') or rejected record (role 'reject'), in file order.
---   3. smt.merge_stage: each staged version against the stored one by smt._decide (core's rule);
+--   1. register: the same content (sha256) loaded before means nothing to do; otherwise the file
+--      is registered and its raw bytes kept, whatever happens next.
+--   2. staging rows in smt.stage, keyed by the file: one per record (role 'record') or rejected
+--      record (role 'reject'), in file order.
+--   3. smt._merge_stage: each staged version against the stored one by smt._decide (core's rule);
 --      losers of every kind go to smt.interval_version, winners are upserted, rejects recorded.
+--
+-- Trust: smt.load is SECURITY DEFINER (a loader needs no table privileges) and touches only
+-- objects of this extension, found by schema-qualified names under a pinned search_path; nothing
+-- a caller can create, own or alter (a temporary table, a function on its search_path) is ever
+-- read or written by it. smt.stage and the helper functions are not granted to anyone.
 --
 -- Loads are serialized by a transaction-level advisory lock: two loads touching the same day
 -- must not both decide against the same stored version.
 
--- The staging table of this session. kwh_exact is text[] so that a binary COPY needs no numeric
--- encoder; it is cast to numeric[] in the merge.
-CREATE FUNCTION smt.create_stage() RETURNS void
+-- The staging rows of the load in progress. Its columns are exactly smt._stage's (the one
+-- definition of a staging row, in extension/src/load_sql.rs), plus the file and the merge's
+-- decision. Unlogged: rows live only inside the loading transaction.
+CREATE UNLOGGED TABLE smt.stage AS
+SELECT NULL::bigint AS file_id, s.*, NULL::text AS decision
+  FROM smt._stage(''::bytea, false) s
+  WITH NO DATA;
+CREATE INDEX stage_file_idx ON smt.stage (file_id);
+COMMENT ON TABLE smt.stage IS 'Staging rows of the load in progress (written and emptied by smt.load only, inside the loading transaction; never granted).';
+COMMENT ON COLUMN smt.stage.file_id IS 'The file being loaded (smt.file).';
+COMMENT ON COLUMN smt.stage.role IS 'record (a good record), reject (a bad one), superseded or identical (settled within the file).';
+COMMENT ON COLUMN smt.stage.esiid IS 'ESIID of a record.';
+COMMENT ON COLUMN smt.stage.channel IS 'Channel of a record.';
+COMMENT ON COLUMN smt.stage.day IS 'Operating day of a record.';
+COMMENT ON COLUMN smt.stage.revision IS 'Revision of a record.';
+COMMENT ON COLUMN smt.stage.first_start IS 'Start of the first interval of a record.';
+COMMENT ON COLUMN smt.stage.interval_seconds IS 'Interval length of a record.';
+COMMENT ON COLUMN smt.stage.scale IS 'Decimal scale of units.';
+COMMENT ON COLUMN smt.stage.units IS 'Values as scaled integers.';
+COMMENT ON COLUMN smt.stage.kwh_exact IS 'Values as decimal text when they do not fit units.';
+COMMENT ON COLUMN smt.stage.status IS 'One character per interval: A, E or -.';
+COMMENT ON COLUMN smt.stage.transaction_id IS 'LSE transaction id.';
+COMMENT ON COLUMN smt.stage.line IS '1-based line in the file.';
+COMMENT ON COLUMN smt.stage.field IS 'Field at fault (rejects).';
+COMMENT ON COLUMN smt.stage.kind IS 'Kind of problem (rejects).';
+COMMENT ON COLUMN smt.stage.reason IS 'What is wrong (rejects).';
+COMMENT ON COLUMN smt.stage.raw IS 'Text of the offending line (rejects).';
+COMMENT ON COLUMN smt.stage.decision IS 'What the merge decided: insert, replace, replace_conflict, keep, keep_conflict, identical.';
+
+-- What one load did: the one definition of the load counts (smt.file keeps the same per file).
+CREATE TYPE smt.load_result AS (
+    file_id        bigint,
+    format         text,
+    already_loaded boolean,
+    error          text,
+    records        integer,
+    inserted       integer,
+    replaced       integer,
+    stale          integer,
+    identical      integer,
+    conflicts      integer,
+    rejected       integer
+);
+COMMENT ON TYPE smt.load_result IS 'What smt.load did with one file: its registry id and format, whether the same content was loaded before, why it could not be read (error), and the counts of its records by outcome.';
+COMMENT ON COLUMN smt.load_result.file_id IS 'The file in smt.file.';
+COMMENT ON COLUMN smt.load_result.format IS 'Format detected from the content: lse, interval_csv, daily_csv, monthly_csv; NULL if unknown.';
+COMMENT ON COLUMN smt.load_result.already_loaded IS 'true when the same content (sha256) was registered before: nothing changed.';
+COMMENT ON COLUMN smt.load_result.error IS 'Why the file could not be loaded (it is kept with state failed); NULL when it loaded.';
+COMMENT ON COLUMN smt.load_result.records IS 'Good records (ESIID-channel-day versions) in the file.';
+COMMENT ON COLUMN smt.load_result.inserted IS 'Records for ESIID-channel-days not stored before.';
+COMMENT ON COLUMN smt.load_result.replaced IS 'Records that replaced an older stored version.';
+COMMENT ON COLUMN smt.load_result.stale IS 'Records older than the stored version (kept in smt.interval_version).';
+COMMENT ON COLUMN smt.load_result.identical IS 'Records equal to the stored version.';
+COMMENT ON COLUMN smt.load_result.conflicts IS 'Records with the same revision as the stored version but other values, settled by the tie-break rule.';
+COMMENT ON COLUMN smt.load_result.rejected IS 'Bad records, each in smt.reject.';
+
+-- The view whose existence makes DROP EXTENSION smt need CASCADE once meter data is held: it is
+-- not a member of the extension but depends on its tables, so PostgreSQL refuses a plain DROP
+-- EXTENSION and names it. Made by the first load (and by the upgrade of a database holding
+-- data), not at CREATE EXTENSION, so a fresh install drops plainly and pg_dump/pg_restore bring
+-- it back exactly when there is data.
+CREATE FUNCTION smt._guard_meter_data() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF to_regclass('pg_temp.smt_stage') IS NULL THEN
-        CREATE TEMP TABLE smt_stage (
-            role text, esiid text, channel smallint, day date, revision timestamptz, first_start timestamptz,
-            interval_seconds integer, scale smallint, units integer[], kwh_exact text[], status text,
-            transaction_id text, line bigint, field text, kind text, reason text, raw text, decision text
-        ) ON COMMIT DROP;
-    ELSE
-        TRUNCATE pg_temp.smt_stage;
+    IF to_regclass('smt.meter_data_guard') IS NULL THEN
+        CREATE VIEW smt.meter_data_guard WITH (security_invoker = true) AS
+        SELECT count(*) AS files, max(f.loaded_at) AS last_loaded_at FROM smt.file f;
+        COMMENT ON VIEW smt.meter_data_guard IS
+            'Exists while smt holds meter data: it makes DROP EXTENSION smt fail unless CASCADE is given, so the data is never dropped by accident. Dump the database first (pg_dump keeps every row), then DROP EXTENSION smt CASCADE to drop the data too.';
+        COMMENT ON COLUMN smt.meter_data_guard.files IS 'Files registered in smt.file.';
+        COMMENT ON COLUMN smt.meter_data_guard.last_loaded_at IS 'When the last file was registered.';
+        GRANT SELECT ON smt.meter_data_guard TO smt_reader;
     END IF;
 END
 $$;
-COMMENT ON FUNCTION smt.create_stage() IS 'Creates (or empties) this session''s staging table pg_temp.smt_stage, dropped at commit.';
+COMMENT ON FUNCTION smt._guard_meter_data() IS 'Makes the view smt.meter_data_guard (not an extension member) if it is missing, so that DROP EXTENSION smt needs CASCADE while data is held. Called by smt.load.';
 
-CREATE FUNCTION smt.begin_file(
-    digest bytea,
+-- Registers a file by content; the digest is computed here from the bytes that are kept.
+CREATE FUNCTION smt._register_file(
+    data bytea,
     file_name text,
     detected text,
-    data bytea,
     OUT file_id bigint,
     OUT already_loaded boolean
 )
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    digest bytea := sha256(data);
 BEGIN
-    IF digest IS NULL OR file_name IS NULL OR data IS NULL THEN
-        RAISE EXCEPTION 'smt.begin_file needs the digest, name and bytes of the file' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM pg_advisory_xact_lock(hashtext('smt.load'));
     SELECT f.file_id INTO file_id FROM smt.file f WHERE f.sha256 = digest;
     IF FOUND THEN
         already_loaded := true;
         RETURN;
     END IF;
     already_loaded := false;
-    -- session_user: inside this SECURITY DEFINER function current_user is the owner, not the loader.
+    PERFORM smt._guard_meter_data();
+    -- session_user: inside SECURITY DEFINER smt.load current_user is the owner, not the loader.
     INSERT INTO smt.file (name, sha256, size_bytes, format, loaded_by)
     VALUES (file_name, digest, octet_length(data), detected, session_user)
     RETURNING smt.file.file_id INTO file_id;
     INSERT INTO smt.file_content (file_id, data) VALUES (file_id, data);
 END
 $$;
-COMMENT ON FUNCTION smt.begin_file(bytea, text, text, bytea) IS
-'Registers a file by content (sha256) and keeps its bytes; already_loaded = true when the same content was registered before. Part of the load protocol used by the smt scheduler.';
+COMMENT ON FUNCTION smt._register_file(bytea, text, text) IS
+'Registers a file by the SHA-256 of its bytes (computed here) and keeps the bytes; already_loaded = true when the same content was registered before. Internal to smt.load.';
 
-CREATE FUNCTION smt.fail_file(file_id bigint, reason text) RETURNS void
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$ UPDATE smt.file SET state = 'failed', error = reason WHERE smt.file.file_id = fail_file.file_id $$;
-COMMENT ON FUNCTION smt.fail_file(bigint, text) IS 'Marks a registered file failed with the reason (its bytes stay in smt.file_content).';
-
-CREATE FUNCTION smt.merge_stage(
-    file_id bigint,
-    OUT records integer,
-    OUT inserted integer,
-    OUT replaced integer,
-    OUT stale integer,
-    OUT identical integer,
-    OUT conflicts integer,
-    OUT rejected integer
-)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+CREATE FUNCTION smt._merge_stage(file_id bigint) RETURNS smt.load_result
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    first_day date;
-    last_day date;
+    result smt.load_result;
 BEGIN
-    PERFORM pg_advisory_xact_lock(hashtext('smt.load'));
-
     -- A file may hold several versions of one day (SMT's "all versions" reports). Core's rule is a
     -- total order, so exactly one staged version of each day beats or equals all the others: the
     -- rest are superseded (older or losing) or identical repeats of an earlier line.
-    WITH dup AS (
-        SELECT s.esiid, s.channel, s.day
-          FROM pg_temp.smt_stage s WHERE s.role = 'record'
+    WITH staged AS (
+        SELECT s.* FROM smt.stage s WHERE s.file_id = _merge_stage.file_id AND s.role = 'record'
+    ), dup AS (
+        SELECT s.esiid, s.channel, s.day FROM staged s
          GROUP BY s.esiid, s.channel, s.day HAVING count(*) > 1
     ), pairs AS (
         SELECT s.line, o.line AS other_line,
                smt._decide(s.revision, s.scale, s.units, s.kwh_exact::numeric[], s.status,
                            o.revision, o.scale, o.units, o.kwh_exact::numeric[], o.status) AS other_vs_this
-          FROM pg_temp.smt_stage s
+          FROM staged s
           JOIN dup ON dup.esiid = s.esiid AND dup.channel = s.channel AND dup.day = s.day
-          JOIN pg_temp.smt_stage o ON o.role = 'record' AND o.esiid = s.esiid AND o.channel = s.channel
-                                  AND o.day = s.day AND o.line <> s.line
-         WHERE s.role = 'record'
+          JOIN staged o ON o.esiid = s.esiid AND o.channel = s.channel AND o.day = s.day AND o.line <> s.line
     ), verdict AS (
         SELECT p.line,
                bool_or(p.other_vs_this IN ('replace', 'replace_conflict')) AS beaten,
                bool_or(p.other_vs_this = 'identical' AND p.other_line < p.line) AS repeated
           FROM pairs p GROUP BY p.line
     )
-    UPDATE pg_temp.smt_stage s
+    UPDATE smt.stage s
        SET role = CASE WHEN v.beaten THEN 'superseded' ELSE 'identical' END
       FROM verdict v
-     WHERE s.role = 'record' AND s.line = v.line AND (v.beaten OR v.repeated);
+     WHERE s.file_id = _merge_stage.file_id AND s.role = 'record' AND s.line = v.line
+       AND (v.beaten OR v.repeated);
 
     INSERT INTO smt.reject (file_id, line, field, kind, reason, raw)
-    SELECT merge_stage.file_id, s.line, s.field, s.kind, s.reason, s.raw
-      FROM pg_temp.smt_stage s WHERE s.role = 'reject' ORDER BY s.line;
+    SELECT _merge_stage.file_id, s.line, s.field, s.kind, s.reason, s.raw
+      FROM smt.stage s WHERE s.file_id = _merge_stage.file_id AND s.role = 'reject' ORDER BY s.line;
 
-    SELECT min(s.day), max(s.day) INTO first_day, last_day FROM pg_temp.smt_stage s WHERE s.role = 'record';
-    PERFORM smt.ensure_partitions(first_day, last_day);
+    PERFORM smt._ensure_partitions(array_agg(DISTINCT date_trunc('month', s.day)::date))
+       FROM smt.stage s WHERE s.file_id = _merge_stage.file_id AND s.role = 'record';
 
-    UPDATE pg_temp.smt_stage s SET decision = 'insert' WHERE s.role = 'record';
-    UPDATE pg_temp.smt_stage s
+    UPDATE smt.stage s SET decision = 'insert' WHERE s.file_id = _merge_stage.file_id AND s.role = 'record';
+    UPDATE smt.stage s
        SET decision = smt._decide(d.revision, d.scale, d.units, d.kwh_exact, d.status,
                                   s.revision, s.scale, s.units, s.kwh_exact::numeric[], s.status)
       FROM smt.interval_day d
-     WHERE s.role = 'record' AND d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day;
+     WHERE s.file_id = _merge_stage.file_id AND s.role = 'record'
+       AND d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day;
 
     -- Stored versions that lose move to history before being overwritten.
     INSERT INTO smt.interval_version (esiid, channel, day, revision, first_start, interval_seconds, scale, units,
                                       kwh_exact, status, transaction_id, file_id, loaded_at, outcome, decided_by_file_id)
     SELECT d.esiid, d.channel, d.day, d.revision, d.first_start, d.interval_seconds, d.scale, d.units,
            d.kwh_exact, d.status, d.transaction_id, d.file_id, d.loaded_at,
-           CASE s.decision WHEN 'replace' THEN 'replaced' ELSE 'conflict_lost' END, merge_stage.file_id
-      FROM pg_temp.smt_stage s
+           CASE s.decision WHEN 'replace' THEN 'replaced' ELSE 'conflict_lost' END, _merge_stage.file_id
+      FROM smt.stage s
       JOIN smt.interval_day d ON d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day
-     WHERE s.decision IN ('replace', 'replace_conflict');
+     WHERE s.file_id = _merge_stage.file_id AND s.decision IN ('replace', 'replace_conflict');
 
     -- Incoming versions that lose are kept too: every version received is somewhere.
     INSERT INTO smt.interval_version (esiid, channel, day, revision, first_start, interval_seconds, scale, units,
                                       kwh_exact, status, transaction_id, file_id, loaded_at, outcome, decided_by_file_id)
     SELECT s.esiid, s.channel, s.day, s.revision, s.first_start, s.interval_seconds, s.scale, s.units,
-           s.kwh_exact::numeric[], s.status, s.transaction_id, merge_stage.file_id, now(),
+           s.kwh_exact::numeric[], s.status, s.transaction_id, _merge_stage.file_id, now(),
            CASE WHEN s.role = 'superseded' THEN 'superseded_in_file'
                 WHEN s.decision = 'keep' THEN 'stale' ELSE 'conflict_lost' END,
-           merge_stage.file_id
-      FROM pg_temp.smt_stage s
-     WHERE s.role = 'superseded' OR s.decision IN ('keep', 'keep_conflict');
+           _merge_stage.file_id
+      FROM smt.stage s
+     WHERE s.file_id = _merge_stage.file_id AND (s.role = 'superseded' OR s.decision IN ('keep', 'keep_conflict'));
 
     INSERT INTO smt.interval_day AS d (esiid, channel, day, revision, first_start, interval_seconds, scale, units,
                                        kwh_exact, status, transaction_id, file_id)
     SELECT s.esiid, s.channel, s.day, s.revision, s.first_start, s.interval_seconds, s.scale, s.units,
-           s.kwh_exact::numeric[], s.status, s.transaction_id, merge_stage.file_id
-      FROM pg_temp.smt_stage s
-     WHERE s.decision IN ('insert', 'replace', 'replace_conflict')
+           s.kwh_exact::numeric[], s.status, s.transaction_id, _merge_stage.file_id
+      FROM smt.stage s
+     WHERE s.file_id = _merge_stage.file_id AND s.decision IN ('insert', 'replace', 'replace_conflict')
     ON CONFLICT (esiid, channel, day) DO UPDATE
        SET revision = excluded.revision, first_start = excluded.first_start,
            interval_seconds = excluded.interval_seconds, scale = excluded.scale, units = excluded.units,
            kwh_exact = excluded.kwh_exact, status = excluded.status, transaction_id = excluded.transaction_id,
            file_id = excluded.file_id, loaded_at = now();
 
-    SELECT count(*) FILTER (WHERE s.role <> 'reject'),
+    SELECT _merge_stage.file_id, f.format, false, NULL::text,
+           count(*) FILTER (WHERE s.role <> 'reject'),
            count(*) FILTER (WHERE s.decision = 'insert'),
            count(*) FILTER (WHERE s.decision IN ('replace', 'replace_conflict')),
            count(*) FILTER (WHERE s.decision IN ('keep', 'keep_conflict') OR s.role = 'superseded'),
            count(*) FILTER (WHERE s.decision = 'identical' OR s.role = 'identical'),
            count(*) FILTER (WHERE s.decision IN ('replace_conflict', 'keep_conflict')),
            count(*) FILTER (WHERE s.role = 'reject')
-      INTO records, inserted, replaced, stale, identical, conflicts, rejected
-      FROM pg_temp.smt_stage s;
+      INTO result
+      FROM smt.file f
+      LEFT JOIN smt.stage s ON s.file_id = f.file_id
+     WHERE f.file_id = _merge_stage.file_id
+     GROUP BY f.format;
 
     UPDATE smt.file f
-       SET state = 'loaded', records = merge_stage.records, inserted = merge_stage.inserted,
-           replaced = merge_stage.replaced, stale = merge_stage.stale, identical = merge_stage.identical,
-           conflicts = merge_stage.conflicts, rejected = merge_stage.rejected
-     WHERE f.file_id = merge_stage.file_id;
-    TRUNCATE pg_temp.smt_stage;
+       SET state = 'loaded', records = result.records, inserted = result.inserted,
+           replaced = result.replaced, stale = result.stale, identical = result.identical,
+           conflicts = result.conflicts, rejected = result.rejected
+     WHERE f.file_id = _merge_stage.file_id;
+    DELETE FROM smt.stage s WHERE s.file_id = _merge_stage.file_id;
+    RETURN result;
 END
 $$;
-COMMENT ON FUNCTION smt.merge_stage(bigint) IS
-'Merges this session''s staging rows (pg_temp.smt_stage) into storage for a file registered by smt.begin_file, with the replacement rule; returns the counts also stored in smt.file.';
+COMMENT ON FUNCTION smt._merge_stage(bigint) IS
+'Merges the staged rows of a file registered by smt.load into storage with the replacement rule; returns the counts also stored in smt.file. Internal to smt.load.';
 
-CREATE FUNCTION smt.load(
-    data bytea,
-    file_name text,
-    lenient_esiid boolean DEFAULT false,
-    OUT file_id bigint,
-    OUT records integer,
-    OUT inserted integer,
-    OUT replaced integer,
-    OUT stale integer,
-    OUT identical integer,
-    OUT conflicts integer,
-    OUT rejected integer,
-    OUT already_loaded boolean
-)
+CREATE FUNCTION smt.load(data bytea, file_name text, lenient_esiid boolean DEFAULT false)
+RETURNS smt.load_result
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    detected text := smt.detect_format(data);
+    detected text;
+    registered record;
+    result smt.load_result;
 BEGIN
     IF data IS NULL OR file_name IS NULL THEN
-        RAISE EXCEPTION 'smt.load needs the file''s bytes and its name' USING ERRCODE = 'null_value_not_allowed';
+        RAISE EXCEPTION 'smt.load needs the file''s bytes and its name'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Call smt.load(pg_read_binary_file(...), ''name''), or use `smt import FILE`.';
     END IF;
-    SELECT b.file_id, b.already_loaded INTO file_id, already_loaded
-      FROM smt.begin_file(sha256(data), file_name, detected, data) b;
-    IF already_loaded THEN
-        SELECT f.records, f.inserted, f.replaced, f.stale, f.identical, f.conflicts, f.rejected
-          INTO records, inserted, replaced, stale, identical, conflicts, rejected
-          FROM smt.file f WHERE f.file_id = load.file_id;
-        RAISE NOTICE 'smt.load: % has the same content as file % already loaded; nothing changed', file_name, file_id;
-        RETURN;
+    PERFORM pg_advisory_xact_lock(hashtext('smt.load'));
+    detected := smt.detect_format(data);
+    SELECT r.file_id, r.already_loaded INTO registered FROM smt._register_file(data, file_name, detected) r;
+    IF registered.already_loaded THEN
+        SELECT f.file_id, f.format, true, f.error, f.records, f.inserted, f.replaced, f.stale,
+               f.identical, f.conflicts, f.rejected
+          INTO result FROM smt.file f WHERE f.file_id = registered.file_id;
+        RAISE NOTICE 'smt.load: % has the same content as file % already loaded; nothing changed',
+            file_name, registered.file_id;
+        RETURN result;
     END IF;
 
     IF detected IS NULL OR detected NOT IN ('lse', 'interval_csv') THEN
-        PERFORM smt.fail_file(file_id,
-            format('not an LSE or SMT interval CSV file (detected: %s)', coalesce(detected, 'nothing known')));
-        RAISE WARNING 'smt.load: % is not an LSE or SMT interval CSV file (detected: %); kept as file % with state failed',
-            file_name, coalesce(detected, 'nothing known'), file_id;
-        records := 0; inserted := 0; replaced := 0; stale := 0; identical := 0; conflicts := 0; rejected := 0;
-        RETURN;
+        result := ROW(registered.file_id, detected, false,
+                      CASE WHEN detected IS NULL THEN 'not an LSE or SMT CSV report (unknown content)'
+                           ELSE format('%s reports are not loaded yet (only LSE and SMT interval CSV)', detected) END,
+                      0, 0, 0, 0, 0, 0, 0)::smt.load_result;
+        UPDATE smt.file f SET state = 'failed', error = result.error WHERE f.file_id = registered.file_id;
+        RAISE WARNING 'smt.load: %: %; kept as file % with state failed', file_name, result.error, registered.file_id;
+        RETURN result;
     END IF;
 
-    PERFORM smt.create_stage();
-    INSERT INTO pg_temp.smt_stage SELECT s.*, NULL FROM smt._stage(data, lenient_esiid) s;
-    SELECT m.records, m.inserted, m.replaced, m.stale, m.identical, m.conflicts, m.rejected
-      INTO records, inserted, replaced, stale, identical, conflicts, rejected
-      FROM smt.merge_stage(file_id) m;
+    INSERT INTO smt.stage SELECT registered.file_id, s.*, NULL FROM smt._stage(data, lenient_esiid) s;
+    RETURN smt._merge_stage(registered.file_id);
 END
 $$;
 COMMENT ON FUNCTION smt.load(bytea, text, boolean) IS
-'Loads one LSE or SMT interval CSV file: newer revisions replace stored days (the old version moves to smt.interval_version), older ones are kept as stale, bad records go to smt.reject, and the raw file is kept. Loading the same content twice changes nothing (already_loaded = true).';
+'Loads one LSE or SMT interval CSV file: newer revisions replace stored days (the old version moves to smt.interval_version), older ones are kept as stale, bad records go to smt.reject, and the raw file is kept. Loading the same content twice changes nothing (already_loaded = true). The only way data enters smt; the smt scheduler uses it too.';

@@ -53,7 +53,7 @@ COMMENT ON COLUMN smt.file_content.data IS 'The file exactly as given to smt.loa
 -- One row per ESIID, channel and operating day. Values are exact scaled integers:
 -- kwh[i] = units[i] × 10^-scale (see smt_core::storage); kwh_exact holds the rare day whose values
 -- overflow 32-bit units. Partitioned by month of operating day; partitions are made on demand by
--- smt.ensure_partitions. Fillfactor stays at 100: measured, 85 (room for HOT replacements) costs
+-- smt._ensure_partitions. Fillfactor stays at 100: measured, 85 (room for HOT replacements) costs
 -- 9.1 bytes per interval against 7.7 at 100. A replacement leaves a dead row that autovacuum
 -- reclaims; SMT re-sends only a fraction of days, so the heap grows by that fraction until vacuum.
 CREATE TABLE smt.interval_day (
@@ -148,21 +148,19 @@ COMMENT ON COLUMN smt.reject.reason IS 'What is wrong, in words.';
 COMMENT ON COLUMN smt.reject.raw IS 'Text of the offending line.';
 COMMENT ON COLUMN smt.reject.rejected_at IS 'When it was rejected.';
 
--- Monthly partitions of smt.interval_day, made when a load needs them. SECURITY DEFINER so that
--- smt_loader needs no CREATE privilege; the advisory lock keeps two loads from racing.
-CREATE FUNCTION smt.ensure_partitions(first_day date, last_day date) RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+-- Monthly partitions of smt.interval_day, made when a load needs them: only the months that hold
+-- data (a stray day in 1900 makes one partition, not 1,500). Called by smt.load, which runs as the
+-- extension's owner, so loaders need no CREATE privilege; loads are serialized, so no two make
+-- the same partition. Partitions made here are not members of the extension: pg_dump writes
+-- them with their rows like any table of the database.
+CREATE FUNCTION smt._ensure_partitions(months date[]) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     month date;
     part text;
     made integer := 0;
 BEGIN
-    IF first_day IS NULL OR last_day IS NULL THEN
-        RETURN 0;
-    END IF;
-    PERFORM pg_advisory_xact_lock(hashtext('smt.ensure_partitions'));
-    FOR month IN
-        SELECT generate_series(date_trunc('month', first_day), date_trunc('month', last_day), interval '1 month')::date
+    FOR month IN SELECT DISTINCT date_trunc('month', m)::date FROM unnest(months) m WHERE m IS NOT NULL ORDER BY 1
     LOOP
         part := format('interval_day_%s', to_char(month, 'YYYY_MM'));
         IF to_regclass(format('smt.%I', part)) IS NULL THEN
@@ -177,7 +175,18 @@ BEGIN
     RETURN made;
 END
 $$;
-COMMENT ON FUNCTION smt.ensure_partitions(date, date) IS 'Creates the monthly partitions of smt.interval_day covering first_day..last_day that do not exist yet; returns how many it made.';
+COMMENT ON FUNCTION smt._ensure_partitions(date[]) IS 'Creates the monthly partitions of smt.interval_day for the given months that do not exist yet; returns how many it made. Internal to smt.load.';
+
+-- pg_dump writes the rows of these tables (and the positions of their identity sequences): they
+-- hold the meter data and the scheduler's state, not configuration the extension recreates.
+SELECT pg_catalog.pg_extension_config_dump('smt.file', '');
+SELECT pg_catalog.pg_extension_config_dump('smt.file_file_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('smt.file_content', '');
+SELECT pg_catalog.pg_extension_config_dump('smt.interval_day', '');
+SELECT pg_catalog.pg_extension_config_dump('smt.interval_version', '');
+SELECT pg_catalog.pg_extension_config_dump('smt.interval_version_version_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('smt.reject', '');
+SELECT pg_catalog.pg_extension_config_dump('smt.reject_reject_id_seq', '');
 
 -- kwh of one interval from the storage columns, exactly (the scale is kept: units 580 at scale 3 is 0.580).
 CREATE FUNCTION smt.kwh(units integer, scale smallint, kwh_exact numeric) RETURNS numeric

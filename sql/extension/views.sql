@@ -1,7 +1,7 @@
 -- Views for people and BI tools. Instants are timestamptz (UTC inside; shown in the session's
 -- TimeZone); operating days are Central prevailing time; kWh are exact numerics.
 
-CREATE VIEW smt.interval AS
+CREATE VIEW smt.interval WITH (security_invoker = true) AS
 SELECT d.esiid,
        d.channel,
        d.day,
@@ -60,7 +60,7 @@ END;
 COMMENT ON FUNCTION smt.normalize_15min(timestamptz[], timestamptz[], numeric[]) IS
 'Spreads source intervals (any length, aligned or not) over the UTC 15-minute grid by overlap, exactly: each source''s shares add up to its kWh. coverage is the fraction of each slot covered by source data (may exceed 1 where sources overlap).';
 
-CREATE VIEW smt.interval_15min AS
+CREATE VIEW smt.interval_15min WITH (security_invoker = true) AS
 WITH direct AS (
     SELECT i.esiid, i.channel, i.interval_start, i.interval_end, i.kwh
       FROM smt.interval i
@@ -96,7 +96,7 @@ COMMENT ON COLUMN smt.interval_15min.import_kwh IS 'kWh delivered to the premise
 COMMENT ON COLUMN smt.interval_15min.export_kwh IS 'kWh received from the premises (channel 1, surplus generation); NULL when none reported.';
 COMMENT ON COLUMN smt.interval_15min.net_kwh IS 'import_kwh minus export_kwh (export missing counts as 0); NULL when import is missing.';
 
-CREATE VIEW smt.daily_usage AS
+CREATE VIEW smt.daily_usage WITH (security_invoker = true) AS
 WITH per_channel AS (
     SELECT d.esiid, d.day, d.channel,
            smt.day_slots(d.day, d.interval_seconds) AS slots,
@@ -127,7 +127,7 @@ COMMENT ON COLUMN smt.daily_usage.intervals_present IS 'Channel 4 intervals with
 COMMENT ON COLUMN smt.daily_usage.intervals_estimated IS 'Channel 4 intervals marked E (estimated).';
 COMMENT ON COLUMN smt.daily_usage.intervals_missing IS 'Channel 4 intervals the day should have (96, 92 or 100) but lacks.';
 
-CREATE VIEW smt.completeness AS
+CREATE VIEW smt.completeness WITH (security_invoker = true) AS
 SELECT d.esiid,
        d.channel,
        d.day,
@@ -148,7 +148,7 @@ COMMENT ON COLUMN smt.completeness.intervals_missing IS 'intervals_expected minu
 COMMENT ON COLUMN smt.completeness.revision IS 'Revision of the stored version.';
 COMMENT ON COLUMN smt.completeness.file_id IS 'File the stored version came from.';
 
-CREATE VIEW smt.interval_versions AS
+CREATE VIEW smt.interval_versions WITH (security_invoker = true) AS
 SELECT esiid, channel, day, revision, transaction_id, file_id, 'current'::text AS outcome, loaded_at,
        length(replace(status, '-', '')) AS intervals_present
   FROM smt.interval_day
