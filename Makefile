@@ -10,7 +10,16 @@ SMT_TMP ?= /tmp/smt-$(shell id -u)
 E2E_PORT ?= $(shell python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 SUDO_FLAG := $(if $(filter 0,$(shell id -u)),,--sudo)
 
-.PHONY: all setup build install install-dev test test-core test-extension test-e2e demo bench fmt clean
+.PHONY: all setup build install install-dev lint check-released test test-core test-extension test-e2e demo bench fmt clean
+
+# The test targets never skip a check: a test missing a part it needs (the cluster, gpg, zip,
+# vsftpd, root, ../shared/fixtures) fails, naming the part, instead of passing with a message
+# (smt_core::test_support). `make test-core SMT_REQUIRE_ALL_PARTS=0` lets a laptop skip them;
+# CI=true (.ci/run sets it) requires every part whatever this says.
+test lint test-core test-extension test-e2e: export SMT_REQUIRE_ALL_PARTS ?= 1
+
+# Every test binary of the scheduler but scheduler_e2e, which needs the cluster test-e2e starts.
+SCHEDULER_TESTS := $(patsubst scheduler/tests/%.rs,--test %,$(filter-out %/scheduler_e2e.rs,$(wildcard scheduler/tests/*.rs)))
 
 all: build
 
@@ -22,16 +31,34 @@ build:
 
 # Builds the extension against Debian's PostgreSQL 15 and installs it there; after this,
 # CREATE EXTENSION smt works in any database of any cluster of that installation.
+# The released scripts pgrx does not install itself (older versions' install scripts) go beside
+# them, so `ALTER EXTENSION smt UPDATE` works from every released version.
 install: setup
 	cd extension && $(CARGO) pgrx install --release --pg-config $(PG_CONFIG) $(SUDO_FLAG)
+	bash scripts/released.sh install
 
 install-dev: setup
 	cd extension && $(CARGO) pgrx install --pg-config $(PG_CONFIG) $(SUDO_FLAG)
+	bash scripts/released.sh install
+
+# Released install and upgrade scripts are frozen (sql/released/SHA256SUMS), and the current
+# version's SQL, once released, may not change without a new version and an upgrade script.
+check-released: setup
+	bash scripts/released.sh check
+
+# Formatting and clippy (every crate and target, warnings denied), first in `make test` so it fails
+# fast. Building the extension needs pgrx's configuration (cargo pgrx init), hence setup.
+lint: setup
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # Unit, property, fixture and CLI tests of the pure-Rust crates; the scheduler's FTPS (real
-# vsftpd) and OpenPGP (real GnuPG) tests. Database tests skip here and run in test-e2e.
+# vsftpd) and OpenPGP (real GnuPG) tests. The scheduler's database tests (scheduler_e2e) are left
+# out here and run in test-e2e, against a cluster.
 test-core:
-	$(CARGO) test -p smt-core -p smt
+	$(CARGO) test -p smt-core
+	$(CARGO) test -p smt --lib --bins $(SCHEDULER_TESTS)
+	$(CARGO) test -p smt --doc
 
 # pgrx #[pg_test]s, in a throwaway cluster run by the unprivileged user.
 test-extension: setup
@@ -50,7 +77,7 @@ test-e2e: install-dev
 	  $(CARGO) test -p smt-e2e && $(CARGO) test -p smt --test scheduler_e2e; \
 	  status=$$?; bash scripts/pg.sh stop $(SMT_TMP)/e2e-pg; exit $$status
 
-test: setup test-core test-extension test-e2e
+test: setup lint check-released test-core test-extension test-e2e
 
 demo: setup
 	bash scripts/demo.sh

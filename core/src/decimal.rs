@@ -358,7 +358,7 @@ mod tests {
         let sum: DecimalSum = ["0.1", "0.2", "0.30"].iter().map(|s| d(s)).sum();
         assert_eq!(sum.to_string(), "0.60");
         assert!(sum.equals_text("0.6"));
-        let sum: DecimalSum = std::iter::repeat(d("0.001")).take(1000).sum();
+        let sum: DecimalSum = std::iter::repeat_n(d("0.001"), 1000).sum();
         assert_eq!(sum.to_string(), "1.000");
         let sum: DecimalSum = [d("-2.5"), d("1")].into_iter().sum();
         assert_eq!(sum.to_string(), "-1.5");

@@ -15,6 +15,7 @@ pub mod replace;
 pub mod schedule;
 pub mod smt_csv;
 pub mod storage;
+pub mod test_support;
 pub mod testdata;
 pub mod time;
 

@@ -2,8 +2,9 @@
 //! generated LSE and SMT CSV files against `expected.json`, written independently of this crate,
 //! and the seed LSE example from the SMT education session.
 //!
-//! The project's own suite stands on generated data; these tests skip, with a message, when the
-//! shared directory is absent (e.g. a plain clone of the repository).
+//! The project's own suite stands on generated data; when the shared directory is absent (e.g. a
+//! plain clone of the repository) these tests skip with a message, or fail under
+//! `SMT_REQUIRE_ALL_PARTS=1` or `CI=true` ([`smt_core::test_support`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -14,25 +15,10 @@ use chrono::{NaiveDate, SecondsFormat};
 use serde_json::Value;
 
 use smt_core::lse::{LseOptions, LseReader};
+use smt_core::test_support::shared_fixtures;
 use smt_core::{
     format, interval_records, ErrorKind, EsiidMode, Format, IntervalRecord, RecordError, Status,
 };
-
-fn fixtures() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures"
-    ));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipping: ../shared/fixtures not found (looked in {})",
-            dir.display()
-        );
-        None
-    }
-}
 
 /// Every item of an interval file, in the format its content says it is in.
 fn parse_file(
@@ -69,7 +55,7 @@ fn utc(t: chrono::DateTime<chrono::Utc>) -> String {
 /// Checks one fixture file against its entries in expected.json: the same set of
 /// ESIID-channel-days, and for each the counts, exact sum and first and last instants.
 fn check_against_expected(file: &str, want_format: Format) {
-    let Some(dir) = fixtures() else { return };
+    let Some(dir) = shared_fixtures() else { return };
     let expected: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("generated/expected.json")).unwrap(),
     )
@@ -151,7 +137,7 @@ fn interval_csv_sample_matches_expected_json() {
 }
 
 fn seed_example() -> Option<PathBuf> {
-    fixtures().map(|dir| dir.join("seed_example.lse"))
+    shared_fixtures().map(|dir| dir.join("seed_example.lse"))
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //!
 //! Keys are generated at test time in a temporary GNUPGHOME (nothing is committed). All gpg work
 //! happens once, in a shared fixture held in memory; its GNUPGHOME and gpg-agent are gone before
-//! any test runs its checks. Without `gpg` on the PATH every test prints a skip message and passes.
+//! any test runs its checks. Without `gpg` (or `zip`, for the one test that uses it) on the PATH a
+//! test prints a skip message and passes on a laptop, and fails under `SMT_REQUIRE_ALL_PARTS=1` or
+//! `CI=true` (smt-e2e's `missing_part`, the one rule for a missing part).
 
 mod common;
 
@@ -14,7 +16,7 @@ use std::sync::OnceLock;
 use smt_scheduler::pgp::{self, Keyring, PgpError};
 use smt_scheduler::unzip::{self, Limits, Member, UnzipError};
 
-use common::{gpg_available, Gpg, PASSPHRASE};
+use common::{gpg_available, require_gpg, require_part, Gpg, PASSPHRASE};
 
 const LSE_NAME: &str = "reports/IntervalData_LSE_20250309.lse";
 const CSV_NAME: &str = "reports/IntervalMeterUsage_20250309.csv";
@@ -173,14 +175,15 @@ fn build_fixture() -> Fixture {
     // `gpg` drops here: the agent is stopped and GNUPGHOME removed.
 }
 
-/// The shared fixture, or `None` (after printing why) when gpg is not installed.
-fn fixture(test: &str) -> Option<&'static Fixture> {
+/// The shared fixture, or `None` (after printing why, see `common::require_gpg`) when gpg is not
+/// installed.
+fn fixture() -> Option<&'static Fixture> {
     static FIXTURE: OnceLock<Option<Fixture>> = OnceLock::new();
     let f = FIXTURE
         .get_or_init(|| gpg_available().then(build_fixture))
         .as_ref();
     if f.is_none() {
-        eprintln!("skipping {test}: gpg is not installed");
+        require_gpg();
     }
     f
 }
@@ -256,7 +259,7 @@ fn assert_members(f: &Fixture, zip: &[u8]) {
 
 #[test]
 fn rsa_key_with_passphrase_decrypts_armored_and_binary() {
-    let Some(f) = fixture("rsa_key_with_passphrase_decrypts_armored_and_binary") else {
+    let Some(f) = fixture() else {
         return;
     };
     let kr = keyring(&f.rsa_secret, Some(PASSPHRASE), None);
@@ -276,7 +279,7 @@ fn rsa_key_with_passphrase_decrypts_armored_and_binary() {
 
 #[test]
 fn ecc_key_decrypts_armored_binary_and_hidden_recipient() {
-    let Some(f) = fixture("ecc_key_decrypts_armored_binary_and_hidden_recipient") else {
+    let Some(f) = fixture() else {
         return;
     };
     let kr = keyring(&f.ecc_secret, None, None);
@@ -293,7 +296,7 @@ fn ecc_key_decrypts_armored_binary_and_hidden_recipient() {
 
 #[test]
 fn compressed_payloads_decrypt() {
-    let Some(f) = fixture("compressed_payloads_decrypt") else {
+    let Some(f) = fixture() else {
         return;
     };
     let ecc = keyring(&f.ecc_secret, None, None);
@@ -307,7 +310,7 @@ fn compressed_payloads_decrypt() {
 
 #[test]
 fn reads_from_a_file() {
-    let Some(f) = fixture("reads_from_a_file") else {
+    let Some(f) = fixture() else {
         return;
     };
     let files = Files::new();
@@ -322,7 +325,7 @@ fn reads_from_a_file() {
 
 #[test]
 fn large_message_beyond_the_buffer_decrypts() {
-    let Some(f) = fixture("large_message_beyond_the_buffer_decrypts") else {
+    let Some(f) = fixture() else {
         return;
     };
     let kr = keyring(&f.ecc_secret, None, None);
@@ -335,7 +338,7 @@ fn large_message_beyond_the_buffer_decrypts() {
 
 #[test]
 fn wrong_or_missing_passphrase_is_reported() {
-    let Some(f) = fixture("wrong_or_missing_passphrase_is_reported") else {
+    let Some(f) = fixture() else {
         return;
     };
     match try_keyring(&f.rsa_secret, Some("not the passphrase"), None) {
@@ -355,7 +358,7 @@ fn wrong_or_missing_passphrase_is_reported() {
 
 #[test]
 fn locked_key_among_usable_ones_is_reported_when_needed() {
-    let Some(f) = fixture("locked_key_among_usable_ones_is_reported_when_needed") else {
+    let Some(f) = fixture() else {
         return;
     };
     // Both secret keys in one file, no passphrase: the ECC key works, the RSA one stays locked.
@@ -374,7 +377,7 @@ fn locked_key_among_usable_ones_is_reported_when_needed() {
 
 #[test]
 fn message_to_another_key_has_no_matching_key() {
-    let Some(f) = fixture("message_to_another_key_has_no_matching_key") else {
+    let Some(f) = fixture() else {
         return;
     };
     let kr = keyring(&f.ecc_secret, None, None);
@@ -397,7 +400,7 @@ fn message_to_another_key_has_no_matching_key() {
 
 #[test]
 fn bad_key_files_are_typed_errors() {
-    let Some(f) = fixture("bad_key_files_are_typed_errors") else {
+    let Some(f) = fixture() else {
         return;
     };
     match try_keyring(b"this is not a key\n", None, None) {
@@ -455,7 +458,7 @@ fn passphrase_from_env_or_file() {
 
 #[test]
 fn signature_by_configured_signer_is_accepted() {
-    let Some(f) = fixture("signature_by_configured_signer_is_accepted") else {
+    let Some(f) = fixture() else {
         return;
     };
     let kr = keyring(&f.ecc_secret, None, Some(&f.ecc_public));
@@ -471,7 +474,7 @@ fn signature_by_configured_signer_is_accepted() {
 
 #[test]
 fn signed_message_without_a_signer_configured_decrypts() {
-    let Some(f) = fixture("signed_message_without_a_signer_configured_decrypts") else {
+    let Some(f) = fixture() else {
         return;
     };
     let kr = keyring(&f.ecc_secret, None, None);
@@ -482,7 +485,7 @@ fn signed_message_without_a_signer_configured_decrypts() {
 
 #[test]
 fn unsigned_message_with_a_signer_configured_is_rejected() {
-    let Some(f) = fixture("unsigned_message_with_a_signer_configured_is_rejected") else {
+    let Some(f) = fixture() else {
         return;
     };
     let kr = keyring(&f.ecc_secret, None, Some(&f.ecc_public));
@@ -495,7 +498,7 @@ fn unsigned_message_with_a_signer_configured_is_rejected() {
 
 #[test]
 fn message_signed_by_another_key_is_rejected() {
-    let Some(f) = fixture("message_signed_by_another_key_is_rejected") else {
+    let Some(f) = fixture() else {
         return;
     };
     let kr = keyring(&f.ecc_secret, None, Some(&f.ecc_public));
@@ -518,7 +521,7 @@ fn message_signed_by_another_key_is_rejected() {
 
 #[test]
 fn truncated_ciphertext_is_an_error() {
-    let Some(f) = fixture("truncated_ciphertext_is_an_error") else {
+    let Some(f) = fixture() else {
         return;
     };
     let kr = keyring(&f.ecc_secret, None, None);
@@ -557,7 +560,7 @@ fn truncated_ciphertext_is_an_error() {
 
 #[test]
 fn flipped_byte_is_an_error() {
-    let Some(f) = fixture("flipped_byte_is_an_error") else {
+    let Some(f) = fixture() else {
         return;
     };
     let kr = keyring(&f.ecc_secret, None, None);
@@ -595,7 +598,7 @@ fn flipped_byte_is_an_error() {
 
 #[test]
 fn message_without_integrity_protection_is_rejected() {
-    let Some(f) = fixture("message_without_integrity_protection_is_rejected") else {
+    let Some(f) = fixture() else {
         return;
     };
     // gpg itself marks the packet SED (tag 9) rather than SEIP (tag 18).
@@ -607,7 +610,7 @@ fn message_without_integrity_protection_is_rejected() {
 
 #[test]
 fn flipped_byte_in_a_large_message_is_an_error() {
-    let Some(f) = fixture("flipped_byte_in_a_large_message_is_an_error") else {
+    let Some(f) = fixture() else {
         return;
     };
     // Beyond sequoia's 25 MiB buffer, plaintext reaches the writer before the integrity check:
@@ -622,7 +625,7 @@ fn flipped_byte_in_a_large_message_is_an_error() {
 
 #[test]
 fn foreign_input_is_not_openpgp() {
-    let Some(f) = fixture("foreign_input_is_not_openpgp") else {
+    let Some(f) = fixture() else {
         return;
     };
     let kr = keyring(&f.ecc_secret, None, None);
@@ -652,7 +655,7 @@ fn foreign_input_is_not_openpgp() {
 
 #[test]
 fn looks_encrypted_and_looks_zipped() {
-    let Some(f) = fixture("looks_encrypted_and_looks_zipped") else {
+    let Some(f) = fixture() else {
         return;
     };
     assert!(pgp::looks_encrypted(&f.msgs.ecc_armored));
@@ -702,8 +705,11 @@ fn unzip_reads_what_the_zip_cli_makes() {
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    if !ok {
-        eprintln!("skipping unzip_reads_what_the_zip_cli_makes: zip is not installed");
+    if !require_part(
+        ok,
+        "zip on the PATH",
+        "`make setup` installs it (Debian package zip)",
+    ) {
         return;
     }
     let files = Files::new();

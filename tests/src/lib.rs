@@ -2,7 +2,9 @@
 //!
 //! The cluster comes from `SMT_TEST_DATABASE_URL`, an admin URL such as
 //! `postgresql://postgres@127.0.0.1:55433/postgres` (`make test` starts one and sets it). Without
-//! it every test says so on stderr and passes, so `cargo test` works on a bare machine.
+//! it every test says so on stderr and passes, so `cargo test` works on a bare machine; under
+//! `SMT_REQUIRE_ALL_PARTS=1` (the Makefile sets it) or `CI=true` it fails instead
+//! ([`missing_part`], the one rule for every missing part).
 //!
 //! Each test makes its own database with [`TestDb::new`]: a user table is created in it before
 //! `CREATE EXTENSION smt` (the extension must work in a database that already existed), and the
@@ -10,7 +12,6 @@
 //! too. Names carry the process id and a counter, so tests run in parallel.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -19,15 +20,26 @@ use postgres::{Client, Config, NoTls};
 use smt_core::{DecimalSum, IntervalRecord};
 
 pub use postgres;
+// The one rule for a missing part (a skip on a laptop, a failure under SMT_REQUIRE_ALL_PARTS=1 or
+// CI=true), and `../shared/fixtures` under it.
+pub use smt_core::test_support::{
+    all_parts_required, missing_part, require_part, shared_fixtures as fixtures_dir,
+};
 
 pub const URL_VAR: &str = "SMT_TEST_DATABASE_URL";
 
-/// The admin URL, or `None` (after saying why the test is skipped).
+/// The admin URL, or `None` (after saying why the test is skipped; see [`missing_part`]).
 pub fn admin_url() -> Option<String> {
     match std::env::var(URL_VAR) {
         Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
         _ => {
-            eprintln!("skipping: {URL_VAR} not set (make test starts a cluster)");
+            missing_part(
+                &format!("a PostgreSQL cluster with the smt extension ({URL_VAR} is not set)"),
+                &format!(
+                    "`make test-e2e` starts one and sets it; or `make install` and \
+                     export {URL_VAR}=postgresql://postgres@HOST:PORT/postgres"
+                ),
+            );
             None
         }
     }
@@ -351,23 +363,6 @@ pub fn utc_text(t: DateTime<Utc>) -> String {
 
 pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).expect("valid date")
-}
-
-/// `shared/fixtures`, or `None` (after saying why the test is skipped) in a clone without it.
-pub fn fixtures_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures"
-    ));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipping: {} not found (shared/ is beside the project in CI)",
-            dir.display()
-        );
-        None
-    }
 }
 
 /// What `smt.interval` shows for one ESIID-channel-day.

@@ -37,6 +37,7 @@ CREATE OPERATOR evil.- (LEFTARG = numeric, RIGHTARG = numeric, FUNCTION = evil.z
 CREATE OPERATOR evil./ (LEFTARG = numeric, RIGHTARG = numeric, FUNCTION = evil.zero);
 CREATE AGGREGATE evil.sum(numeric) (SFUNC = evil.zero, STYPE = numeric, INITCOND = '0');
 CREATE TABLE evil.smt_stage (role text);
+CREATE TABLE evil.stage (role text);
 CREATE TABLE evil.interval_day (esiid text);
 CREATE TABLE evil.file (name text);
 "#;

@@ -4,10 +4,13 @@
 //!
 //! The cluster comes from `SMT_TEST_DATABASE_URL`, an admin URL such as
 //! `postgresql://postgres@127.0.0.1:55433/postgres` with the smt extension installed (`make test`
-//! starts one and sets it). Without it every test says so and passes. Each test makes its own
-//! database (smt-e2e's [`TestDb::extension_only`]: unique name, process id and a counter) and its
-//! own scratch directory, so tests run in parallel; the database is dropped by a guard, on
-//! failure too.
+//! starts one and sets it). Without it, or without gpg, vsftpd or root where a test needs them, the
+//! test says so and passes on a laptop, and fails under `SMT_REQUIRE_ALL_PARTS=1` (the Makefile
+//! sets it) or `CI=true` (smt-e2e's `missing_part`, the one rule for a missing part).
+//!
+//! Each test makes its own database (smt-e2e's [`TestDb::extension_only`]: unique name, process
+//! id and a counter) and its own scratch directory, so tests run in parallel; the database is
+//! dropped by a guard, on failure too.
 
 #![allow(dead_code)]
 
@@ -27,7 +30,7 @@ use smt_core::{DecimalSum, IntervalRecord};
 // The fresh database per test (and its query helpers) are smt-e2e's; the scheduler's tests use
 // databases with only the extension in them.
 #[allow(unused_imports)] // not every test binary queries rows
-pub use smt_e2e::{explain, one, rows_text, TestDb};
+pub use smt_e2e::{explain, one, require_part, rows_text, TestDb};
 
 pub fn exec(c: &mut Client, sql: &str) {
     c.batch_execute(sql)
@@ -389,6 +392,15 @@ pub fn gpg_available() -> bool {
         .unwrap_or(false)
 }
 
+/// True when gpg is on the PATH; otherwise reports it missing ([`require_part`]).
+pub fn require_gpg() -> bool {
+    require_part(
+        gpg_available(),
+        "gpg (GnuPG) on the PATH",
+        "`make setup` installs it (Debian package gnupg)",
+    )
+}
+
 /// A throwaway GNUPGHOME; its gpg-agent is stopped on drop.
 pub struct Gpg {
     home: tempfile::TempDir,
@@ -555,10 +567,9 @@ pub struct Keys {
 }
 
 impl Keys {
-    /// `None` (after printing why) when gpg is not installed.
+    /// `None` (after printing why, see [`require_gpg`]) when gpg is not installed.
     pub fn new(dir: &Path) -> Option<Keys> {
-        if !gpg_available() {
-            println!("skipping: gpg is not installed");
+        if !require_gpg() {
             return None;
         }
         let gpg = Gpg::new();
@@ -601,6 +612,20 @@ pub fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// True when a test vsftpd can run here (vsftpd installed, and root: it chroots and its system user
+/// is made); otherwise reports what is missing ([`require_part`]).
+pub fn require_vsftpd() -> bool {
+    require_part(
+        vsftpd_installed(),
+        "vsftpd",
+        "`make setup` installs it (Debian package vsftpd)",
+    ) && require_part(
+        is_root(),
+        "root, for the FTPS tests (vsftpd chroots; a system user is made)",
+        "run `make test` as root",
+    )
+}
+
 /// A free loopback port with the 20 above it (vsftpd's passive range) free too.
 pub fn free_port() -> u16 {
     for _ in 0..200 {
@@ -630,14 +655,9 @@ pub struct Vsftpd {
 }
 
 impl Vsftpd {
-    /// `None` (after printing why) without vsftpd or root.
+    /// `None` (after printing why, see [`require_vsftpd`]) without vsftpd or root.
     pub fn start() -> Option<Vsftpd> {
-        if !vsftpd_installed() {
-            println!("skipping: vsftpd is not installed (make setup installs it)");
-            return None;
-        }
-        if !is_root() {
-            println!("skipping: the FTPS test needs root (vsftpd chroots; a system user is made)");
+        if !require_vsftpd() {
             return None;
         }
         let server = Vsftpd {
