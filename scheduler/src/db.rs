@@ -1,5 +1,7 @@
 //! Database connections. The scheduler talks to PostgreSQL only through the smt extension's
-//! tables and functions (smt.begin_file, smt.merge_stage, smt.job, ...).
+//! functions and views: `smt.load` for every report, the scheduler's state functions
+//! (`smt.claim_run`, `smt.delivery_loaded`, ...: sql/extension/jobs.sql) for its bookkeeping, and
+//! views (`smt.job_status`, `smt.run_log`, ...) for reading. It names no table.
 
 use anyhow::{Context, Result};
 use tokio_postgres::{Client, NoTls};

@@ -88,9 +88,9 @@ impl LoadCounts {
     /// Reads the counts from a row holding the `smt.load_result` columns (by name).
     pub fn from_row(row: &tokio_postgres::Row) -> Result<LoadCounts> {
         let get = |name: &str| -> Result<i64> {
-            Ok(i64::from(row.try_get::<_, i32>(name).with_context(|| {
-                format!("the load result has no integer column {name}")
-            })?))
+            Ok(i64::from(row.try_get::<_, i32>(name).with_context(
+                || format!("the load result has no integer column {name}"),
+            )?))
         };
         Ok(LoadCounts {
             records: get("records")?,

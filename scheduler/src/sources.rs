@@ -1,10 +1,13 @@
 //! What jobs do: bring deliveries in from a source and load them.
 //!
-//! Every delivery seen is a row of smt.remote_file (source, directory, name, size, mtime) that
-//! moves seen → fetched → loaded, or to quarantined with its error when it cannot be decrypted,
-//! unzipped, read or loaded (it is kept on disk and never blocks the other files; after fixing the
-//! cause, `UPDATE smt.remote_file SET state = 'fetched' WHERE ...` queues it again). Loading a
-//! delivery and marking its row loaded commit together.
+//! Every delivery seen is registered by `smt.delivery_seen` (source, directory, name, size, mtime;
+//! a local file by `smt.delivery_imported`) and moves seen → fetched (`smt.delivery_fetched`) →
+//! loaded (`smt.delivery_loaded`), or to quarantined with its error (`smt.delivery_quarantined`)
+//! when it cannot be decrypted, unzipped, read or loaded: it is kept on disk and never blocks the
+//! other files; after fixing the cause, an admin queues it again with
+//! `SELECT smt.delivery_retry(remote_file_id)` (`smt.stale_remote_file` shows the ids of old ones).
+//! Loading a delivery and marking it loaded commit together. A worker lists (`smt.deliveries`)
+//! and moves on only the deliveries its own login role registered.
 //!
 //! Kinds: `import_dir` (files dropped into a local directory) and `ftps_fetch` (SMT's FTPS site,
 //! through the [`Transport`] trait, so SFTP can follow).
@@ -17,9 +20,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use smt_core::EsiidMode;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Row};
 
-use crate::ingest::{self, ReportOutcome};
+use crate::ingest::{self, LoadCounts, ReportOutcome};
 use crate::jobs::ClaimedRun;
 use crate::pgp::Keyring;
 use crate::transport::ftps::{FtpsConfig, FtpsTransport};
@@ -66,9 +69,109 @@ pub struct DeliveryOutcome {
     pub reports: Vec<ReportOutcome>,
 }
 
-/// Unpacks and loads one delivery on disk and marks its smt.remote_file row, in one transaction.
-/// A delivery that cannot be unpacked is quarantined (kept, with its error); a database failure
-/// is an error (the run fails and is retried; nothing was committed).
+/// A delivery as the `smt.delivery_*` functions return it (the `smt.delivery` type).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub remote_file_id: i64,
+    pub source: String,
+    pub directory: String,
+    pub name: String,
+    pub size_bytes: i64,
+    pub modified_at: Option<DateTime<Utc>>,
+    pub state: String,
+    pub local_path: Option<String>,
+    pub error: Option<String>,
+    pub registered_by: String,
+}
+
+impl Delivery {
+    /// Reads a row holding the `smt.delivery` columns, by name.
+    pub fn from_row(row: &Row) -> Result<Delivery> {
+        Ok(Delivery {
+            remote_file_id: row.try_get("remote_file_id")?,
+            source: row.try_get("source")?,
+            directory: row.try_get("directory")?,
+            name: row.try_get("name")?,
+            size_bytes: row.try_get("size_bytes")?,
+            modified_at: row.try_get("modified_at")?,
+            state: row.try_get("state")?,
+            local_path: row.try_get("local_path")?,
+            error: row.try_get("error")?,
+            registered_by: row.try_get("registered_by")?,
+        })
+    }
+}
+
+/// A local file to register as a delivery.
+#[derive(Debug, Clone)]
+pub struct LocalFile<'a> {
+    pub source: &'a str,
+    pub directory: &'a str,
+    pub name: &'a str,
+    pub size_bytes: i64,
+    pub modified_at: Option<DateTime<Utc>>,
+    pub local_path: &'a str,
+}
+
+/// Registers a local file straight as fetched (`smt.delivery_imported`). With `retry`, a delivery
+/// this role registered before and not loaded is queued again from `local_path` (`smt import` of a
+/// file again); without, it is returned as it is (an import_dir job leaves quarantined files
+/// alone). A delivery of another login role is always returned as it is.
+pub async fn delivery_imported(
+    client: &Client,
+    f: &LocalFile<'_>,
+    retry: bool,
+) -> Result<Delivery> {
+    let row = client
+        .query_one(
+            "SELECT * FROM smt.delivery_imported($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &f.source,
+                &f.directory,
+                &f.name,
+                &f.size_bytes,
+                &f.modified_at,
+                &f.local_path,
+                &retry,
+            ],
+        )
+        .await
+        .with_context(|| format!("registering {}", f.name))?;
+    Delivery::from_row(&row)
+}
+
+/// The deliveries of `source` in `state` that this login role registered, oldest first.
+async fn deliveries(client: &Client, source: &str, state: &str) -> Result<Vec<Delivery>> {
+    client
+        .query("SELECT * FROM smt.deliveries($1, $2)", &[&source, &state])
+        .await
+        .with_context(|| format!("listing the {state} deliveries of {source}"))?
+        .iter()
+        .map(Delivery::from_row)
+        .collect()
+}
+
+/// Quarantines a delivery (`smt.delivery_quarantined`); false when it is not this role's, or no
+/// longer fetched (another worker loaded it meanwhile).
+async fn quarantine(
+    client: &Client,
+    remote_file_id: i64,
+    why: &str,
+    digest: Option<&[u8]>,
+) -> Result<bool, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT smt.delivery_quarantined($1, $2, $3) AS quarantined",
+            &[&remote_file_id, &why, &digest],
+        )
+        .await?;
+    row.try_get("quarantined")
+}
+
+/// Unpacks and loads one delivery on disk and marks it loaded, in one transaction. A delivery
+/// that cannot be unpacked is quarantined (kept, with its error); a database failure is an error
+/// (the run fails and is retried; nothing was committed), and so is a delivery this login role
+/// may not mark (registered by another role): its loads are rolled back.
 pub async fn load_delivery(
     work: &mut Client,
     remote_file_id: i64,
@@ -87,11 +190,12 @@ pub async fn load_delivery(
         Err(e) => {
             let why = e.to_string();
             tracing::warn!(file = name, "quarantined: {why}");
-            work.execute(
-                "UPDATE smt.remote_file SET state = 'quarantined', error = $2, sha256 = $3 WHERE remote_file_id = $1",
-                &[&remote_file_id, &why, &digest],
-            )
-            .await?;
+            if !quarantine(work, remote_file_id, &why, Some(&digest)).await? {
+                tracing::warn!(
+                    file = name,
+                    "not marked quarantined: not this role's delivery, or loaded meanwhile"
+                );
+            }
             outcome.quarantined = Some(why);
             return Ok(outcome);
         }
@@ -99,33 +203,44 @@ pub async fn load_delivery(
     let tx = work.transaction().await?;
     outcome.reports = ingest::load_reports(&tx, &reports, settings.esiid_mode).await?;
     let file_ids: Vec<i64> = outcome.reports.iter().map(|r| r.file_id).collect();
-    tx.execute(
-        "UPDATE smt.remote_file SET state = 'loaded', loaded_at = now(), file_ids = $2, sha256 = $3, error = NULL
-          WHERE remote_file_id = $1",
-        &[&remote_file_id, &file_ids, &digest],
-    )
-    .await?;
+    let marked: bool = tx
+        .query_one(
+            "SELECT smt.delivery_loaded($1, $2, $3) AS marked",
+            &[&remote_file_id, &file_ids, &digest],
+        )
+        .await?
+        .try_get("marked")?;
+    if !marked {
+        // Dropping the transaction rolls the loads back.
+        bail!(
+            "{name}: delivery {remote_file_id} cannot be marked loaded by this login role \
+             (registered by another role, or never fetched); nothing was loaded"
+        );
+    }
     tx.commit().await?;
     Ok(outcome)
 }
 
+/// The counts of a run: deliveries, quarantined, reports, already_loaded, every load count
+/// ([`LoadCounts::fields`], summed over the reports), then `extra` (listed, fetched).
 fn summarize(deliveries: &[DeliveryOutcome], extra: serde_json::Value) -> serde_json::Value {
     let reports = deliveries.iter().flat_map(|d| &d.reports);
-    let sum = |f: fn(&ReportOutcome) -> i32| reports.clone().map(f).map(i64::from).sum::<i64>();
+    let total: LoadCounts = reports.clone().map(|r| r.counts).sum();
     let mut counts = json!({
         "deliveries": deliveries.len(),
         "quarantined": deliveries.iter().filter(|d| d.quarantined.is_some()).count(),
         "reports": reports.clone().count(),
         "already_loaded": reports.clone().filter(|r| r.already_loaded).count(),
-        "records": sum(|r| r.records),
-        "inserted": sum(|r| r.inserted),
-        "replaced": sum(|r| r.replaced),
-        "stale": sum(|r| r.stale),
-        "identical": sum(|r| r.identical),
-        "rejected": sum(|r| r.rejected),
     });
-    if let (Some(c), Some(e)) = (counts.as_object_mut(), extra.as_object()) {
-        c.extend(e.clone());
+    if let Some(c) = counts.as_object_mut() {
+        c.extend(
+            total
+                .fields()
+                .map(|(name, value)| (name.to_owned(), json!(value))),
+        );
+        if let Some(e) = extra.as_object() {
+            c.extend(e.clone());
+        }
     }
     counts
 }
@@ -136,28 +251,24 @@ async fn load_fetched(
     source: &str,
     settings: &Settings,
 ) -> Result<Vec<DeliveryOutcome>> {
-    let rows = work
-        .query(
-            "SELECT remote_file_id, name, local_path FROM smt.remote_file
-              WHERE source = $1 AND state = 'fetched' ORDER BY modified_at, name",
-            &[&source],
-        )
-        .await?;
     let mut out = Vec::new();
-    for row in rows {
-        let (id, name, path): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
+    for d in deliveries(work, source, "fetched").await? {
+        let (id, name) = (d.remote_file_id, d.name);
+        let Some(path) = d.local_path else {
+            bail!("delivery {id} ({name}) is fetched but has no local path");
+        };
         match load_delivery(work, id, Path::new(&path), &name, settings).await {
             Ok(outcome) => out.push(outcome),
             Err(e) => {
                 // Its transaction rolled back. Quarantine it so it does not block the deliveries
                 // after it; if even that fails the database is unreachable and the run fails.
                 let why = format!("{e:#}");
-                work.execute(
-                    "UPDATE smt.remote_file SET state = 'quarantined', error = $2 WHERE remote_file_id = $1",
-                    &[&id, &why],
-                )
-                .await
-                .map_err(|_| e)?;
+                if !quarantine(work, id, &why, None).await.map_err(|_| e)? {
+                    tracing::warn!(
+                        file = name,
+                        "not marked quarantined: not this role's delivery, or loaded meanwhile"
+                    );
+                }
                 tracing::error!(file = name, "quarantined after a failed load: {why}");
                 out.push(DeliveryOutcome {
                     name,
@@ -196,13 +307,15 @@ pub async fn import_dir(
         }
         let modified: Option<DateTime<Utc>> = meta.modified().ok().map(DateTime::from);
         let path = entry.path().display().to_string();
-        work.execute(
-            "INSERT INTO smt.remote_file (source, directory, name, size_bytes, modified_at, state, local_path, fetched_at)
-             VALUES ($1, $2, $3, $4, $5, 'fetched', $6, now())
-             ON CONFLICT (source, directory, name, size_bytes, modified_at) DO NOTHING",
-            &[&source, &dir.display().to_string(), &name, &(meta.len() as i64), &modified, &path],
-        )
-        .await?;
+        let file = LocalFile {
+            source: &source,
+            directory: &dir.display().to_string(),
+            name: &name,
+            size_bytes: meta.len() as i64,
+            modified_at: modified,
+            local_path: &path,
+        };
+        delivery_imported(work, &file, false).await?;
         listed += 1;
     }
     let loaded = load_fetched(work, &source, settings).await?;
@@ -301,13 +414,12 @@ pub async fn ftps_fetch(
         transport = t;
         for f in &files {
             on_site.insert((f.dir.clone(), f.name.clone(), f.size as i64, f.modified));
-            work.execute(
-                "INSERT INTO smt.remote_file (source, directory, name, size_bytes, modified_at)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (source, directory, name, size_bytes, modified_at) DO NOTHING",
+            work.query_one(
+                "SELECT remote_file_id FROM smt.delivery_seen($1, $2, $3, $4, $5)",
                 &[&source, &f.dir, &f.name, &(f.size as i64), &f.modified],
             )
-            .await?;
+            .await
+            .with_context(|| format!("registering {}/{}", f.dir, f.name))?;
         }
         listed += files.len();
     }
@@ -318,26 +430,22 @@ pub async fn ftps_fetch(
         )
         .await?
     {
-        let (dir, name, modified): (String, String, Option<DateTime<Utc>>) =
-            (row.get(0), row.get(1), row.get(2));
+        let (dir, name, modified): (String, String, Option<DateTime<Utc>>) = (
+            row.try_get("directory")?,
+            row.try_get("name")?,
+            row.try_get("modified_at")?,
+        );
         tracing::warn!(%source, dir, name, ?modified, "remote file older than 7 days is not loaded: SMT deletes it after 10");
     }
 
-    let pending = work
-        .query(
-            "SELECT remote_file_id, directory, name, size_bytes, modified_at FROM smt.remote_file
-              WHERE source = $1 AND state = 'seen' ORDER BY modified_at, name",
-            &[&source],
-        )
-        .await?;
     let mut fetched = 0;
-    for row in pending {
-        let id: i64 = row.get(0);
+    for d in deliveries(work, &source, "seen").await? {
+        let id = d.remote_file_id;
         let file = RemoteFile {
-            dir: row.get(1),
-            name: row.get(2),
-            size: row.get::<_, i64>(3) as u64,
-            modified: row.get(4),
+            dir: d.directory,
+            name: d.name,
+            size: d.size_bytes as u64,
+            modified: d.modified_at,
         };
         let key = (
             file.dir.clone(),
@@ -362,12 +470,18 @@ pub async fn ftps_fetch(
         };
         transport = t;
         let digest = ingest::sha256(&ingest::read(&dest)?);
-        work.execute(
-            "UPDATE smt.remote_file SET state = 'fetched', fetched_at = now(), local_path = $2, sha256 = $3
-              WHERE remote_file_id = $1",
-            &[&id, &dest.display().to_string(), &digest],
-        )
-        .await?;
+        let marked: bool = work
+            .query_one(
+                "SELECT smt.delivery_fetched($1, $2, $3) AS marked",
+                &[&id, &dest.display().to_string(), &digest],
+            )
+            .await?
+            .try_get("marked")?;
+        if !marked {
+            tracing::warn!(%source, dir = file.dir, name = file.name,
+                "downloaded, but not marked fetched: no longer seen (another worker of this role fetched it)");
+            continue;
+        }
         fetched += 1;
     }
     let loaded = load_fetched(work, &source, settings).await?;

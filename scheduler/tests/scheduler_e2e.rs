@@ -1,12 +1,13 @@
 //! End to end: the real `smt` binary against a real cluster (`SMT_TEST_DATABASE_URL`, an admin
-//! URL of a cluster with the smt extension installed; `make test` starts one). Without it every
-//! test prints why and passes.
+//! URL of a cluster with the smt extension installed; `make test-e2e` starts one and runs this
+//! binary; `make test-core` leaves it out). Without it every test prints why and passes on a
+//! laptop, and fails under `SMT_REQUIRE_ALL_PARTS=1` or `CI=true` (smt-e2e's `missing_part`).
 //!
 //! Each test makes its own database and scratch directory, so they run in parallel. Data is
 //! generated (smt_core::testdata), and what the database shows is compared with what was
 //! generated: one smt.interval_day row per ESIID-channel-day and exact kWh sums, per day and in
 //! all. Deliveries are encrypted with a real GnuPG, and fetched from a real vsftpd (TLS and
-//! client certificates required); those tests skip with a message when gpg or vsftpd is missing.
+//! client certificates required); gpg, vsftpd and root are parts under the same rule.
 
 mod common;
 
@@ -590,7 +591,7 @@ fn failing_job_backs_off_then_fails_until_reenabled() {
     );
     let job = job_id(&mut c, "broken");
 
-    // Attempt 1 fails: attempt 2 is queued for retry_delay (1 minute) later.
+    // Attempt 1 fails: attempt 2 is queued for retry_delay (1 minute, less up to 10% jitter) later.
     jobs(&db, dir.path(), &["run-now", "broken"]);
     let out = run(worker(&db, dir.path(), &config, &[]), COMMAND_TIMEOUT)
         .expect_code(0, "a failing run does not stop the worker");
@@ -606,7 +607,7 @@ fn failing_job_backs_off_then_fails_until_reenabled() {
     assert_eq!(all[1][..2], [Some("2".into()), Some("queued".into())]);
     let backoff = c
         .query_one(
-            "SELECT r2.not_before - r1.finished_at = j.retry_delay, r2.not_before > now(),
+            "SELECT r2.not_before - r1.finished_at BETWEEN j.retry_delay * 0.9 AND j.retry_delay, r2.not_before > now(),
                     r2.scheduled_for = r1.scheduled_for, j.consecutive_failures, j.last_error,
                     j.failed_at IS NULL
                FROM smt.job j
@@ -616,7 +617,10 @@ fn failing_job_backs_off_then_fails_until_reenabled() {
             &[&job],
         )
         .unwrap();
-    assert!(backoff.get::<_, bool>(0), "attempt 2 waits retry_delay");
+    assert!(
+        backoff.get::<_, bool>(0),
+        "attempt 2 waits retry_delay, less up to 10% jitter"
+    );
     assert!(backoff.get::<_, bool>(1), "attempt 2 is not due yet");
     assert!(
         backoff.get::<_, bool>(2),
@@ -868,7 +872,7 @@ fn worker_killed_mid_load_is_taken_over_after_its_lease() {
                 AND (SELECT count(*) FROM smt.job_run WHERE state = 'running') = 1
                 AND EXISTS (SELECT 1 FROM pg_stat_activity
                              WHERE datname = current_database() AND pid <> pg_backend_pid()
-                               AND backend_xid IS NOT NULL AND query NOT LIKE '%smt.job_run%')",
+                               AND backend_xid IS NOT NULL AND query LIKE '%smt.load(%')",
             &[],
         );
         if ready {
@@ -1287,4 +1291,621 @@ fn ftps_file_replaced_after_a_failed_download_does_not_block_the_job() {
     );
     assert_reports_once(&mut c, &[&replaced, &other]);
     Expected::of_reports([&replaced, &other]).assert_loaded(&mut c);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. The scheduler's SQL API (sql/extension/jobs.sql): own runs and deliveries only, kinds as
+//    rows, no table privileges for the loader, restorable jobs.
+
+/// `db.url()` as another login role (trust authentication, as scripts/pg.sh sets up).
+fn url_as(db: &TestDb, role: &str) -> String {
+    let url = db.url();
+    let start = url.find("://").expect("a URL") + 3;
+    let host = url[start..].find('@').map_or(start, |at| start + at + 1);
+    format!("{}{role}@{}", &url[..start], &url[host..])
+}
+
+/// `smt ARGS` against `url` (placed after the subcommand).
+fn smt_at(cwd: &Path, url: &str, args: &[&str]) -> Output {
+    let mut all = vec![args[0], "--database-url", url];
+    all.extend_from_slice(&args[1..]);
+    run(smt(cwd, &all), COMMAND_TIMEOUT)
+}
+
+/// The SQLSTATE of `sql`, which must fail.
+fn refused(c: &mut Client, sql: &str, params: &[&(dyn postgres::types::ToSql + Sync)]) -> String {
+    match c.execute(sql, params) {
+        Ok(_) => panic!("{sql}: succeeded, expected a refusal"),
+        Err(e) => smt_e2e::sqlstate(&e).unwrap_or_else(|| panic!("{sql}: {e}")),
+    }
+}
+
+#[test]
+fn a_loader_role_acts_only_on_its_own_runs_and_deliveries() {
+    let Some(mut db) = TestDb::extension_only("own_runs") else {
+        return;
+    };
+    let alice = db.create_login_role("worker_a", "smt_loader");
+    let bob = db.create_login_role("worker_b", "smt_loader");
+    let mut admin = db.connect();
+    exec(
+        &mut admin,
+        r#"SELECT smt.job_add('inbox', 'import_dir', '0 6 * * *', '{"dir": "/nowhere"}');
+           SELECT smt.job_run_now('inbox');"#,
+    );
+    let mut a = db.connect_as(&alice);
+    let mut b = db.connect_as(&bob);
+
+    // Runs: Alice queues and claims.
+    assert_eq!(one::<i32>(&mut a, "SELECT smt.enqueue_due()", &[]), 1);
+    let claimed = a
+        .query_one(
+            "SELECT * FROM smt.claim_run('host:1', interval '60 seconds')",
+            &[],
+        )
+        .unwrap();
+    let run_id: i64 = claimed.get("run_id");
+    assert_eq!(claimed.get::<_, String>("job_name"), "inbox");
+    assert_eq!(claimed.get::<_, String>("kind"), "import_dir");
+    assert_eq!(claimed.get::<_, i32>("attempt"), 1);
+    assert_eq!(claimed.get::<_, i32>("takeovers"), 0);
+    let claimed_by: String = one(
+        &mut admin,
+        "SELECT claimed_by FROM smt.job_run WHERE run_id = $1",
+        &[&run_id],
+    );
+    assert_eq!(claimed_by, alice);
+    let run_row = "SELECT state, worker, claimed_by, lease_until::text, heartbeat_at::text, error,
+                          counts::text, (SELECT count(*) FROM smt.job_run)::text
+                     FROM smt.job_run WHERE run_id = $1";
+    let job_row =
+        "SELECT consecutive_failures::text, last_error, failed_at::text, next_run_at::text
+                     FROM smt.job WHERE name = 'inbox'";
+    let (run_before, job_before) = (
+        rows_text(&mut admin, run_row, &[&run_id]),
+        rows_text(&mut admin, job_row, &[]),
+    );
+    // Bob, also smt_loader, names the run and even its worker: nothing changes.
+    for sql in [
+        "SELECT smt.heartbeat_run($1, 'host:1', interval '1 hour')",
+        "SELECT smt.succeed_run($1, 'host:1', '{}')",
+        "SELECT smt.fail_run($1, 'host:1', 'bob says no')",
+    ] {
+        assert!(
+            !one::<bool>(&mut b, sql, &[&run_id]),
+            "{sql} as another role"
+        );
+    }
+    assert_eq!(rows_text(&mut admin, run_row, &[&run_id]), run_before);
+    assert_eq!(rows_text(&mut admin, job_row, &[]), job_before);
+    // Alice with another worker id: no either.
+    assert!(!one::<bool>(
+        &mut a,
+        "SELECT smt.heartbeat_run($1, 'host:2', interval '1 hour')",
+        &[&run_id]
+    ));
+    assert_eq!(rows_text(&mut admin, run_row, &[&run_id]), run_before);
+    // Alice as the worker that claimed it.
+    assert!(one::<bool>(
+        &mut a,
+        "SELECT smt.heartbeat_run($1, 'host:1', interval '60 seconds')",
+        &[&run_id]
+    ));
+    assert!(one::<bool>(
+        &mut a,
+        r#"SELECT smt.succeed_run($1, 'host:1', '{"deliveries": 0}')"#,
+        &[&run_id]
+    ));
+    assert!(
+        !one::<bool>(
+            &mut a,
+            "SELECT smt.fail_run($1, 'host:1', 'too late')",
+            &[&run_id]
+        ),
+        "a finished run stays finished"
+    );
+    let state: String = one(
+        &mut admin,
+        "SELECT state FROM smt.job_run WHERE run_id = $1",
+        &[&run_id],
+    );
+    assert_eq!(state, "succeeded");
+
+    // Deliveries: Alice registers one; Bob sees the same row but may not move it on.
+    let source = "ftps://rep@smt.example:21";
+    let seen =
+        "SELECT * FROM smt.delivery_seen($1, '/reports', 'x.lse', 100, '2025-03-10 07:00+00')";
+    let row = a.query_one(seen, &[&source]).unwrap();
+    let id: i64 = row.get("remote_file_id");
+    assert_eq!(row.get::<_, String>("state"), "seen");
+    assert_eq!(row.get::<_, String>("registered_by"), alice);
+    let row = b.query_one(seen, &[&source]).unwrap();
+    assert_eq!(
+        row.get::<_, i64>("remote_file_id"),
+        id,
+        "one row per remote version"
+    );
+    assert_eq!(row.get::<_, String>("registered_by"), alice);
+    let to_fetch = "SELECT count(*) FROM smt.deliveries($1, 'seen')";
+    assert_eq!(one::<i64>(&mut a, to_fetch, &[&source]), 1);
+    assert_eq!(
+        one::<i64>(&mut b, to_fetch, &[&source]),
+        0,
+        "Bob lists only his own"
+    );
+    let delivery = "SELECT state, local_path, encode(sha256, 'hex'), file_ids::text, error,
+                           fetched_at::text, loaded_at::text
+                      FROM smt.remote_file WHERE remote_file_id = $1";
+    let before = rows_text(&mut admin, delivery, &[&id]);
+    assert!(!one::<bool>(
+        &mut b,
+        "SELECT smt.delivery_fetched($1, '/tmp/bob', '\\x00')",
+        &[&id]
+    ));
+    assert_eq!(rows_text(&mut admin, delivery, &[&id]), before);
+    assert!(one::<bool>(
+        &mut a,
+        "SELECT smt.delivery_fetched($1, '/srv/alice/x.lse', sha256('x'::bytea))",
+        &[&id]
+    ));
+    let mut data = Data::new(10);
+    let report = lse_report("x.lse", data.records(2));
+    let file_id = smt_e2e::load(&mut a, &report.bytes, &report.name).file_id;
+    let before = rows_text(&mut admin, delivery, &[&id]);
+    assert_eq!(before[0][0].as_deref(), Some("fetched"));
+    assert!(!one::<bool>(
+        &mut b,
+        "SELECT smt.delivery_loaded($1, ARRAY[$2::bigint], sha256('x'::bytea))",
+        &[&id, &file_id]
+    ));
+    assert!(!one::<bool>(
+        &mut b,
+        "SELECT smt.delivery_quarantined($1, 'Bob says no')",
+        &[&id]
+    ));
+    assert_eq!(
+        rows_text(&mut admin, delivery, &[&id]),
+        before,
+        "Bob changed nothing"
+    );
+    // Alice: reports that were never loaded are refused; hers are taken.
+    assert_eq!(
+        refused(
+            &mut a,
+            "SELECT smt.delivery_loaded($1, ARRAY[$2::bigint + 1000], NULL)",
+            &[&id, &file_id]
+        ),
+        "23503"
+    );
+    assert!(one::<bool>(
+        &mut a,
+        "SELECT smt.delivery_loaded($1, ARRAY[$2::bigint], sha256('x'::bytea))",
+        &[&id, &file_id]
+    ));
+    assert!(
+        !one::<bool>(
+            &mut a,
+            "SELECT smt.delivery_quarantined($1, 'late')",
+            &[&id]
+        ),
+        "a loaded delivery stays loaded"
+    );
+    let after = rows_text(&mut admin, delivery, &[&id]);
+    assert_eq!(after[0][0].as_deref(), Some("loaded"));
+    assert_eq!(after[0][3], Some(format!("{{{file_id}}}")));
+
+    // A quarantined delivery: an admin queues it again, for the role that registered it.
+    let row = a
+        .query_one(
+            "SELECT * FROM smt.delivery_imported('import', '/in', 'y.zip', 5, NULL, '/in/y.zip')",
+            &[],
+        )
+        .unwrap();
+    let y: i64 = row.get("remote_file_id");
+    assert_eq!(row.get::<_, String>("state"), "fetched");
+    assert!(one::<bool>(
+        &mut a,
+        "SELECT smt.delivery_quarantined($1, 'cannot unzip')",
+        &[&y]
+    ));
+    // Imported again by Bob: not his, returned as it is.
+    let row = b
+        .query_one(
+            "SELECT * FROM smt.delivery_imported('import', '/in', 'y.zip', 5, NULL, '/elsewhere/y.zip')",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, String>("state"),
+            row.get::<_, String>("registered_by")
+        ),
+        ("quarantined".to_owned(), alice.clone())
+    );
+    let retried = admin
+        .query_one("SELECT * FROM smt.delivery_retry($1)", &[&y])
+        .unwrap();
+    assert_eq!(retried.get::<_, String>("state"), "fetched");
+    assert_eq!(retried.get::<_, Option<String>>("error"), None);
+    assert_eq!(
+        retried.get::<_, Option<String>>("local_path").as_deref(),
+        Some("/in/y.zip")
+    );
+    let fetched = "SELECT count(*) FROM smt.deliveries('import', 'fetched')";
+    assert_eq!(one::<i64>(&mut a, fetched, &[]), 1);
+    assert_eq!(one::<i64>(&mut b, fetched, &[]), 0);
+    assert_eq!(
+        refused(&mut admin, "SELECT smt.delivery_retry($1)", &[&id]),
+        "55000",
+        "a loaded delivery is not retried"
+    );
+    assert_eq!(
+        refused(&mut admin, "SELECT smt.delivery_retry(-1)", &[]),
+        "P0002"
+    );
+
+    // The loader has no table privileges: only the functions, and reading.
+    for sql in [
+        "UPDATE smt.remote_file SET state = 'seen'",
+        "INSERT INTO smt.remote_file (source, directory, name, size_bytes) VALUES ('x', 'x', 'x', 1)",
+        "INSERT INTO smt.job_run (job_id, scheduled_for) SELECT job_id, now() FROM smt.job",
+        "UPDATE smt.job_run SET state = 'queued'",
+        "UPDATE smt.job SET next_run_at = now()",
+        "INSERT INTO smt.job_kind (kind, description) VALUES ('x', 'x')",
+        "SELECT smt.job_run_now('inbox')",
+        "SELECT smt.job_add('x', 'import_dir', '0 6 * * *')",
+        "SELECT smt.delivery_retry(1)",
+    ] {
+        assert_eq!(refused(&mut b, sql, &[]), "42501", "{sql} as smt_loader");
+    }
+    for view in [
+        "smt.job_status",
+        "smt.run_log",
+        "smt.file_log",
+        "smt.reject_log",
+        "smt.stale_remote_file",
+    ] {
+        one::<i64>(&mut b, &format!("SELECT count(*) FROM {view}"), &[]);
+    }
+    assert_eq!(
+        one::<i64>(&mut b, "SELECT count(*) FROM smt.run_log", &[]),
+        1
+    );
+}
+
+#[test]
+fn job_kinds_are_rows_and_a_new_kind_needs_only_a_row() {
+    let Some(db) = TestDb::extension_only("job_kinds") else {
+        return;
+    };
+    let dir = scratch("job_kinds");
+    let config = fast_config(dir.path(), 30);
+    let mut c = db.connect();
+    assert_eq!(
+        rows_text(
+            &mut c,
+            "SELECT kind, builtin::text FROM smt.job_kind ORDER BY kind",
+            &[]
+        ),
+        [
+            [Some("ftps_fetch".to_owned()), Some("true".to_owned())],
+            [Some("import_dir".to_owned()), Some("true".to_owned())]
+        ]
+    );
+    // An unknown kind is refused by the foreign key, and by `smt jobs add` with the known ones.
+    assert_eq!(
+        refused(
+            &mut c,
+            "INSERT INTO smt.job (name, schedule, kind) VALUES ('soap', '0 6 * * *', 'soap_request')",
+            &[]
+        ),
+        "23503"
+    );
+    let add = [
+        "jobs",
+        "add",
+        "soap",
+        "--schedule",
+        "0 6 * * *",
+        "--kind",
+        "soap_request",
+    ];
+    let out = smt_at(dir.path(), db.url(), &add).expect_code(2, "a job of an unknown kind");
+    assert!(
+        out.stderr.contains("unknown job kind 'soap_request'")
+            && out.stderr.contains("ftps_fetch, import_dir"),
+        "{}",
+        out.stderr
+    );
+    assert!(runs(&mut c, "soap").is_empty());
+
+    // A new kind is a row: the job is accepted, listed, queued and claimed. This worker does not
+    // implement it, so the run fails and says why (a worker that does would run it).
+    exec(
+        &mut c,
+        "INSERT INTO smt.job_kind (kind, description) VALUES ('soap_request', 'ERCOT SOAP request')",
+    );
+    smt_at(dir.path(), db.url(), &add).expect_code(0, "a job of the new kind");
+    let listed = jobs(&db, dir.path(), &["list"]).stdout;
+    assert!(
+        listed.contains("soap\tsoap_request\t0 6 * * *\t"),
+        "{listed}"
+    );
+    jobs(&db, dir.path(), &["run-now", "soap"]);
+    run(worker(&db, dir.path(), &config, &[]), COMMAND_TIMEOUT).expect_code(0, "worker");
+    let all = runs(&mut c, "soap");
+    assert_eq!(all[0][1].as_deref(), Some("failed"), "{all:?}");
+    assert!(
+        all[0][3]
+            .as_deref()
+            .is_some_and(|e| e.contains("unknown job kind \"soap_request\"")),
+        "{all:?}"
+    );
+    // A kind in use cannot be removed.
+    assert_eq!(
+        refused(
+            &mut c,
+            "DELETE FROM smt.job_kind WHERE kind = 'soap_request'",
+            &[]
+        ),
+        "23503"
+    );
+}
+
+#[test]
+fn admin_functions_refuse_unknown_job_names_with_a_hint() {
+    let Some(db) = TestDb::extension_only("unknown_job") else {
+        return;
+    };
+    let dir = scratch("unknown_job");
+    let mut c = db.connect();
+    for f in ["job_enable", "job_disable", "job_run_now"] {
+        let e = c
+            .query_one(&format!("SELECT * FROM smt.{f}('nosuch')"), &[])
+            .unwrap_err();
+        let db_error = e.as_db_error().expect("a database error");
+        assert_eq!(db_error.code().code(), "P0002", "{f}");
+        assert_eq!(db_error.message(), "no job named 'nosuch'");
+        assert!(db_error.hint().is_some_and(|h| h.contains("smt jobs list")));
+    }
+    for action in ["enable", "disable", "run-now"] {
+        let out = smt_at(dir.path(), db.url(), &["jobs", action, "nosuch"])
+            .expect_code(2, "an unknown job");
+        assert!(
+            out.stderr.contains("no job named 'nosuch'") && out.stderr.contains("HINT"),
+            "{}",
+            out.stderr
+        );
+    }
+    // A known one: the functions return the row.
+    exec(
+        &mut c,
+        "SELECT smt.job_add('known', 'import_dir', '0 6 * * *', '{\"dir\": \"/x\"}')",
+    );
+    let row = c
+        .query_one("SELECT * FROM smt.job_disable('known')", &[])
+        .unwrap();
+    assert_eq!(row.get::<_, String>("name"), "known");
+    assert!(!row.get::<_, bool>("enabled"));
+}
+
+/// pg_restore writes the rows back with INSERT (COPY): the trigger must keep a given next_run_at
+/// and updated_at, and still check the schedule.
+#[test]
+fn inserted_jobs_keep_a_given_next_run_and_updated_at() {
+    let Some(db) = TestDb::extension_only("restored_job") else {
+        return;
+    };
+    let mut c = db.connect();
+    exec(
+        &mut c,
+        "INSERT INTO smt.job (name, schedule, kind, next_run_at, created_at, updated_at)
+         VALUES ('restored', '0 6 * * *', 'import_dir', '2031-01-01 12:00+00', '2020-01-01 00:00+00',
+                 '2020-02-02 02:02+00');
+         INSERT INTO smt.job (name, schedule, kind) VALUES ('new', '0 6 * * *', 'import_dir');",
+    );
+    let kept = rows_text(
+        &mut c,
+        "SELECT (next_run_at = '2031-01-01 12:00+00')::text, (updated_at = '2020-02-02 02:02+00')::text
+           FROM smt.job WHERE name = 'restored'",
+        &[],
+    );
+    assert_eq!(kept, [[Some("true".to_owned()), Some("true".to_owned())]]);
+    let computed: bool = one(
+        &mut c,
+        "SELECT next_run_at > now() AND (next_run_at AT TIME ZONE time_zone)::time = '06:00'
+           FROM smt.job WHERE name = 'new'",
+        &[],
+    );
+    assert!(computed, "next_run_at computed when not given");
+    assert_eq!(
+        refused(
+            &mut c,
+            "INSERT INTO smt.job (name, schedule, kind, next_run_at) VALUES ('bad', '0 6 * *', 'import_dir', now())",
+            &[]
+        ),
+        "22023",
+        "the schedule is checked even with next_run_at given"
+    );
+    // An UPDATE behaves as before: updated_at moves, next_run_at follows only the schedule.
+    exec(
+        &mut c,
+        "UPDATE smt.job SET params = '{\"dir\": \"/x\"}' WHERE name = 'restored'",
+    );
+    let updated = rows_text(
+        &mut c,
+        "SELECT (next_run_at = '2031-01-01 12:00+00')::text, (updated_at > '2020-02-02 02:02+00')::text
+           FROM smt.job WHERE name = 'restored'",
+        &[],
+    );
+    assert_eq!(
+        updated,
+        [[Some("true".to_owned()), Some("true".to_owned())]]
+    );
+    // The backoff: doubling, capped, 0-10% jitter below, no overflow.
+    let backoff = rows_text(
+        &mut c,
+        "SELECT bool_and(smt.retry_backoff('1 minute', '1 hour', 1) BETWEEN interval '54 seconds' AND interval '60 seconds')::text,
+                bool_and(smt.retry_backoff('1 minute', '1 hour', 3) BETWEEN interval '216 seconds' AND interval '240 seconds')::text,
+                bool_and(smt.retry_backoff('1 minute', '1 hour', 10) BETWEEN interval '54 minutes' AND interval '60 minutes')::text,
+                bool_and(smt.retry_backoff('1 minute', '1 hour', 100000) BETWEEN interval '54 minutes' AND interval '60 minutes')::text,
+                (count(DISTINCT smt.retry_backoff('1 minute', '1 hour', 1)) > 1)::text
+           FROM generate_series(1, 50)",
+        &[],
+    );
+    assert_eq!(backoff, [vec![Some("true".to_owned()); 5]]);
+}
+
+#[test]
+fn a_worker_role_with_only_smt_loader_runs_jobs_and_imports() {
+    let Some(mut db) = TestDb::extension_only("loader_only") else {
+        return;
+    };
+    let dir = scratch("loader_only");
+    let config = fast_config(dir.path(), 30);
+    let worker_role = db.create_login_role("smt_worker", "smt_loader");
+    let other_role = db.create_login_role("smt_other", "smt_loader");
+    let (as_worker, as_other) = (url_as(&db, &worker_role), url_as(&db, &other_role));
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    let mut data = Data::new(11);
+    let r1 = lse_report("w1.lse", data.records(3));
+    let r2 = csv_report("w2.csv", data.records(3));
+    write(&inbox, &r1.name, &r1.bytes);
+    write(&inbox, "w2.zip", &zip_of(&[&r2]));
+    let params = serde_json::json!({ "dir": inbox }).to_string();
+    jobs(
+        &db,
+        dir.path(),
+        &[
+            "add",
+            "inbox",
+            "--schedule",
+            "0 6 * * *",
+            "--kind",
+            "import_dir",
+            "--params",
+            &params,
+        ],
+    );
+    jobs(&db, dir.path(), &["run-now", "inbox"]);
+    let mut c = db.connect();
+
+    // The daemon as the loader role.
+    let out = run(
+        smt(
+            dir.path(),
+            &[
+                "run",
+                "--exit-when-idle",
+                "--database-url",
+                &as_worker,
+                "--config",
+                &config,
+            ],
+        ),
+        COMMAND_TIMEOUT,
+    )
+    .expect_code(0, "worker as smt_loader");
+    let all = runs(&mut c, "inbox");
+    assert_eq!(all.len(), 1, "{all:?}\n{}", out.stderr);
+    assert_eq!(all[0][1].as_deref(), Some("succeeded"), "{all:?}");
+    let run_id: i64 = one(&mut c, "SELECT max(run_id) FROM smt.job_run", &[]);
+    let claimed_by: String = one(
+        &mut c,
+        "SELECT claimed_by FROM smt.job_run WHERE run_id = $1",
+        &[&run_id],
+    );
+    assert_eq!(claimed_by, worker_role);
+    // The job's counts hold every load count.
+    let keys = rows_text(
+        &mut c,
+        "SELECT k FROM smt.job_run, jsonb_object_keys(counts) k WHERE run_id = $1 ORDER BY k",
+        &[&run_id],
+    );
+    let keys: Vec<&str> = keys.iter().filter_map(|k| k[0].as_deref()).collect();
+    for key in smt_scheduler::ingest::LoadCounts::COLUMNS {
+        assert!(keys.contains(&key), "{key} in the run's counts: {keys:?}");
+    }
+    assert_eq!(count(&mut c, run_id, "conflicts"), 0);
+    assert_eq!(
+        count(&mut c, run_id, "records"),
+        (r1.records.len() + r2.records.len()) as i64
+    );
+    let registrants = rows_text(
+        &mut c,
+        "SELECT DISTINCT registered_by || ':' || state FROM smt.remote_file",
+        &[],
+    );
+    assert_eq!(registrants, [[Some(format!("{worker_role}:loaded"))]]);
+    Expected::of_reports([&r1, &r2]).assert_loaded(&mut c);
+    assert_reports_once(&mut c, &[&r1, &r2]);
+
+    // Reading works for the loader; changing jobs does not.
+    let status = smt_at(dir.path(), &as_worker, &["status"]).expect_code(0, "status");
+    assert!(
+        status.stdout.contains("inbox\t1\tsucceeded"),
+        "{}",
+        status.stdout
+    );
+    let listed = smt_at(dir.path(), &as_worker, &["jobs", "list"]).expect_code(0, "jobs list");
+    assert!(
+        listed.stdout.contains("inbox\timport_dir\t"),
+        "{}",
+        listed.stdout
+    );
+    let denied =
+        smt_at(dir.path(), &as_worker, &["jobs", "run-now", "inbox"]).expect_code(2, "run-now");
+    assert!(
+        denied.stderr.contains("permission denied"),
+        "{}",
+        denied.stderr
+    );
+
+    // `smt import` as the loader role; the conflicts column is printed too.
+    let r3 = lse_report("w3.lse", data.records(2));
+    let w3 = write(dir.path(), "w3.lse", &r3.bytes);
+    let out = smt_at(dir.path(), &as_worker, &["import", w3.to_str().unwrap()])
+        .expect_code(0, "import as smt_loader");
+    let header = out.stdout.lines().next().unwrap_or_default();
+    assert_eq!(
+        header,
+        "file\treport\tformat\trecords\tinserted\treplaced\tstale\tidentical\tconflicts\trejected\tnote"
+    );
+    let n = r3.records.len();
+    assert!(
+        out.stdout
+            .contains(&format!("w3.lse\tw3.lse\tlse\t{n}\t{n}\t0\t0\t0\t0\t0\t")),
+        "{}",
+        out.stdout
+    );
+    // A delivery quarantined for one role is not the other's to load.
+    let full = zip_of(&[&lse_report("never.lse", data.records(1))]);
+    let broken = write(dir.path(), "broken.zip", &full[..full.len() / 2]);
+    let out = smt_at(
+        dir.path(),
+        &as_worker,
+        &["import", broken.to_str().unwrap()],
+    )
+    .expect_code(1, "import of a broken zip");
+    assert!(out.stdout.contains("quarantined"), "{}", out.stdout);
+    let out = smt_at(dir.path(), &as_other, &["import", broken.to_str().unwrap()])
+        .expect_code(1, "import of another role's delivery");
+    assert!(
+        out.stdout.contains(&format!(
+            "broken.zip\t\t\t\t\t\t\t\t\t\tnot imported: registered by the role {worker_role} (quarantined)"
+        )),
+        "{}",
+        out.stdout
+    );
+    let row = rows_text(
+        &mut c,
+        "SELECT state, registered_by FROM smt.remote_file WHERE name = 'broken.zip'",
+        &[],
+    );
+    assert_eq!(
+        row,
+        [[Some("quarantined".to_owned()), Some(worker_role.clone())]]
+    );
+    Expected::of_reports([&r1, &r2, &r3]).assert_loaded(&mut c);
 }

@@ -126,11 +126,32 @@ $$;
 COMMENT ON FUNCTION smt._register_file(bytea, text, text) IS
 'Registers a file by the SHA-256 of its bytes (computed here) and keeps the bytes; already_loaded = true when the same content was registered before. Internal to smt.load.';
 
+-- The last operating day a delivery can hold: tomorrow in Central time.
+CREATE FUNCTION smt._tomorrow() RETURNS date
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN (now() AT TIME ZONE 'America/Chicago')::date + 1;
+COMMENT ON FUNCTION smt._tomorrow() IS 'Tomorrow''s date in Central prevailing time: no delivery holds an operating day after it.';
+
 CREATE FUNCTION smt._merge_stage(file_id bigint) RETURNS smt.load_result
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     result smt.load_result;
 BEGIN
+    -- Records no real delivery can hold are rejected with their reason, not stored: an operating
+    -- day before 2000 or after tomorrow (a stray year would also make a partition for it), or a
+    -- revision from the future (it would win against every real correction of that day).
+    UPDATE smt.stage s
+       SET role = 'reject',
+           field = CASE WHEN s.day < date '2000-01-01' OR s.day > smt._tomorrow() THEN 'day' ELSE 'revision' END,
+           kind = CASE WHEN s.day < date '2000-01-01' OR s.day > smt._tomorrow() THEN 'day_out_of_range'
+                       ELSE 'revision_in_future' END,
+           reason = CASE WHEN s.day < date '2000-01-01' OR s.day > smt._tomorrow()
+                         THEN format('operating day %s is outside 2000-01-01 .. %s (tomorrow, Central time)', s.day, smt._tomorrow())
+                         ELSE format('revision %s is later than now', s.revision) END,
+           raw = format('ESIID %s, channel %s, day %s, revision %s', s.esiid, s.channel, s.day, s.revision)
+     WHERE s.file_id = _merge_stage.file_id AND s.role = 'record'
+       AND (s.day < date '2000-01-01' OR s.day > smt._tomorrow() OR s.revision > now() + interval '1 hour');
+
     -- A file may hold several versions of one day (SMT's "all versions" reports). Core's rule is a
     -- total order, so exactly one staged version of each day beats or equals all the others: the
     -- rest are superseded (older or losing) or identical repeats of an earlier line.
@@ -194,17 +215,22 @@ BEGIN
       FROM smt.stage s
      WHERE s.file_id = _merge_stage.file_id AND (s.role = 'superseded' OR s.decision IN ('keep', 'keep_conflict'));
 
-    INSERT INTO smt.interval_day AS d (esiid, channel, day, revision, first_start, interval_seconds, scale, units,
-                                       kwh_exact, status, transaction_id, file_id)
+    -- Winners over a stored version overwrite it in place; days not stored before are inserted.
+    -- (No ON CONFLICT: the key is each partition's own, see smt._ensure_partitions.)
+    UPDATE smt.interval_day d
+       SET revision = s.revision, first_start = s.first_start, interval_seconds = s.interval_seconds,
+           scale = s.scale, units = s.units, kwh_exact = s.kwh_exact::numeric[], status = s.status,
+           transaction_id = s.transaction_id, file_id = _merge_stage.file_id, loaded_at = now()
+      FROM smt.stage s
+     WHERE s.file_id = _merge_stage.file_id AND s.decision IN ('replace', 'replace_conflict')
+       AND d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day;
+
+    INSERT INTO smt.interval_day (esiid, channel, day, revision, first_start, interval_seconds, scale, units,
+                                  kwh_exact, status, transaction_id, file_id)
     SELECT s.esiid, s.channel, s.day, s.revision, s.first_start, s.interval_seconds, s.scale, s.units,
            s.kwh_exact::numeric[], s.status, s.transaction_id, _merge_stage.file_id
       FROM smt.stage s
-     WHERE s.file_id = _merge_stage.file_id AND s.decision IN ('insert', 'replace', 'replace_conflict')
-    ON CONFLICT (esiid, channel, day) DO UPDATE
-       SET revision = excluded.revision, first_start = excluded.first_start,
-           interval_seconds = excluded.interval_seconds, scale = excluded.scale, units = excluded.units,
-           kwh_exact = excluded.kwh_exact, status = excluded.status, transaction_id = excluded.transaction_id,
-           file_id = excluded.file_id, loaded_at = now();
+     WHERE s.file_id = _merge_stage.file_id AND s.decision = 'insert';
 
     SELECT _merge_stage.file_id, f.format, false, NULL::text,
            count(*) FILTER (WHERE s.role <> 'reject'),

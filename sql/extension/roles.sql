@@ -19,21 +19,54 @@ GRANT smt_reader TO smt_loader;
 GRANT smt_loader TO smt_admin;
 
 GRANT USAGE ON SCHEMA smt TO smt_reader;
-GRANT SELECT ON smt.interval, smt.interval_15min, smt.daily_usage, smt.completeness, smt.interval_versions TO smt_reader;
+-- The views are security_invoker (they run with the reader's own rights, so row-level security by
+-- entitlement can be added to the tables later), so the reader also reads the tables under them.
+-- Not the raw file bytes (smt.file_content) nor the staging table.
+GRANT SELECT ON smt.interval, smt.interval_15min, smt.daily_usage, smt.completeness, smt.interval_versions,
+    smt.interval_day, smt.interval_version, smt.file, smt.reject TO smt_reader;
 
--- Loading goes through SECURITY DEFINER functions: the loader needs no table privileges.
-REVOKE EXECUTE ON FUNCTION smt.load(bytea, text, boolean), smt.ensure_partitions(date, date),
-    smt.create_stage(), smt.begin_file(bytea, text, text, bytea), smt.fail_file(bigint, text),
-    smt.merge_stage(bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION smt.load(bytea, text, boolean), smt.ensure_partitions(date, date),
-    smt.create_stage(), smt.begin_file(bytea, text, text, bytea), smt.fail_file(bigint, text),
-    smt.merge_stage(bigint) TO smt_loader;
-GRANT SELECT ON smt.file, smt.reject TO smt_loader;
+-- Loading goes through the one SECURITY DEFINER door, smt.load: the loader needs no table
+-- privileges, and the internal steps it calls are granted to nobody.
+REVOKE EXECUTE ON FUNCTION smt.load(bytea, text, boolean), smt._register_file(bytea, text, text),
+    smt._merge_stage(bigint), smt._ensure_partitions(date[]), smt._guard_meter_data() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION smt.load(bytea, text, boolean) TO smt_loader;
 
--- The scheduler's worker role: smt_loader plus its own bookkeeping tables.
-GRANT SELECT, INSERT, UPDATE ON smt.job_run, smt.remote_file TO smt_loader;
-GRANT SELECT, UPDATE (next_run_at, consecutive_failures, failed_at, last_error) ON smt.job TO smt_loader;
+-- The scheduler's worker role: smt_loader; its bookkeeping goes through the scheduler API below.
 GRANT SELECT ON smt.stale_remote_file TO smt_reader;
 
-GRANT ALL ON ALL TABLES IN SCHEMA smt TO smt_admin;
+-- The admin changes data and settings, but gets no TRIGGER (a trigger on a table that smt.load
+-- writes would run as the extension's owner) and no access to the staging table.
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA smt TO smt_admin;
+REVOKE ALL ON smt.stage FROM smt_admin;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA smt TO smt_admin;
+
+-- BEGIN scheduler API grants
+-- The scheduler's state changes only through the functions of jobs.sql. The worker protocol runs
+-- as the extension owner (SECURITY DEFINER) and acts only on the caller's own runs and deliveries,
+-- so smt_loader needs no table privileges; only smt_loader may call it.
+REVOKE EXECUTE ON FUNCTION smt.enqueue_due(), smt.abandon_crashing_runs(integer),
+    smt.claim_run(text, interval), smt.heartbeat_run(bigint, text, interval),
+    smt.succeed_run(bigint, text, jsonb), smt.fail_run(bigint, text, text),
+    smt.delivery_seen(text, text, text, bigint, timestamptz),
+    smt.delivery_imported(text, text, text, bigint, timestamptz, text, boolean),
+    smt.deliveries(text, text), smt.delivery_fetched(bigint, text, bytea),
+    smt.delivery_loaded(bigint, bigint[], bytea), smt.delivery_quarantined(bigint, text, bytea) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION smt.enqueue_due(), smt.abandon_crashing_runs(integer),
+    smt.claim_run(text, interval), smt.heartbeat_run(bigint, text, interval),
+    smt.succeed_run(bigint, text, jsonb), smt.fail_run(bigint, text, text),
+    smt.delivery_seen(text, text, text, bigint, timestamptz),
+    smt.delivery_imported(text, text, text, bigint, timestamptz, text, boolean),
+    smt.deliveries(text, text), smt.delivery_fetched(bigint, text, bytea),
+    smt.delivery_loaded(bigint, bigint[], bytea), smt.delivery_quarantined(bigint, text, bytea) TO smt_loader;
+-- Administration runs with the caller's own table privileges (SECURITY INVOKER): smt_admin's.
+REVOKE EXECUTE ON FUNCTION smt.job_add(text, text, text, jsonb, text, integer), smt.job_named(text),
+    smt.job_enable(text), smt.job_disable(text), smt.job_run_now(text), smt.delivery_retry(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION smt.job_add(text, text, text, jsonb, text, integer), smt.job_named(text),
+    smt.job_enable(text), smt.job_disable(text), smt.job_run_now(text), smt.delivery_retry(bigint) TO smt_admin;
+-- Reading: the views are security_invoker, so readers need SELECT on the tables under them too
+-- (smt.file and smt.reject are granted above).
+GRANT SELECT ON smt.job_status, smt.run_log, smt.file_log, smt.reject_log, smt.stale_remote_file TO smt_reader;
+GRANT SELECT ON smt.job, smt.job_kind, smt.job_run, smt.remote_file TO smt_reader;
+-- smt_admin's table privileges on smt.job_kind, smt.job, smt.job_run and smt.remote_file come from
+-- the grant on ALL TABLES above (no TRIGGER: the worker functions write these tables as the owner).
+-- END scheduler API grants

@@ -56,6 +56,9 @@ COMMENT ON COLUMN smt.file_content.data IS 'The file exactly as given to smt.loa
 -- smt._ensure_partitions. Fillfactor stays at 100: measured, 85 (room for HOT replacements) costs
 -- 9.1 bytes per interval against 7.7 at 100. A replacement leaves a dead row that autovacuum
 -- reclaims; SMT re-sends only a fraction of days, so the heap grows by that fraction until vacuum.
+-- The key (esiid, channel, day) is each partition's own primary key, not the parent's: partitions
+-- are not extension members, and pg_restore cannot attach a dumped partition that brings its own
+-- key to a parent that already has one. day is the partition key, so the keys together are unique.
 CREATE TABLE smt.interval_day (
     esiid            text NOT NULL,
     channel          smallint NOT NULL,
@@ -70,7 +73,6 @@ CREATE TABLE smt.interval_day (
     transaction_id   text,
     file_id          bigint NOT NULL,
     loaded_at        timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (esiid, channel, day),
     CHECK ((units IS NULL) <> (kwh_exact IS NULL))
 ) PARTITION BY RANGE (day);
 COMMENT ON TABLE smt.interval_day IS 'Current version of each ESIID-channel-operating day: interval values as exact scaled integers. Query smt.interval for one row per interval.';
@@ -167,6 +169,7 @@ BEGIN
             EXECUTE format(
                 'CREATE TABLE smt.%I PARTITION OF smt.interval_day FOR VALUES FROM (%L) TO (%L)',
                 part, month, (month + interval '1 month')::date);
+            EXECUTE format('ALTER TABLE smt.%I ADD PRIMARY KEY (esiid, channel, day)', part);
             EXECUTE format('COMMENT ON TABLE smt.%I IS %L', part,
                 format('smt.interval_day rows for operating days in %s.', to_char(month, 'YYYY-MM')));
             made := made + 1;

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
-use smt_scheduler::{db, sources};
+use smt_scheduler::db;
+use smt_scheduler::ingest::LoadCounts;
+use smt_scheduler::sources::{self, LocalFile};
 
 use super::common::{self, DbArgs};
 
@@ -41,8 +43,18 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             .expect("valid template")
             .progress_chars("=> "),
     );
+    // Deliveries are registered as this login role's: another role's are left to it.
+    let me: String = client
+        .query_one("SELECT session_user AS me", &[])
+        .await?
+        .try_get("me")?;
     let mut trouble = false;
-    println!("file\treport\tformat\trecords\tinserted\treplaced\tstale\tidentical\trejected\tnote");
+    // file, report, format, every load count, note; a delivery-level line leaves the middle empty.
+    println!(
+        "file\treport\tformat\t{}\tnote",
+        LoadCounts::COLUMNS.join("\t")
+    );
+    let empty = "\t".repeat(LoadCounts::COLUMNS.len() + 3);
     for path in &args.files {
         let name = path
             .file_name()
@@ -57,24 +69,36 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             .map(|p| p.display().to_string())
             .unwrap_or_default();
         let modified: Option<DateTime<Utc>> = meta.modified().ok().map(DateTime::from);
-        let row = client
-            .query_one(
-                "INSERT INTO smt.remote_file (source, directory, name, size_bytes, modified_at, state, local_path, fetched_at)
-                 VALUES ('import', $1, $2, $3, $4, 'fetched', $5, now())
-                 ON CONFLICT (source, directory, name, size_bytes, modified_at)
-                 DO UPDATE SET state = CASE WHEN smt.remote_file.state = 'loaded' THEN 'loaded' ELSE 'fetched' END
-                 RETURNING remote_file_id, state",
-                &[&dir, &name, &(meta.len() as i64), &modified, &abs.display().to_string()],
+        let local_path = abs.display().to_string();
+        let file = LocalFile {
+            source: "import",
+            directory: &dir,
+            name: &name,
+            size_bytes: meta.len() as i64,
+            modified_at: modified,
+            local_path: &local_path,
+        };
+        let delivery = sources::delivery_imported(&client, &file, true).await?;
+        if delivery.state == "loaded" {
+            println!("{name}{empty}already imported: nothing changed");
+        } else if delivery.registered_by != me {
+            trouble = true;
+            println!(
+                "{name}{empty}not imported: registered by the role {} ({})",
+                delivery.registered_by, delivery.state
+            );
+        } else {
+            let outcome = sources::load_delivery(
+                &mut client,
+                delivery.remote_file_id,
+                &abs,
+                &name,
+                &settings,
             )
             .await?;
-        let (id, state): (i64, String) = (row.get(0), row.get(1));
-        if state == "loaded" {
-            println!("{name}\t\t\t\t\t\t\t\t\talready imported: nothing changed");
-        } else {
-            let outcome = sources::load_delivery(&mut client, id, &abs, &name, &settings).await?;
             if let Some(why) = &outcome.quarantined {
                 trouble = true;
-                println!("{name}\t\t\t\t\t\t\t\t\tquarantined: {why}");
+                println!("{name}{empty}quarantined: {why}");
             }
             for r in &outcome.reports {
                 let note = match (&r.failed, r.already_loaded) {
@@ -85,17 +109,18 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                     (None, true) => "already loaded: nothing changed".to_owned(),
                     _ => String::new(),
                 };
-                trouble |= r.rejected > 0;
+                trouble |= r.counts.rejected > 0;
+                let counts: Vec<String> = r
+                    .counts
+                    .fields()
+                    .iter()
+                    .map(|(_, v)| v.to_string())
+                    .collect();
                 println!(
-                    "{name}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{note}",
+                    "{name}\t{}\t{}\t{}\t{note}",
                     r.name,
                     r.format.as_deref().unwrap_or("?"),
-                    r.records,
-                    r.inserted,
-                    r.replaced,
-                    r.stale,
-                    r.identical,
-                    r.rejected
+                    counts.join("\t")
                 );
             }
         }

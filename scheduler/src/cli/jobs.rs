@@ -1,8 +1,10 @@
-//! `smt jobs`: list, add, enable, disable, run-now. The same can be done with SQL on smt.job.
+//! `smt jobs`: list, add, enable, disable, run-now. Each is one SQL call a DBA can make too:
+//! `smt.job_status` (a view), `smt.job_add`, `smt.job_enable`, `smt.job_disable`,
+//! `smt.job_run_now`; an unknown job name is an error (no_data_found) from the database.
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Subcommand;
 use smt_scheduler::db;
 
@@ -26,7 +28,7 @@ enum Action {
         /// 5-field crontab line, e.g. "0 7 * * *" (07:00 every day).
         #[arg(long)]
         schedule: String,
-        /// import_dir or ftps_fetch.
+        /// What the job does: import_dir or ftps_fetch (or a kind a DBA registered).
         #[arg(long)]
         kind: String,
         /// Job settings as JSON, e.g. '{"dir": "/srv/smt/inbox"}'. No secrets: name environment variables.
@@ -53,13 +55,13 @@ enum Action {
 pub async fn run(args: Args) -> Result<ExitCode> {
     let (_, url) = args.db.load()?;
     let client = db::connect(&url).await?;
-    let changed = match args.action.unwrap_or(Action::List) {
+    match args.action.unwrap_or(Action::List) {
         Action::List => {
             let rows = client
                 .query(
-                    "SELECT name, kind, schedule, time_zone, enabled, next_run_at::text, failed_at IS NOT NULL,
-                            consecutive_failures, coalesce(last_error, '')
-                       FROM smt.job ORDER BY name",
+                    "SELECT name, kind, schedule, time_zone, enabled, next_run_at::text AS next_run_at,
+                            failed, consecutive_failures, last_error
+                       FROM smt.job_status ORDER BY name",
                     &[],
                 )
                 .await?;
@@ -67,18 +69,19 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             for r in rows {
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                    r.get::<_, String>(0),
-                    r.get::<_, String>(1),
-                    r.get::<_, String>(2),
-                    r.get::<_, String>(3),
-                    r.get::<_, bool>(4),
-                    r.get::<_, Option<String>>(5).unwrap_or_default(),
-                    r.get::<_, bool>(6),
-                    r.get::<_, i32>(7),
-                    r.get::<_, String>(8)
+                    r.try_get::<_, String>("name")?,
+                    r.try_get::<_, String>("kind")?,
+                    r.try_get::<_, String>("schedule")?,
+                    r.try_get::<_, String>("time_zone")?,
+                    r.try_get::<_, bool>("enabled")?,
+                    r.try_get::<_, Option<String>>("next_run_at")?
+                        .unwrap_or_default(),
+                    r.try_get::<_, bool>("failed")?,
+                    r.try_get::<_, i32>("consecutive_failures")?,
+                    r.try_get::<_, Option<String>>("last_error")?
+                        .unwrap_or_default()
                 );
             }
-            return Ok(ExitCode::SUCCESS);
         }
         Action::Add {
             name,
@@ -92,39 +95,30 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                 serde_json::from_str(&params).context("--params is not JSON")?;
             client
                 .execute(
-                    "INSERT INTO smt.job (name, schedule, kind, params, time_zone, max_attempts) VALUES ($1, $2, $3, $4, $5, $6)",
-                    &[&name, &schedule, &kind, &params, &time_zone, &max_attempts],
+                    "SELECT FROM smt.job_add(name => $1, kind => $2, schedule => $3, params => $4,
+                                             time_zone => $5, max_attempts => $6)",
+                    &[&name, &kind, &schedule, &params, &time_zone, &max_attempts],
                 )
-                .await?
+                .await
+                .with_context(|| format!("adding job {name}"))?;
         }
         // Enabling also clears a failure (failed_at): the DBA has looked at it.
-        Action::Enable { name } => {
-            client
-                .execute(
-                    "UPDATE smt.job SET enabled = true, failed_at = NULL, consecutive_failures = 0 WHERE name = $1",
-                    &[&name],
-                )
-                .await?
-        }
+        Action::Enable { name } => change(&client, "SELECT FROM smt.job_enable($1)", &name).await?,
         Action::Disable { name } => {
-            client
-                .execute(
-                    "UPDATE smt.job SET enabled = false WHERE name = $1",
-                    &[&name],
-                )
-                .await?
+            change(&client, "SELECT FROM smt.job_disable($1)", &name).await?
         }
         Action::RunNow { name } => {
-            client
-                .execute(
-                    "UPDATE smt.job SET next_run_at = now() WHERE name = $1",
-                    &[&name],
-                )
-                .await?
+            change(&client, "SELECT FROM smt.job_run_now($1)", &name).await?
         }
-    };
-    if changed == 0 {
-        bail!("no such job");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One admin function on the job `name`; the database refuses an unknown name (with a hint).
+async fn change(client: &tokio_postgres::Client, sql: &str, name: &str) -> Result<()> {
+    client
+        .execute(sql, &[&name])
+        .await
+        .with_context(|| format!("job {name}"))?;
+    Ok(())
 }

@@ -1,9 +1,11 @@
-//! `smt status`: recent runs, files, rejects and remote files SMT will soon delete.
+//! `smt status`: recent runs, files, rejects and remote files SMT will soon delete, from the
+//! views smt.run_log, smt.file_log, smt.reject_log and smt.stale_remote_file.
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 use smt_scheduler::db;
+use smt_scheduler::ingest::LoadCounts;
 
 use super::common::DbArgs;
 
@@ -19,23 +21,31 @@ pub struct Args {
 pub async fn run(args: Args) -> Result<ExitCode> {
     let (_, url) = args.db.load()?;
     let client = db::connect(&url).await?;
+    // Every load count, in smt.load_result's order.
+    let counts: Vec<String> = LoadCounts::COLUMNS
+        .iter()
+        .map(|c| format!("{c}::text"))
+        .collect();
+    let files = format!(
+        "SELECT name, coalesce(format, '?'), state, {}, loaded_at::text
+           FROM smt.file_log ORDER BY file_id DESC LIMIT $1",
+        counts.join(", ")
+    );
     let sections: [(&str, &str); 4] = [
         (
             "recent runs",
-            "SELECT j.name, r.attempt::text, r.state, coalesce(r.started_at::text, ''), coalesce(r.finished_at::text, ''),
-                    coalesce(r.counts::text, r.error, '')
-               FROM smt.job_run r JOIN smt.job j USING (job_id) ORDER BY r.run_id DESC LIMIT $1",
+            "SELECT job_name, attempt::text, state, coalesce(started_at::text, ''), coalesce(finished_at::text, ''),
+                    coalesce(counts::text, error, '')
+               FROM smt.run_log ORDER BY run_id DESC LIMIT $1",
         ),
         (
             "recent files",
-            "SELECT name, coalesce(format, '?'), state, records::text, inserted::text, replaced::text, stale::text,
-                    rejected::text, loaded_at::text
-               FROM smt.file ORDER BY file_id DESC LIMIT $1",
+            &files,
         ),
         (
             "recent rejects",
-            "SELECT f.name, r.line::text, r.field, r.kind, r.reason FROM smt.reject r JOIN smt.file f USING (file_id)
-              ORDER BY r.reject_id DESC LIMIT $1",
+            "SELECT file_name, line::text, field, kind, reason FROM smt.reject_log
+              ORDER BY reject_id DESC LIMIT $1",
         ),
         (
             "remote files older than 7 days not loaded (SMT deletes them after 10)",
