@@ -67,14 +67,16 @@ test-extension: setup
 	cd extension && $(CARGO) pgrx test pg15 --runas smt --pgdata $(SMT_TMP)/pgrx-test/data
 
 # End-to-end tests against a real cluster with the extension installed (pgrx test installs a
-# build with test functions, so the plain build is installed again first).
+# build with test functions, so the plain build is installed again first), then the SQL golden
+# suite (tests/regress: pg_regress, sql/ in, expected/ out).
 test-e2e: install-dev
 	mkdir -p $(SMT_TMP) && chmod 755 $(SMT_TMP)
 	bash scripts/pg.sh stop $(SMT_TMP)/e2e-pg
 	rm -rf $(SMT_TMP)/e2e-pg
 	port=$(E2E_PORT); bash scripts/pg.sh start $(SMT_TMP)/e2e-pg $$port && \
 	  export SMT_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:$$port/postgres && \
-	  $(CARGO) test -p smt-e2e && $(CARGO) test -p smt --test scheduler_e2e; \
+	  $(CARGO) test -p smt-e2e && $(CARGO) test -p smt --test scheduler_e2e && \
+	  bash scripts/regress.sh --port $$port; \
 	  status=$$?; bash scripts/pg.sh stop $(SMT_TMP)/e2e-pg; exit $$status
 
 test: setup lint check-released test-core test-extension test-e2e

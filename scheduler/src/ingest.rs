@@ -194,7 +194,7 @@ async fn load_report(
     })
 }
 
-/// sha256 of a file's bytes, as stored in smt.remote_file.
+/// sha256 of a delivery's bytes, as its registry row records it.
 pub fn sha256(bytes: &[u8]) -> Vec<u8> {
     Sha256::digest(bytes).to_vec()
 }

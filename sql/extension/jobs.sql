@@ -153,7 +153,10 @@ CREATE TABLE smt.remote_file (
     loaded_at      timestamptz,
     registered_by  text NOT NULL DEFAULT session_user,
     -- NULLS NOT DISTINCT: a server that reports no modification time must not look new each run.
-    UNIQUE NULLS NOT DISTINCT (source, directory, name, size_bytes, modified_at)
+    -- registered_by: each worker role keeps its own registry, so no role can take over a delivery
+    -- another will see (registering it first, then marking it loaded); smt.load's digest keeps a
+    -- report fetched by two roles from loading twice.
+    UNIQUE NULLS NOT DISTINCT (source, directory, name, size_bytes, modified_at, registered_by)
 );
 COMMENT ON TABLE smt.remote_file IS 'Deliveries seen on remote sites (SMT FTPS) or imported from local files, one row per name, size and modification time, with what became of each: seen → fetched → loaded or quarantined (smt.delivery_* functions).';
 COMMENT ON COLUMN smt.remote_file.remote_file_id IS 'Identifier.';
@@ -170,7 +173,7 @@ COMMENT ON COLUMN smt.remote_file.file_ids IS 'smt.file rows of the reports it h
 COMMENT ON COLUMN smt.remote_file.error IS 'Why it was quarantined.';
 COMMENT ON COLUMN smt.remote_file.fetched_at IS 'When it was downloaded.';
 COMMENT ON COLUMN smt.remote_file.loaded_at IS 'When its reports were loaded.';
-COMMENT ON COLUMN smt.remote_file.registered_by IS 'Login role (session_user) that first registered it: only that role may mark it fetched, loaded or quarantined. After moving the scheduler to another login role, an admin hands over the unfinished rows with UPDATE of this column.';
+COMMENT ON COLUMN smt.remote_file.registered_by IS 'Login role (session_user) of the worker that registered it: each role keeps its own registry, and only that role may mark its rows fetched, loaded or quarantined. After moving the scheduler to another login role, the new role sees every file as new and fetches it again; smt.load recognizes reports already loaded by their digest.';
 
 -- pg_dump writes the scheduler's state (and the positions of the identity sequences); of the job
 -- kinds only those a DBA added, since CREATE EXTENSION makes the built-in ones.
@@ -406,19 +409,19 @@ BEGIN
     INSERT INTO smt.remote_file (source, directory, name, size_bytes, modified_at, registered_by)
     VALUES (delivery_seen.source, delivery_seen.directory, delivery_seen.name, delivery_seen.size_bytes,
             delivery_seen.modified_at, session_user)
-    ON CONFLICT (source, directory, name, size_bytes, modified_at) DO NOTHING;
+    ON CONFLICT (source, directory, name, size_bytes, modified_at, registered_by) DO NOTHING;
     SELECT r.remote_file_id, r.source, r.directory, r.name, r.size_bytes, r.modified_at, r.state,
            r.local_path, r.error, r.registered_by
       INTO d
       FROM smt.remote_file r
      WHERE r.source = delivery_seen.source AND r.directory = delivery_seen.directory
        AND r.name = delivery_seen.name AND r.size_bytes = delivery_seen.size_bytes
-       AND r.modified_at IS NOT DISTINCT FROM delivery_seen.modified_at;
+       AND r.modified_at IS NOT DISTINCT FROM delivery_seen.modified_at AND r.registered_by = session_user;
     RETURN d;
 END
 $$;
 COMMENT ON FUNCTION smt.delivery_seen(text, text, text, bigint, timestamptz) IS
-'Registers a file a listing of source showed (state seen, registered by the calling login role), unless this name, size and modification time are registered already. Returns the delivery, new or as it was.';
+'Registers a file a listing of source showed (state seen, registered by the calling login role), unless this role registered this name, size and modification time already. Returns the role''s delivery, new or as it was.';
 
 CREATE FUNCTION smt.delivery_imported(
     source text, directory text, name text, size_bytes bigint, modified_at timestamptz, local_path text,
@@ -434,7 +437,7 @@ BEGIN
     VALUES (delivery_imported.source, delivery_imported.directory, delivery_imported.name,
             delivery_imported.size_bytes, delivery_imported.modified_at, 'fetched', delivery_imported.local_path,
             now(), session_user)
-    ON CONFLICT (source, directory, name, size_bytes, modified_at) DO UPDATE
+    ON CONFLICT (source, directory, name, size_bytes, modified_at, registered_by) DO UPDATE
        SET state = 'fetched', local_path = excluded.local_path, error = NULL
      WHERE delivery_imported.retry AND r.registered_by = session_user AND r.state <> 'loaded';
     SELECT r.remote_file_id, r.source, r.directory, r.name, r.size_bytes, r.modified_at, r.state,
@@ -443,12 +446,12 @@ BEGIN
       FROM smt.remote_file r
      WHERE r.source = delivery_imported.source AND r.directory = delivery_imported.directory
        AND r.name = delivery_imported.name AND r.size_bytes = delivery_imported.size_bytes
-       AND r.modified_at IS NOT DISTINCT FROM delivery_imported.modified_at;
+       AND r.modified_at IS NOT DISTINCT FROM delivery_imported.modified_at AND r.registered_by = session_user;
     RETURN d;
 END
 $$;
 COMMENT ON FUNCTION smt.delivery_imported(text, text, text, bigint, timestamptz, text, boolean) IS
-'Registers a local file straight as fetched (kept at local_path), for `smt import` and import_dir jobs. A delivery already registered is returned as it is when it is loaded, was registered by another login role, or retry is false (import_dir: a quarantined file waits for smt.delivery_retry); otherwise (retry, `smt import` of a file again) it is queued again as fetched from local_path.';
+'Registers a local file straight as fetched (kept at local_path), for `smt import` and import_dir jobs. A delivery this login role registered already is returned as it is when it is loaded or retry is false (import_dir: a quarantined file waits for smt.delivery_retry); otherwise (retry, `smt import` of a file again) it is queued again as fetched from local_path.';
 
 CREATE FUNCTION smt.deliveries(source text, state text) RETURNS SETOF smt.delivery
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

@@ -66,7 +66,7 @@ CREATE TYPE smt.load_result AS (
 COMMENT ON TYPE smt.load_result IS 'What smt.load did with one file: its registry id and format, whether the same content was loaded before, why it could not be read (error), and the counts of its records by outcome.';
 COMMENT ON COLUMN smt.load_result.file_id IS 'The file in smt.file.';
 COMMENT ON COLUMN smt.load_result.format IS 'Format detected from the content: lse, interval_csv, daily_csv, monthly_csv; NULL if unknown.';
-COMMENT ON COLUMN smt.load_result.already_loaded IS 'true when the same content (sha256) was registered before: nothing changed.';
+COMMENT ON COLUMN smt.load_result.already_loaded IS 'true when the same content (sha256) was registered before: nothing changed, and every count is 0 (smt.file keeps what the first load did).';
 COMMENT ON COLUMN smt.load_result.error IS 'Why the file could not be loaded (it is kept with state failed); NULL when it loaded.';
 COMMENT ON COLUMN smt.load_result.records IS 'Good records (ESIID-channel-day versions) in the file.';
 COMMENT ON COLUMN smt.load_result.inserted IS 'Records for ESIID-channel-days not stored before.';
@@ -275,8 +275,9 @@ BEGIN
     detected := smt.detect_format(data);
     SELECT r.file_id, r.already_loaded INTO registered FROM smt._register_file(data, file_name, detected) r;
     IF registered.already_loaded THEN
-        SELECT f.file_id, f.format, true, f.error, f.records, f.inserted, f.replaced, f.stale,
-               f.identical, f.conflicts, f.rejected
+        -- This load did nothing, so every count is 0 (smt.file keeps what the first load did):
+        -- totals over many loads never count a file twice.
+        SELECT f.file_id, f.format, true, f.error, 0, 0, 0, 0, 0, 0, 0
           INTO result FROM smt.file f WHERE f.file_id = registered.file_id;
         RAISE NOTICE 'smt.load: % has the same content as file % already loaded; nothing changed',
             file_name, registered.file_id;

@@ -255,7 +255,7 @@ pub fn sqlstate(e: &postgres::Error) -> Option<String> {
 }
 
 /// What `smt.load` returned.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Loaded {
     pub file_id: i64,
     pub records: i32,

@@ -24,14 +24,22 @@ fn same_bytes_under_another_name_change_nothing() {
 
     let again = load(&mut c, &data, "renamed_copy.lse");
     assert!(again.already_loaded);
-    // The earlier load's counts come back, for the earlier file.
+    // The earlier file comes back, and this load did nothing: every count is 0 (the registry keeps
+    // what the first load did).
     assert_eq!(
         again,
         Loaded {
+            file_id: first.file_id,
             already_loaded: true,
-            ..first.clone()
+            ..Loaded::default()
         }
     );
+    let kept: i32 = one(
+        &mut c,
+        "SELECT inserted FROM smt.file WHERE file_id = $1",
+        &[&first.file_id],
+    );
+    assert_eq!(kept, first.inserted);
     assert_eq!(
         table_counts(&mut c),
         before,
