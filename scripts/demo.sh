@@ -15,6 +15,7 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 step "building smt and installing the extension into PostgreSQL 15"
 cargo build --release -q -p smt
 (cd extension && cargo pgrx install --release --pg-config /usr/lib/postgresql/15/bin/pg_config $( [ "$(id -u)" -eq 0 ] || echo --sudo ) >/dev/null)
+bash scripts/released.sh install
 smt=$root/target/release/smt
 
 # The cluster runs as the unprivileged user, who must be able to reach its directory.
@@ -36,7 +37,8 @@ psql=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres)
 if [ "$("${psql[@]}" -d smt_demo -tAc "SELECT to_regclass('smt.job') IS NULL AND EXISTS (SELECT FROM pg_extension WHERE extname = 'smt')")" = t ]; then
   "${psql[@]}" -d smt_demo -c "DROP EXTENSION smt CASCADE"
 fi
-"${psql[@]}" -d smt_demo -c "CREATE EXTENSION IF NOT EXISTS smt"
+# A demo database from an earlier release is upgraded in place, as a user's would be.
+"${psql[@]}" -d smt_demo -c "CREATE EXTENSION IF NOT EXISTS smt" -c "ALTER EXTENSION smt UPDATE"
 
 ftp_port=$(free_port)
 step "SMT simulator: vsftpd with mutual TLS on 127.0.0.1:$ftp_port, GnuPG-encrypted zipped deliveries"
@@ -59,6 +61,7 @@ params=$(printf '{"host":"127.0.0.1","port":%s,"user":"smtftp","password_env":"S
 "${psql[@]}" -d smt_demo -c "INSERT INTO smt.job (name, schedule, kind, params)
                               VALUES ('smt-ftps', '0 7 * * *', 'ftps_fetch', '$params')
                               ON CONFLICT (name) DO UPDATE SET params = excluded.params, enabled = true"
+"${psql[@]}" -d smt_demo -c "SELECT name, kind, schedule, time_zone, next_run_at FROM smt.job_status"
 "$smt" jobs run-now smt-ftps --config "$demo/smt.toml"
 "$smt" jobs --config "$demo/smt.toml"
 
