@@ -21,9 +21,18 @@ EXTDIR="$("$PG_CONFIG" --sharedir)/extension"
 RELEASED=sql/released
 VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
 
-# The schema a script makes, without its comments: pgrx writes source file:line comments that
-# move with every Rust edit, and comments are not schema.
-schema_of() { grep -v '^[[:space:]]*--' "$1" | sed 's/[[:space:]]*$//' | grep -v '^$'; }
+# The schema a script makes, without its comments (pgrx writes source file:line comments that
+# move with every Rust edit, and comments are not schema), as its sorted "connected objects"
+# blocks: pgrx orders the blocks by a dependency graph whose order is not stable from run to run.
+schema_of() {
+  python3 - "$1" <<'PY'
+import re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+lines = [l.rstrip() for l in text.splitlines() if l.strip() and not l.lstrip().startswith("--")]
+blocks = "\n".join(lines).split("/* <begin connected objects> */")
+print("\n/* ---- */\n".join(sorted(b.strip() for b in blocks if b.strip())))
+PY
+}
 
 generated_current() {
   local out
