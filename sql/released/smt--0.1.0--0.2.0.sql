@@ -103,7 +103,8 @@ CREATE UNLOGGED TABLE smt.stage AS
 SELECT NULL::bigint AS file_id, s.*, NULL::text AS decision
   FROM smt._stage(''::bytea, false) s
   WITH NO DATA;
-CREATE INDEX stage_file_idx ON smt.stage (file_id);
+-- No index: loads are serialized and each empties its rows before committing, so the table only
+-- ever holds the load in progress and every step reads all of it (an index cost 10% per load).
 COMMENT ON TABLE smt.stage IS 'Staging rows of the load in progress (written and emptied by smt.load only, inside the loading transaction; never granted).';
 COMMENT ON COLUMN smt.stage.file_id IS 'The file being loaded (smt.file).';
 COMMENT ON COLUMN smt.stage.role IS 'record (a good record), reject (a bad one), superseded or identical (settled within the file).';

@@ -394,7 +394,8 @@ CREATE UNLOGGED TABLE smt.stage AS
 SELECT NULL::bigint AS file_id, s.*, NULL::text AS decision
   FROM smt._stage(''::bytea, false) s
   WITH NO DATA;
-CREATE INDEX stage_file_idx ON smt.stage (file_id);
+-- No index: loads are serialized and each empties its rows before committing, so the table only
+-- ever holds the load in progress and every step reads all of it (an index cost 10% per load).
 COMMENT ON TABLE smt.stage IS 'Staging rows of the load in progress (written and emptied by smt.load only, inside the loading transaction; never granted).';
 COMMENT ON COLUMN smt.stage.file_id IS 'The file being loaded (smt.file).';
 COMMENT ON COLUMN smt.stage.role IS 'record (a good record), reject (a bad one), superseded or identical (settled within the file).';
@@ -667,6 +668,182 @@ END
 $$;
 COMMENT ON FUNCTION smt.load(bytea, text, boolean) IS
 'Loads one LSE or SMT interval CSV file: newer revisions replace stored days (the old version moves to smt.interval_version), older ones are kept as stale, bad records go to smt.reject, and the raw file is kept. Loading the same content twice changes nothing (already_loaded = true). The only way data enters smt; the smt scheduler uses it too.';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/lib.rs:31
+-- requires:
+--   schema
+--   parse_sql::day_slots
+
+-- Views for people and BI tools. Instants are timestamptz (UTC inside; shown in the session's
+-- TimeZone); operating days are Central prevailing time; kWh are exact numerics.
+
+CREATE VIEW smt.interval WITH (security_invoker = true) AS
+SELECT d.esiid,
+       d.channel,
+       d.day,
+       d.first_start + make_interval(secs => (i - 1) * d.interval_seconds) AS interval_start,
+       d.first_start + make_interval(secs => i * d.interval_seconds) AS interval_end,
+       smt.kwh(d.units[i], d.scale, d.kwh_exact[i]) AS kwh,
+       nullif(substr(d.status, i, 1), '-') AS status,
+       d.revision
+  FROM smt.interval_day d
+ CROSS JOIN LATERAL generate_series(1, length(d.status)) AS i;
+COMMENT ON VIEW smt.interval IS 'One row per interval of the current version of each ESIID-channel-day, missing intervals included (kwh and status NULL).';
+COMMENT ON COLUMN smt.interval.esiid IS 'ESIID.';
+COMMENT ON COLUMN smt.interval.channel IS 'ERCOT channel: 4 load (consumption), 1 generation (surplus).';
+COMMENT ON COLUMN smt.interval.day IS 'Operating day, Central prevailing time.';
+COMMENT ON COLUMN smt.interval.interval_start IS 'Start of the interval (an instant; elapsed time from local midnight, so DST days are right).';
+COMMENT ON COLUMN smt.interval.interval_end IS 'End of the interval.';
+COMMENT ON COLUMN smt.interval.kwh IS 'Energy in the interval, kWh, exactly as delivered; NULL when missing.';
+COMMENT ON COLUMN smt.interval.status IS 'A actual, E estimated; NULL when missing.';
+COMMENT ON COLUMN smt.interval.revision IS 'Revision timestamp of the version this interval comes from.';
+
+-- Spreads any source intervals over the UTC 15-minute grid by overlap. Each source interval's kWh
+-- is shared in proportion to overlap; the last slot of each source takes the remainder, so the
+-- slots of a source always add up to exactly its kWh even when a share does not terminate.
+CREATE FUNCTION smt.normalize_15min(starts timestamptz[], ends timestamptz[], kwh numeric[])
+RETURNS TABLE (interval_start timestamptz, interval_end timestamptz, kwh numeric, coverage numeric)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+BEGIN ATOMIC
+    WITH src AS (
+        SELECT u.n, u.s, u.e, u.k, extract(epoch FROM u.e - u.s) AS secs
+          FROM unnest(starts, ends, kwh) WITH ORDINALITY AS u(s, e, k, n)
+         WHERE u.e > u.s AND u.k IS NOT NULL
+    ), pieces AS (
+        SELECT src.n, src.k, g AS slot,
+               extract(epoch FROM least(src.e, g + interval '15 minutes') - greatest(src.s, g)) AS overlap,
+               src.secs,
+               row_number() OVER (PARTITION BY src.n ORDER BY g DESC) = 1 AS last_piece
+          FROM src
+         CROSS JOIN LATERAL generate_series(
+               date_bin(interval '15 minutes', src.s, timestamptz '2000-01-01 00:00:00+00'),
+               src.e - interval '1 microsecond', interval '15 minutes') AS g
+    ), shares AS (
+        SELECT p.n, p.slot, p.overlap, p.last_piece,
+               CASE WHEN p.last_piece THEN NULL
+                    ELSE trunc(p.k * p.overlap / p.secs, scale(p.k) + 6) END AS share, p.k
+          FROM pieces p
+    ), settled AS (
+        SELECT sh.slot, sh.overlap,
+               coalesce(sh.share, sh.k - coalesce(sum(sh.share) OVER (PARTITION BY sh.n), 0)) AS share
+          FROM shares sh
+    )
+    SELECT st.slot, st.slot + interval '15 minutes', sum(st.share), round(sum(st.overlap) / 900, 6)
+      FROM settled st
+     GROUP BY st.slot
+     ORDER BY st.slot;
+END;
+COMMENT ON FUNCTION smt.normalize_15min(timestamptz[], timestamptz[], numeric[]) IS
+'Spreads source intervals (any length, aligned or not) over the UTC 15-minute grid by overlap, exactly: each source''s shares add up to its kWh. coverage is the fraction of each slot covered by source data (may exceed 1 where sources overlap).';
+
+CREATE VIEW smt.interval_15min WITH (security_invoker = true) AS
+WITH direct AS (
+    SELECT i.esiid, i.channel, i.interval_start, i.interval_end, i.kwh
+      FROM smt.interval i
+      JOIN smt.interval_day d USING (esiid, channel, day)
+     WHERE d.interval_seconds = 900
+), spread AS (
+    SELECT d.esiid, d.channel, n.interval_start, n.interval_end, n.kwh
+      FROM smt.interval_day d
+     CROSS JOIN LATERAL (
+           SELECT array_agg(i.interval_start ORDER BY i.interval_start) AS s,
+                  array_agg(i.interval_end ORDER BY i.interval_start) AS e,
+                  array_agg(i.kwh ORDER BY i.interval_start) AS k
+             FROM smt.interval i
+            WHERE i.esiid = d.esiid AND i.channel = d.channel AND i.day = d.day) a
+     CROSS JOIN LATERAL smt.normalize_15min(a.s, a.e, a.k) n
+     WHERE d.interval_seconds <> 900
+), slots AS (
+    SELECT * FROM direct UNION ALL SELECT * FROM spread
+)
+SELECT esiid,
+       interval_start,
+       interval_end,
+       sum(kwh) FILTER (WHERE channel = 4) AS import_kwh,
+       sum(kwh) FILTER (WHERE channel = 1) AS export_kwh,
+       sum(kwh) FILTER (WHERE channel = 4) - coalesce(sum(kwh) FILTER (WHERE channel = 1), 0) AS net_kwh
+  FROM slots
+ GROUP BY esiid, interval_start, interval_end;
+COMMENT ON VIEW smt.interval_15min IS 'Per ESIID and UTC 15-minute slot: energy imported (channel 4), exported (channel 1) and net, with other interval lengths spread over the grid by smt.normalize_15min.';
+COMMENT ON COLUMN smt.interval_15min.esiid IS 'ESIID.';
+COMMENT ON COLUMN smt.interval_15min.interval_start IS 'Start of the 15-minute slot.';
+COMMENT ON COLUMN smt.interval_15min.interval_end IS 'End of the 15-minute slot.';
+COMMENT ON COLUMN smt.interval_15min.import_kwh IS 'kWh delivered to the premises (channel 4); NULL when missing.';
+COMMENT ON COLUMN smt.interval_15min.export_kwh IS 'kWh received from the premises (channel 1, surplus generation); NULL when none reported.';
+COMMENT ON COLUMN smt.interval_15min.net_kwh IS 'import_kwh minus export_kwh (export missing counts as 0); NULL when import is missing.';
+
+CREATE VIEW smt.daily_usage WITH (security_invoker = true) AS
+WITH per_channel AS (
+    SELECT d.esiid, d.day, d.channel,
+           smt.day_slots(d.day, d.interval_seconds) AS slots,
+           (SELECT sum(smt.kwh(d.units[i], d.scale, d.kwh_exact[i])) FROM generate_series(1, length(d.status)) i) AS kwh,
+           length(d.status) - length(replace(d.status, '-', '')) AS missing_in_record,
+           length(d.status) - length(replace(d.status, 'E', '')) AS estimated,
+           length(d.status) AS recorded
+      FROM smt.interval_day d
+)
+SELECT esiid,
+       day,
+       sum(kwh) FILTER (WHERE channel = 4) AS import_kwh,
+       sum(kwh) FILTER (WHERE channel = 1) AS export_kwh,
+       coalesce(sum(kwh) FILTER (WHERE channel = 4), 0) - coalesce(sum(kwh) FILTER (WHERE channel = 1), 0) AS net_kwh,
+       coalesce(sum(recorded - missing_in_record) FILTER (WHERE channel = 4), 0)::integer AS intervals_present,
+       coalesce(sum(estimated) FILTER (WHERE channel = 4), 0)::integer AS intervals_estimated,
+       coalesce(max(slots) FILTER (WHERE channel = 4) - sum(recorded - missing_in_record) FILTER (WHERE channel = 4),
+                max(slots))::integer AS intervals_missing
+  FROM per_channel
+ GROUP BY esiid, day;
+COMMENT ON VIEW smt.daily_usage IS 'Per ESIID and operating day: kWh imported, exported and net, and how many load (channel 4) intervals are present, estimated and missing.';
+COMMENT ON COLUMN smt.daily_usage.esiid IS 'ESIID.';
+COMMENT ON COLUMN smt.daily_usage.day IS 'Operating day, Central prevailing time.';
+COMMENT ON COLUMN smt.daily_usage.import_kwh IS 'Sum of channel 4 (consumption) kWh, exact.';
+COMMENT ON COLUMN smt.daily_usage.export_kwh IS 'Sum of channel 1 (surplus generation) kWh, exact; NULL without generation data.';
+COMMENT ON COLUMN smt.daily_usage.net_kwh IS 'import_kwh minus export_kwh.';
+COMMENT ON COLUMN smt.daily_usage.intervals_present IS 'Channel 4 intervals with a value.';
+COMMENT ON COLUMN smt.daily_usage.intervals_estimated IS 'Channel 4 intervals marked E (estimated).';
+COMMENT ON COLUMN smt.daily_usage.intervals_missing IS 'Channel 4 intervals the day should have (96, 92 or 100) but lacks.';
+
+CREATE VIEW smt.completeness WITH (security_invoker = true) AS
+SELECT d.esiid,
+       d.channel,
+       d.day,
+       smt.day_slots(d.day, d.interval_seconds) AS intervals_expected,
+       length(replace(d.status, '-', '')) AS intervals_present,
+       smt.day_slots(d.day, d.interval_seconds) - length(replace(d.status, '-', '')) AS intervals_missing,
+       d.revision,
+       d.file_id
+  FROM smt.interval_day d
+ WHERE length(replace(d.status, '-', '')) < smt.day_slots(d.day, d.interval_seconds);
+COMMENT ON VIEW smt.completeness IS 'ESIID-channel-days holding fewer intervals than the day should have (ERCOT''s missing consumption): gaps to chase or re-request.';
+COMMENT ON COLUMN smt.completeness.esiid IS 'ESIID.';
+COMMENT ON COLUMN smt.completeness.channel IS 'ERCOT channel.';
+COMMENT ON COLUMN smt.completeness.day IS 'Operating day, Central prevailing time.';
+COMMENT ON COLUMN smt.completeness.intervals_expected IS 'Intervals in the day: 96, or 92 / 100 on DST days (at 15 minutes).';
+COMMENT ON COLUMN smt.completeness.intervals_present IS 'Intervals with a value.';
+COMMENT ON COLUMN smt.completeness.intervals_missing IS 'intervals_expected minus intervals_present.';
+COMMENT ON COLUMN smt.completeness.revision IS 'Revision of the stored version.';
+COMMENT ON COLUMN smt.completeness.file_id IS 'File the stored version came from.';
+
+CREATE VIEW smt.interval_versions WITH (security_invoker = true) AS
+SELECT esiid, channel, day, revision, transaction_id, file_id, 'current'::text AS outcome, loaded_at,
+       length(replace(status, '-', '')) AS intervals_present
+  FROM smt.interval_day
+UNION ALL
+SELECT esiid, channel, day, revision, transaction_id, file_id, outcome, loaded_at,
+       length(replace(status, '-', ''))
+  FROM smt.interval_version;
+COMMENT ON VIEW smt.interval_versions IS 'Every version received of every ESIID-channel-day (SMT''s version report): the current one and all others, with what became of each.';
+COMMENT ON COLUMN smt.interval_versions.esiid IS 'ESIID.';
+COMMENT ON COLUMN smt.interval_versions.channel IS 'ERCOT channel.';
+COMMENT ON COLUMN smt.interval_versions.day IS 'Operating day.';
+COMMENT ON COLUMN smt.interval_versions.revision IS 'Revision timestamp of the version.';
+COMMENT ON COLUMN smt.interval_versions.transaction_id IS 'LSE transaction id.';
+COMMENT ON COLUMN smt.interval_versions.file_id IS 'File the version came from.';
+COMMENT ON COLUMN smt.interval_versions.outcome IS 'current, replaced, stale, conflict_lost or superseded_in_file.';
+COMMENT ON COLUMN smt.interval_versions.loaded_at IS 'When the version was stored or received.';
+COMMENT ON COLUMN smt.interval_versions.intervals_present IS 'Intervals with a value in this version.';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -1440,182 +1617,6 @@ COMMENT ON COLUMN smt.stale_remote_file.state IS 'seen, fetched or quarantined.'
 COMMENT ON COLUMN smt.stale_remote_file.error IS 'Why it is quarantined, if it is.';
 COMMENT ON COLUMN smt.stale_remote_file.deleted_from_smt_at IS 'When SMT will have deleted it (10 days after posting).';
 COMMENT ON COLUMN smt.stale_remote_file.remote_file_id IS 'Identifier, for smt.delivery_retry.';
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/lib.rs:31
--- requires:
---   schema
---   parse_sql::day_slots
-
--- Views for people and BI tools. Instants are timestamptz (UTC inside; shown in the session's
--- TimeZone); operating days are Central prevailing time; kWh are exact numerics.
-
-CREATE VIEW smt.interval WITH (security_invoker = true) AS
-SELECT d.esiid,
-       d.channel,
-       d.day,
-       d.first_start + make_interval(secs => (i - 1) * d.interval_seconds) AS interval_start,
-       d.first_start + make_interval(secs => i * d.interval_seconds) AS interval_end,
-       smt.kwh(d.units[i], d.scale, d.kwh_exact[i]) AS kwh,
-       nullif(substr(d.status, i, 1), '-') AS status,
-       d.revision
-  FROM smt.interval_day d
- CROSS JOIN LATERAL generate_series(1, length(d.status)) AS i;
-COMMENT ON VIEW smt.interval IS 'One row per interval of the current version of each ESIID-channel-day, missing intervals included (kwh and status NULL).';
-COMMENT ON COLUMN smt.interval.esiid IS 'ESIID.';
-COMMENT ON COLUMN smt.interval.channel IS 'ERCOT channel: 4 load (consumption), 1 generation (surplus).';
-COMMENT ON COLUMN smt.interval.day IS 'Operating day, Central prevailing time.';
-COMMENT ON COLUMN smt.interval.interval_start IS 'Start of the interval (an instant; elapsed time from local midnight, so DST days are right).';
-COMMENT ON COLUMN smt.interval.interval_end IS 'End of the interval.';
-COMMENT ON COLUMN smt.interval.kwh IS 'Energy in the interval, kWh, exactly as delivered; NULL when missing.';
-COMMENT ON COLUMN smt.interval.status IS 'A actual, E estimated; NULL when missing.';
-COMMENT ON COLUMN smt.interval.revision IS 'Revision timestamp of the version this interval comes from.';
-
--- Spreads any source intervals over the UTC 15-minute grid by overlap. Each source interval's kWh
--- is shared in proportion to overlap; the last slot of each source takes the remainder, so the
--- slots of a source always add up to exactly its kWh even when a share does not terminate.
-CREATE FUNCTION smt.normalize_15min(starts timestamptz[], ends timestamptz[], kwh numeric[])
-RETURNS TABLE (interval_start timestamptz, interval_end timestamptz, kwh numeric, coverage numeric)
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-BEGIN ATOMIC
-    WITH src AS (
-        SELECT u.n, u.s, u.e, u.k, extract(epoch FROM u.e - u.s) AS secs
-          FROM unnest(starts, ends, kwh) WITH ORDINALITY AS u(s, e, k, n)
-         WHERE u.e > u.s AND u.k IS NOT NULL
-    ), pieces AS (
-        SELECT src.n, src.k, g AS slot,
-               extract(epoch FROM least(src.e, g + interval '15 minutes') - greatest(src.s, g)) AS overlap,
-               src.secs,
-               row_number() OVER (PARTITION BY src.n ORDER BY g DESC) = 1 AS last_piece
-          FROM src
-         CROSS JOIN LATERAL generate_series(
-               date_bin(interval '15 minutes', src.s, timestamptz '2000-01-01 00:00:00+00'),
-               src.e - interval '1 microsecond', interval '15 minutes') AS g
-    ), shares AS (
-        SELECT p.n, p.slot, p.overlap, p.last_piece,
-               CASE WHEN p.last_piece THEN NULL
-                    ELSE trunc(p.k * p.overlap / p.secs, scale(p.k) + 6) END AS share, p.k
-          FROM pieces p
-    ), settled AS (
-        SELECT sh.slot, sh.overlap,
-               coalesce(sh.share, sh.k - coalesce(sum(sh.share) OVER (PARTITION BY sh.n), 0)) AS share
-          FROM shares sh
-    )
-    SELECT st.slot, st.slot + interval '15 minutes', sum(st.share), round(sum(st.overlap) / 900, 6)
-      FROM settled st
-     GROUP BY st.slot
-     ORDER BY st.slot;
-END;
-COMMENT ON FUNCTION smt.normalize_15min(timestamptz[], timestamptz[], numeric[]) IS
-'Spreads source intervals (any length, aligned or not) over the UTC 15-minute grid by overlap, exactly: each source''s shares add up to its kWh. coverage is the fraction of each slot covered by source data (may exceed 1 where sources overlap).';
-
-CREATE VIEW smt.interval_15min WITH (security_invoker = true) AS
-WITH direct AS (
-    SELECT i.esiid, i.channel, i.interval_start, i.interval_end, i.kwh
-      FROM smt.interval i
-      JOIN smt.interval_day d USING (esiid, channel, day)
-     WHERE d.interval_seconds = 900
-), spread AS (
-    SELECT d.esiid, d.channel, n.interval_start, n.interval_end, n.kwh
-      FROM smt.interval_day d
-     CROSS JOIN LATERAL (
-           SELECT array_agg(i.interval_start ORDER BY i.interval_start) AS s,
-                  array_agg(i.interval_end ORDER BY i.interval_start) AS e,
-                  array_agg(i.kwh ORDER BY i.interval_start) AS k
-             FROM smt.interval i
-            WHERE i.esiid = d.esiid AND i.channel = d.channel AND i.day = d.day) a
-     CROSS JOIN LATERAL smt.normalize_15min(a.s, a.e, a.k) n
-     WHERE d.interval_seconds <> 900
-), slots AS (
-    SELECT * FROM direct UNION ALL SELECT * FROM spread
-)
-SELECT esiid,
-       interval_start,
-       interval_end,
-       sum(kwh) FILTER (WHERE channel = 4) AS import_kwh,
-       sum(kwh) FILTER (WHERE channel = 1) AS export_kwh,
-       sum(kwh) FILTER (WHERE channel = 4) - coalesce(sum(kwh) FILTER (WHERE channel = 1), 0) AS net_kwh
-  FROM slots
- GROUP BY esiid, interval_start, interval_end;
-COMMENT ON VIEW smt.interval_15min IS 'Per ESIID and UTC 15-minute slot: energy imported (channel 4), exported (channel 1) and net, with other interval lengths spread over the grid by smt.normalize_15min.';
-COMMENT ON COLUMN smt.interval_15min.esiid IS 'ESIID.';
-COMMENT ON COLUMN smt.interval_15min.interval_start IS 'Start of the 15-minute slot.';
-COMMENT ON COLUMN smt.interval_15min.interval_end IS 'End of the 15-minute slot.';
-COMMENT ON COLUMN smt.interval_15min.import_kwh IS 'kWh delivered to the premises (channel 4); NULL when missing.';
-COMMENT ON COLUMN smt.interval_15min.export_kwh IS 'kWh received from the premises (channel 1, surplus generation); NULL when none reported.';
-COMMENT ON COLUMN smt.interval_15min.net_kwh IS 'import_kwh minus export_kwh (export missing counts as 0); NULL when import is missing.';
-
-CREATE VIEW smt.daily_usage WITH (security_invoker = true) AS
-WITH per_channel AS (
-    SELECT d.esiid, d.day, d.channel,
-           smt.day_slots(d.day, d.interval_seconds) AS slots,
-           (SELECT sum(smt.kwh(d.units[i], d.scale, d.kwh_exact[i])) FROM generate_series(1, length(d.status)) i) AS kwh,
-           length(d.status) - length(replace(d.status, '-', '')) AS missing_in_record,
-           length(d.status) - length(replace(d.status, 'E', '')) AS estimated,
-           length(d.status) AS recorded
-      FROM smt.interval_day d
-)
-SELECT esiid,
-       day,
-       sum(kwh) FILTER (WHERE channel = 4) AS import_kwh,
-       sum(kwh) FILTER (WHERE channel = 1) AS export_kwh,
-       coalesce(sum(kwh) FILTER (WHERE channel = 4), 0) - coalesce(sum(kwh) FILTER (WHERE channel = 1), 0) AS net_kwh,
-       coalesce(sum(recorded - missing_in_record) FILTER (WHERE channel = 4), 0)::integer AS intervals_present,
-       coalesce(sum(estimated) FILTER (WHERE channel = 4), 0)::integer AS intervals_estimated,
-       coalesce(max(slots) FILTER (WHERE channel = 4) - sum(recorded - missing_in_record) FILTER (WHERE channel = 4),
-                max(slots))::integer AS intervals_missing
-  FROM per_channel
- GROUP BY esiid, day;
-COMMENT ON VIEW smt.daily_usage IS 'Per ESIID and operating day: kWh imported, exported and net, and how many load (channel 4) intervals are present, estimated and missing.';
-COMMENT ON COLUMN smt.daily_usage.esiid IS 'ESIID.';
-COMMENT ON COLUMN smt.daily_usage.day IS 'Operating day, Central prevailing time.';
-COMMENT ON COLUMN smt.daily_usage.import_kwh IS 'Sum of channel 4 (consumption) kWh, exact.';
-COMMENT ON COLUMN smt.daily_usage.export_kwh IS 'Sum of channel 1 (surplus generation) kWh, exact; NULL without generation data.';
-COMMENT ON COLUMN smt.daily_usage.net_kwh IS 'import_kwh minus export_kwh.';
-COMMENT ON COLUMN smt.daily_usage.intervals_present IS 'Channel 4 intervals with a value.';
-COMMENT ON COLUMN smt.daily_usage.intervals_estimated IS 'Channel 4 intervals marked E (estimated).';
-COMMENT ON COLUMN smt.daily_usage.intervals_missing IS 'Channel 4 intervals the day should have (96, 92 or 100) but lacks.';
-
-CREATE VIEW smt.completeness WITH (security_invoker = true) AS
-SELECT d.esiid,
-       d.channel,
-       d.day,
-       smt.day_slots(d.day, d.interval_seconds) AS intervals_expected,
-       length(replace(d.status, '-', '')) AS intervals_present,
-       smt.day_slots(d.day, d.interval_seconds) - length(replace(d.status, '-', '')) AS intervals_missing,
-       d.revision,
-       d.file_id
-  FROM smt.interval_day d
- WHERE length(replace(d.status, '-', '')) < smt.day_slots(d.day, d.interval_seconds);
-COMMENT ON VIEW smt.completeness IS 'ESIID-channel-days holding fewer intervals than the day should have (ERCOT''s missing consumption): gaps to chase or re-request.';
-COMMENT ON COLUMN smt.completeness.esiid IS 'ESIID.';
-COMMENT ON COLUMN smt.completeness.channel IS 'ERCOT channel.';
-COMMENT ON COLUMN smt.completeness.day IS 'Operating day, Central prevailing time.';
-COMMENT ON COLUMN smt.completeness.intervals_expected IS 'Intervals in the day: 96, or 92 / 100 on DST days (at 15 minutes).';
-COMMENT ON COLUMN smt.completeness.intervals_present IS 'Intervals with a value.';
-COMMENT ON COLUMN smt.completeness.intervals_missing IS 'intervals_expected minus intervals_present.';
-COMMENT ON COLUMN smt.completeness.revision IS 'Revision of the stored version.';
-COMMENT ON COLUMN smt.completeness.file_id IS 'File the stored version came from.';
-
-CREATE VIEW smt.interval_versions WITH (security_invoker = true) AS
-SELECT esiid, channel, day, revision, transaction_id, file_id, 'current'::text AS outcome, loaded_at,
-       length(replace(status, '-', '')) AS intervals_present
-  FROM smt.interval_day
-UNION ALL
-SELECT esiid, channel, day, revision, transaction_id, file_id, outcome, loaded_at,
-       length(replace(status, '-', ''))
-  FROM smt.interval_version;
-COMMENT ON VIEW smt.interval_versions IS 'Every version received of every ESIID-channel-day (SMT''s version report): the current one and all others, with what became of each.';
-COMMENT ON COLUMN smt.interval_versions.esiid IS 'ESIID.';
-COMMENT ON COLUMN smt.interval_versions.channel IS 'ERCOT channel.';
-COMMENT ON COLUMN smt.interval_versions.day IS 'Operating day.';
-COMMENT ON COLUMN smt.interval_versions.revision IS 'Revision timestamp of the version.';
-COMMENT ON COLUMN smt.interval_versions.transaction_id IS 'LSE transaction id.';
-COMMENT ON COLUMN smt.interval_versions.file_id IS 'File the version came from.';
-COMMENT ON COLUMN smt.interval_versions.outcome IS 'current, replaced, stale, conflict_lost or superseded_in_file.';
-COMMENT ON COLUMN smt.interval_versions.loaded_at IS 'When the version was stored or received.';
-COMMENT ON COLUMN smt.interval_versions.intervals_present IS 'Intervals with a value in this version.';
 /* </end connected objects> */
 
 /* <begin connected objects> */
