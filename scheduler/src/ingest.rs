@@ -28,6 +28,8 @@ pub enum UnpackError {
     Decrypt(String, pgp::PgpError),
     #[error("{0}: cannot unzip: {1}")]
     Unzip(String, unzip::UnzipError),
+    #[error("{0} is {1} bytes, more than the {max} a report may have to be stored in PostgreSQL", max = unzip::MAX_STORABLE_REPORT)]
+    TooLarge(String, u64),
 }
 
 /// The reports in a delivery, decrypted and unzipped.
@@ -47,6 +49,9 @@ pub fn unpack(
     };
     if unzip::looks_zipped(&plain) {
         return unzip::members(&plain).map_err(|e| UnpackError::Unzip(name.to_owned(), e));
+    }
+    if plain.len() as u64 > unzip::MAX_STORABLE_REPORT {
+        return Err(UnpackError::TooLarge(name.to_owned(), plain.len() as u64));
     }
     // A plain report keeps the delivery's name without encryption suffixes.
     let inner = [".asc", ".pgp", ".gpg"]

@@ -27,6 +27,10 @@ impl std::fmt::Debug for Member {
     }
 }
 
+/// The largest report the database can take in one piece: PostgreSQL refuses a protocol message
+/// or a value of 1 GiB (1,073,741,824 bytes) or more, so this leaves room for the rest of the call.
+pub const MAX_STORABLE_REPORT: u64 = 1_000_000_000;
+
 /// Caps on what one archive may expand to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -39,10 +43,12 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// 4 GiB in all, 2 GiB per member, 10,000 entries.
+    /// 4 GiB in all, 1,000,000,000 bytes per member (a report goes to the database as one
+    /// bytea, and PostgreSQL takes no message or value of 1 GiB or more: a larger member could
+    /// never load, so it is refused here and its delivery quarantined), 10,000 entries.
     pub const DEFAULT: Limits = Limits {
         max_total: 4 << 30,
-        max_member: 2 << 30,
+        max_member: MAX_STORABLE_REPORT,
         max_members: 10_000,
     };
 }
@@ -72,6 +78,10 @@ pub enum UnzipError {
         declared: u64,
         limit: u64,
     },
+    /// The archive lists more entries than it has distinct names: the zip reader keeps one entry
+    /// per name, so the others would be lost without a word.
+    #[error("zip archive lists {entries} entries but only {distinct} distinct names: members with the same name would hide each other")]
+    DuplicateNames { entries: u64, distinct: usize },
     /// The members together exceed the total cap.
     #[error("zip archive expands to more than the limit of {limit} bytes (at member {name:?})")]
     TotalTooLarge { name: String, limit: u64 },
@@ -123,9 +133,29 @@ pub fn members_with_limits(bytes: &[u8], limits: &Limits) -> Result<Vec<Member>,
     })
 }
 
+/// How many entries the archive's end-of-central-directory record declares (`None` for a zip64
+/// archive, whose count is elsewhere, or when there is no such record).
+fn central_directory_entries(bytes: &[u8]) -> Option<u64> {
+    const SIGNATURE: &[u8] = b"PK\x05\x06";
+    // The record is 22 bytes plus a comment of up to 65,535 at the very end.
+    let from = bytes.len().saturating_sub(22 + 65_535);
+    let at = from + memchr::memmem::rfind(&bytes[from..], SIGNATURE)?;
+    let total = bytes.get(at + 10..at + 12)?;
+    let total = u16::from_le_bytes([total[0], total[1]]);
+    (total != u16::MAX).then_some(u64::from(total))
+}
+
 fn members_inner(bytes: &[u8], limits: &Limits) -> Result<Vec<Member>, UnzipError> {
     let mut archive =
         ZipArchive::new(Cursor::new(bytes)).map_err(|e| UnzipError::NotZip(zip_reason(&e)))?;
+    if let Some(entries) = central_directory_entries(bytes) {
+        if entries != archive.len() as u64 {
+            return Err(UnzipError::DuplicateNames {
+                entries,
+                distinct: archive.len(),
+            });
+        }
+    }
     if archive.len() > limits.max_members {
         return Err(UnzipError::TooManyMembers {
             count: archive.len(),

@@ -696,6 +696,33 @@ fn unzip_skips_directories_and_keeps_order() {
     assert!(unzip::members(&make_zip(&[], &[])).unwrap().is_empty());
 }
 
+/// Two members with the same name (a zip writer may append a corrected report under the old
+/// name): the zip reader keeps one per name, so the archive is refused rather than one report
+/// silently lost.
+#[test]
+fn unzip_refuses_two_members_with_the_same_name() {
+    let mut bytes = make_zip(&[("r.csv", b"first\n"), ("s.csv", b"second\n")], &[]);
+    // Rename the second member to the first's name in its local header and the central directory
+    // (same length, so every offset stays right).
+    let mut renamed = 0;
+    for i in 0..bytes.len() - 5 {
+        if &bytes[i..i + 5] == b"s.csv" {
+            bytes[i..i + 5].copy_from_slice(b"r.csv");
+            renamed += 1;
+        }
+    }
+    assert_eq!(
+        renamed, 2,
+        "the name is in the local header and the central directory"
+    );
+    match unzip::members(&bytes) {
+        Err(UnzipError::DuplicateNames { entries, distinct }) => {
+            assert_eq!((entries, distinct), (2, 1));
+        }
+        other => panic!("two members named r.csv: {other:?}"),
+    }
+}
+
 #[test]
 fn unzip_reads_what_the_zip_cli_makes() {
     let ok = Command::new("zip")

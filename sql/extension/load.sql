@@ -48,7 +48,7 @@ COMMENT ON COLUMN smt.stage.field IS 'Field at fault (rejects).';
 COMMENT ON COLUMN smt.stage.kind IS 'Kind of problem (rejects).';
 COMMENT ON COLUMN smt.stage.reason IS 'What is wrong (rejects).';
 COMMENT ON COLUMN smt.stage.raw IS 'Text of the offending line (rejects).';
-COMMENT ON COLUMN smt.stage.decision IS 'What the merge decided: insert, replace, replace_conflict, keep, keep_conflict, identical.';
+COMMENT ON COLUMN smt.stage.decision IS 'What the merge decided: insert, replace, replace_conflict, keep, keep_conflict, identical; in_file_conflict for a version that lost to one of the same revision in the same file.';
 
 -- What one load did: the one definition of the load counts (smt.file keeps the same per file).
 CREATE TYPE smt.load_result AS (
@@ -110,9 +110,13 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     digest bytea := sha256(data);
 BEGIN
-    SELECT f.file_id INTO file_id FROM smt.file f WHERE f.sha256 = digest;
+    SELECT f.file_id, f.state = 'loaded' INTO file_id, already_loaded FROM smt.file f WHERE f.sha256 = digest;
     IF FOUND THEN
-        already_loaded := true;
+        -- Content that failed before (a format this version could not load then) is tried again
+        -- under its first registration; only loaded content counts as already loaded.
+        IF NOT already_loaded THEN
+            UPDATE smt.file f SET state = 'loading', error = NULL WHERE f.file_id = _register_file.file_id;
+        END IF;
         RETURN;
     END IF;
     already_loaded := false;
@@ -125,7 +129,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION smt._register_file(bytea, text, text) IS
-'Registers a file by the SHA-256 of its bytes (computed here) and keeps the bytes; already_loaded = true when the same content was registered before. Internal to smt.load.';
+'Registers a file by the SHA-256 of its bytes (computed here) and keeps the bytes; already_loaded = true when the same content was loaded before (content that failed is registered again under its first id, to be tried again). Internal to smt.load.';
 
 -- The last operating day a delivery can hold: tomorrow in Central time.
 CREATE FUNCTION smt._tomorrow() RETURNS date
@@ -171,11 +175,14 @@ BEGIN
     ), verdict AS (
         SELECT p.line,
                bool_or(p.other_vs_this IN ('replace', 'replace_conflict')) AS beaten,
+               bool_or(p.other_vs_this = 'replace_conflict') AS beaten_in_conflict,
                bool_or(p.other_vs_this = 'identical' AND p.other_line < p.line) AS repeated
           FROM pairs p GROUP BY p.line
     )
     UPDATE smt.stage s
-       SET role = CASE WHEN v.beaten THEN 'superseded' ELSE 'identical' END
+       SET role = CASE WHEN v.beaten THEN 'superseded' ELSE 'identical' END,
+           -- a version that lost to another of the same revision in the same file is a conflict
+           decision = CASE WHEN v.beaten_in_conflict THEN 'in_file_conflict' END
       FROM verdict v
      WHERE s.file_id = _merge_stage.file_id AND s.role = 'record' AND s.line = v.line
        AND (v.beaten OR v.repeated);
@@ -239,7 +246,7 @@ BEGIN
            count(*) FILTER (WHERE s.decision IN ('replace', 'replace_conflict')),
            count(*) FILTER (WHERE s.decision IN ('keep', 'keep_conflict') OR s.role = 'superseded'),
            count(*) FILTER (WHERE s.decision = 'identical' OR s.role = 'identical'),
-           count(*) FILTER (WHERE s.decision IN ('replace_conflict', 'keep_conflict')),
+           count(*) FILTER (WHERE s.decision IN ('replace_conflict', 'keep_conflict', 'in_file_conflict')),
            count(*) FILTER (WHERE s.role = 'reject')
       INTO result
       FROM smt.file f
@@ -267,9 +274,13 @@ DECLARE
     registered record;
     result smt.load_result;
 BEGIN
-    IF data IS NULL OR file_name IS NULL THEN
-        RAISE EXCEPTION 'smt.load needs the file''s bytes and its name'
+    IF data IS NULL OR file_name IS NULL OR lenient_esiid IS NULL THEN
+        RAISE EXCEPTION 'smt.load needs the file''s bytes, its name and lenient_esiid, none of them NULL'
             USING ERRCODE = 'null_value_not_allowed',
+                  DETAIL = format('data %s, file_name %s, lenient_esiid %s',
+                                  CASE WHEN data IS NULL THEN 'is NULL' ELSE 'given' END,
+                                  CASE WHEN file_name IS NULL THEN 'is NULL' ELSE 'given' END,
+                                  CASE WHEN lenient_esiid IS NULL THEN 'is NULL' ELSE 'given' END),
                   HINT = 'Call smt.load(pg_read_binary_file(...), ''name''), or use `smt import FILE`.';
     END IF;
     PERFORM pg_advisory_xact_lock(hashtext('smt.load'));

@@ -25,6 +25,43 @@ COMMENT ON COLUMN smt.interval.revision IS 'Revision timestamp of the version th
 -- Spreads any source intervals over the UTC 15-minute grid by overlap. Each source interval's kWh
 -- is shared in proportion to overlap; the last slot of each source takes the remainder, so the
 -- slots of a source always add up to exactly its kWh even when a share does not terminate.
+-- What smt.normalize_15min accepts: as many ends and kWh values as starts, finite instants, source
+-- intervals of at most 45 days (a billing period) and at most 1,000,000 15-minute slots in all
+-- (28 years of one meter), so that no argument can make it run for minutes or pad silently.
+CREATE FUNCTION smt._normalize_15min_check(starts timestamptz[], ends timestamptz[], kwh numeric[])
+RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n integer := coalesce(array_length(starts, 1), 0);
+    slots numeric;
+BEGIN
+    IF coalesce(array_length(ends, 1), 0) <> n OR coalesce(array_length(kwh, 1), 0) <> n THEN
+        RAISE EXCEPTION 'smt.normalize_15min needs one end and one kWh value for each start'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('%s starts, %s ends, %s kWh values', n,
+                                  coalesce(array_length(ends, 1), 0), coalesce(array_length(kwh, 1), 0));
+    END IF;
+    IF EXISTS (SELECT FROM unnest(starts, ends) u(s, e) WHERE NOT isfinite(s) OR NOT isfinite(e)) THEN
+        RAISE EXCEPTION 'smt.normalize_15min takes finite instants only'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave out intervals with an infinite start or end.';
+    END IF;
+    IF EXISTS (SELECT FROM unnest(starts, ends) u(s, e) WHERE e - s > interval '45 days') THEN
+        RAISE EXCEPTION 'smt.normalize_15min takes source intervals of at most 45 days'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Split longer periods (a billing period is at most about 35 days).';
+    END IF;
+    SELECT coalesce(sum(ceil(extract(epoch FROM u.e - u.s) / 900) + 1), 0) INTO slots
+      FROM unnest(starts, ends) u(s, e) WHERE u.e > u.s;
+    IF slots > 1000000 THEN
+        RAISE EXCEPTION 'smt.normalize_15min would make % slots, more than 1,000,000', slots
+            USING ERRCODE = 'program_limit_exceeded', HINT = 'Normalize a meter''s data a year or so at a time.';
+    END IF;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION smt._normalize_15min_check(timestamptz[], timestamptz[], numeric[]) IS
+'Checks the arguments of smt.normalize_15min (equal lengths, finite instants, sources of at most 45 days, at most 1,000,000 slots) and raises a clear error otherwise.';
+
 CREATE FUNCTION smt.normalize_15min(starts timestamptz[], ends timestamptz[], kwh numeric[])
 RETURNS TABLE (interval_start timestamptz, interval_end timestamptz, kwh numeric, coverage numeric)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -32,7 +69,7 @@ BEGIN ATOMIC
     WITH src AS (
         SELECT u.n, u.s, u.e, u.k, extract(epoch FROM u.e - u.s) AS secs
           FROM unnest(starts, ends, kwh) WITH ORDINALITY AS u(s, e, k, n)
-         WHERE u.e > u.s AND u.k IS NOT NULL
+         WHERE smt._normalize_15min_check(starts, ends, kwh) AND u.e > u.s AND u.k IS NOT NULL
     ), pieces AS (
         SELECT src.n, src.k, g AS slot,
                extract(epoch FROM least(src.e, g + interval '15 minutes') - greatest(src.s, g)) AS overlap,

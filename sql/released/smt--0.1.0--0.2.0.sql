@@ -124,7 +124,7 @@ COMMENT ON COLUMN smt.stage.field IS 'Field at fault (rejects).';
 COMMENT ON COLUMN smt.stage.kind IS 'Kind of problem (rejects).';
 COMMENT ON COLUMN smt.stage.reason IS 'What is wrong (rejects).';
 COMMENT ON COLUMN smt.stage.raw IS 'Text of the offending line (rejects).';
-COMMENT ON COLUMN smt.stage.decision IS 'What the merge decided: insert, replace, replace_conflict, keep, keep_conflict, identical.';
+COMMENT ON COLUMN smt.stage.decision IS 'What the merge decided: insert, replace, replace_conflict, keep, keep_conflict, identical; in_file_conflict for a version that lost to one of the same revision in the same file.';
 
 -- What one load did: the one definition of the load counts (smt.file keeps the same per file).
 CREATE TYPE smt.load_result AS (
@@ -186,9 +186,13 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     digest bytea := sha256(data);
 BEGIN
-    SELECT f.file_id INTO file_id FROM smt.file f WHERE f.sha256 = digest;
+    SELECT f.file_id, f.state = 'loaded' INTO file_id, already_loaded FROM smt.file f WHERE f.sha256 = digest;
     IF FOUND THEN
-        already_loaded := true;
+        -- Content that failed before (a format this version could not load then) is tried again
+        -- under its first registration; only loaded content counts as already loaded.
+        IF NOT already_loaded THEN
+            UPDATE smt.file f SET state = 'loading', error = NULL WHERE f.file_id = _register_file.file_id;
+        END IF;
         RETURN;
     END IF;
     already_loaded := false;
@@ -201,7 +205,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION smt._register_file(bytea, text, text) IS
-'Registers a file by the SHA-256 of its bytes (computed here) and keeps the bytes; already_loaded = true when the same content was registered before. Internal to smt.load.';
+'Registers a file by the SHA-256 of its bytes (computed here) and keeps the bytes; already_loaded = true when the same content was loaded before (content that failed is registered again under its first id, to be tried again). Internal to smt.load.';
 
 -- The last operating day a delivery can hold: tomorrow in Central time.
 CREATE FUNCTION smt._tomorrow() RETURNS date
@@ -247,11 +251,14 @@ BEGIN
     ), verdict AS (
         SELECT p.line,
                bool_or(p.other_vs_this IN ('replace', 'replace_conflict')) AS beaten,
+               bool_or(p.other_vs_this = 'replace_conflict') AS beaten_in_conflict,
                bool_or(p.other_vs_this = 'identical' AND p.other_line < p.line) AS repeated
           FROM pairs p GROUP BY p.line
     )
     UPDATE smt.stage s
-       SET role = CASE WHEN v.beaten THEN 'superseded' ELSE 'identical' END
+       SET role = CASE WHEN v.beaten THEN 'superseded' ELSE 'identical' END,
+           -- a version that lost to another of the same revision in the same file is a conflict
+           decision = CASE WHEN v.beaten_in_conflict THEN 'in_file_conflict' END
       FROM verdict v
      WHERE s.file_id = _merge_stage.file_id AND s.role = 'record' AND s.line = v.line
        AND (v.beaten OR v.repeated);
@@ -315,7 +322,7 @@ BEGIN
            count(*) FILTER (WHERE s.decision IN ('replace', 'replace_conflict')),
            count(*) FILTER (WHERE s.decision IN ('keep', 'keep_conflict') OR s.role = 'superseded'),
            count(*) FILTER (WHERE s.decision = 'identical' OR s.role = 'identical'),
-           count(*) FILTER (WHERE s.decision IN ('replace_conflict', 'keep_conflict')),
+           count(*) FILTER (WHERE s.decision IN ('replace_conflict', 'keep_conflict', 'in_file_conflict')),
            count(*) FILTER (WHERE s.role = 'reject')
       INTO result
       FROM smt.file f
@@ -343,9 +350,13 @@ DECLARE
     registered record;
     result smt.load_result;
 BEGIN
-    IF data IS NULL OR file_name IS NULL THEN
-        RAISE EXCEPTION 'smt.load needs the file''s bytes and its name'
+    IF data IS NULL OR file_name IS NULL OR lenient_esiid IS NULL THEN
+        RAISE EXCEPTION 'smt.load needs the file''s bytes, its name and lenient_esiid, none of them NULL'
             USING ERRCODE = 'null_value_not_allowed',
+                  DETAIL = format('data %s, file_name %s, lenient_esiid %s',
+                                  CASE WHEN data IS NULL THEN 'is NULL' ELSE 'given' END,
+                                  CASE WHEN file_name IS NULL THEN 'is NULL' ELSE 'given' END,
+                                  CASE WHEN lenient_esiid IS NULL THEN 'is NULL' ELSE 'given' END),
                   HINT = 'Call smt.load(pg_read_binary_file(...), ''name''), or use `smt import FILE`.';
     END IF;
     PERFORM pg_advisory_xact_lock(hashtext('smt.load'));
@@ -388,7 +399,80 @@ BEGIN
 END
 $$;
 
--- 5. Views run with the reader's rights.
+-- 5. smt.normalize_15min checks its arguments; views run with the reader's rights.
+-- What smt.normalize_15min accepts: as many ends and kWh values as starts, finite instants, source
+-- intervals of at most 45 days (a billing period) and at most 1,000,000 15-minute slots in all
+-- (28 years of one meter), so that no argument can make it run for minutes or pad silently.
+CREATE FUNCTION smt._normalize_15min_check(starts timestamptz[], ends timestamptz[], kwh numeric[])
+RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n integer := coalesce(array_length(starts, 1), 0);
+    slots numeric;
+BEGIN
+    IF coalesce(array_length(ends, 1), 0) <> n OR coalesce(array_length(kwh, 1), 0) <> n THEN
+        RAISE EXCEPTION 'smt.normalize_15min needs one end and one kWh value for each start'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('%s starts, %s ends, %s kWh values', n,
+                                  coalesce(array_length(ends, 1), 0), coalesce(array_length(kwh, 1), 0));
+    END IF;
+    IF EXISTS (SELECT FROM unnest(starts, ends) u(s, e) WHERE NOT isfinite(s) OR NOT isfinite(e)) THEN
+        RAISE EXCEPTION 'smt.normalize_15min takes finite instants only'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave out intervals with an infinite start or end.';
+    END IF;
+    IF EXISTS (SELECT FROM unnest(starts, ends) u(s, e) WHERE e - s > interval '45 days') THEN
+        RAISE EXCEPTION 'smt.normalize_15min takes source intervals of at most 45 days'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Split longer periods (a billing period is at most about 35 days).';
+    END IF;
+    SELECT coalesce(sum(ceil(extract(epoch FROM u.e - u.s) / 900) + 1), 0) INTO slots
+      FROM unnest(starts, ends) u(s, e) WHERE u.e > u.s;
+    IF slots > 1000000 THEN
+        RAISE EXCEPTION 'smt.normalize_15min would make % slots, more than 1,000,000', slots
+            USING ERRCODE = 'program_limit_exceeded', HINT = 'Normalize a meter''s data a year or so at a time.';
+    END IF;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION smt._normalize_15min_check(timestamptz[], timestamptz[], numeric[]) IS
+'Checks the arguments of smt.normalize_15min (equal lengths, finite instants, sources of at most 45 days, at most 1,000,000 slots) and raises a clear error otherwise.';
+
+CREATE OR REPLACE FUNCTION smt.normalize_15min(starts timestamptz[], ends timestamptz[], kwh numeric[])
+RETURNS TABLE (interval_start timestamptz, interval_end timestamptz, kwh numeric, coverage numeric)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+BEGIN ATOMIC
+    WITH src AS (
+        SELECT u.n, u.s, u.e, u.k, extract(epoch FROM u.e - u.s) AS secs
+          FROM unnest(starts, ends, kwh) WITH ORDINALITY AS u(s, e, k, n)
+         WHERE smt._normalize_15min_check(starts, ends, kwh) AND u.e > u.s AND u.k IS NOT NULL
+    ), pieces AS (
+        SELECT src.n, src.k, g AS slot,
+               extract(epoch FROM least(src.e, g + interval '15 minutes') - greatest(src.s, g)) AS overlap,
+               src.secs,
+               row_number() OVER (PARTITION BY src.n ORDER BY g DESC) = 1 AS last_piece
+          FROM src
+         CROSS JOIN LATERAL generate_series(
+               date_bin(interval '15 minutes', src.s, timestamptz '2000-01-01 00:00:00+00'),
+               src.e - interval '1 microsecond', interval '15 minutes') AS g
+    ), shares AS (
+        SELECT p.n, p.slot, p.overlap, p.last_piece,
+               CASE WHEN p.last_piece THEN NULL
+                    ELSE trunc(p.k * p.overlap / p.secs, scale(p.k) + 6) END AS share, p.k
+          FROM pieces p
+    ), settled AS (
+        SELECT sh.slot, sh.overlap,
+               coalesce(sh.share, sh.k - coalesce(sum(sh.share) OVER (PARTITION BY sh.n), 0)) AS share
+          FROM shares sh
+    )
+    SELECT st.slot, st.slot + interval '15 minutes', sum(st.share), round(sum(st.overlap) / 900, 6)
+      FROM settled st
+     GROUP BY st.slot
+     ORDER BY st.slot;
+END;
+COMMENT ON FUNCTION smt.normalize_15min(timestamptz[], timestamptz[], numeric[]) IS
+'Spreads source intervals (any length, aligned or not) over the UTC 15-minute grid by overlap, exactly: each source''s shares add up to its kWh. coverage is the fraction of each slot covered by source data (may exceed 1 where sources overlap).';
+
+
 ALTER VIEW smt.interval SET (security_invoker = true);
 ALTER VIEW smt.interval_15min SET (security_invoker = true);
 ALTER VIEW smt.daily_usage SET (security_invoker = true);
