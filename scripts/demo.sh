@@ -45,6 +45,8 @@ step "SMT simulator: vsftpd with mutual TLS on 127.0.0.1:$ftp_port, GnuPG-encryp
 bash scripts/smt-simulator.sh start "$demo/sim" "$ftp_port" "$smt"
 trap 'bash scripts/smt-simulator.sh stop "$demo/sim"' EXIT
 
+# The worker's configuration names the site (host, user, the variable holding the password, CA,
+# client certificate and key); the job in smt.job only names the site.
 cat > "$demo/smt.toml" <<TOML
 database_url = "$url"
 download_dir = "$demo/downloads"
@@ -53,11 +55,18 @@ poll_seconds = 1
 lease_seconds = 30
 [pgp]
 secret_key = "$demo/sim/rep-secret.asc"
+[ftps.smt-ftps]
+host = "127.0.0.1"
+port = $ftp_port
+user = "smtftp"
+password_env = "SMT_FTPS_PASSWORD"
+ca_file = "$demo/sim/ftps/ca.pem"
+client_cert = "$demo/sim/ftps/client.pem"
+client_key = "$demo/sim/ftps/client.key"
 TOML
 
 step "the job, as a DBA sees it (smt.job): fetch from SMT every morning at 07:00 Central"
-params=$(printf '{"host":"127.0.0.1","port":%s,"user":"smtftp","password_env":"SMT_FTPS_PASSWORD","ca_file":"%s","client_cert":"%s","client_key":"%s","dirs":["/reports"]}' \
-  "$ftp_port" "$demo/sim/ftps/ca.pem" "$demo/sim/ftps/client.pem" "$demo/sim/ftps/client.key")
+params='{"source":"smt-ftps","dirs":["/reports"]}'
 "${psql[@]}" -d smt_demo -c "INSERT INTO smt.job (name, schedule, kind, params)
                               VALUES ('smt-ftps', '0 7 * * *', 'ftps_fetch', '$params')
                               ON CONFLICT (name) DO UPDATE SET params = excluded.params, enabled = true"

@@ -50,6 +50,50 @@ fn find_newline(hay: &[u8]) -> Option<usize> {
     memchr::memchr(b'\n', &hay[at..]).map(|n| at + n)
 }
 
+/// The UTF-8 byte order mark some tools (spreadsheets, Windows editors) put before a file.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// `line` without a leading byte order mark when it is the file's first line.
+#[inline]
+fn strip_bom(line: &[u8], number: u64) -> &[u8] {
+    if number == 1 {
+        line.strip_prefix(BOM).unwrap_or(line)
+    } else {
+        line
+    }
+}
+
+/// Why a line cannot be stored as text: a NUL byte (PostgreSQL text cannot hold one) or bytes
+/// that are not UTF-8. `None` for a good line.
+#[inline]
+pub fn text_problem(line: &[u8]) -> Option<String> {
+    // One pass for the usual line: ASCII without NUL (bytes 1..=127).
+    if line
+        .iter()
+        .fold(true, |ok, &b| ok & (b.wrapping_sub(1) < 0x7F))
+    {
+        return None;
+    }
+    text_problem_slow(line)
+}
+
+#[cold]
+#[inline(never)]
+fn text_problem_slow(line: &[u8]) -> Option<String> {
+    let bad_utf8 = if line.is_ascii() {
+        None
+    } else {
+        std::str::from_utf8(line).err()
+    };
+    if let Some(e) = bad_utf8 {
+        return Some(format!(
+            "the line is not UTF-8 text (invalid byte at column {})",
+            e.valid_up_to() + 1
+        ));
+    }
+    memchr::memchr(0, line).map(|at| format!("the line has a NUL byte at column {}", at + 1))
+}
+
 /// `line` without a trailing `\r`.
 fn strip_cr(line: &[u8]) -> &[u8] {
     match line.split_last() {
@@ -102,7 +146,7 @@ impl<R: BufRead> Lines<R> {
             self.line_no += 1;
             self.unterminated = false;
             return Ok(Some(Line::Text {
-                text: strip_cr(text),
+                text: strip_bom(strip_cr(text), self.line_no),
                 number: self.line_no,
                 unterminated: false,
             }));
@@ -155,7 +199,7 @@ impl<R: BufRead> Lines<R> {
             }
         }
         Ok(Some(Line::Text {
-            text: &self.buf,
+            text: strip_bom(&self.buf, self.line_no),
             number: self.line_no,
             unterminated: self.unterminated,
         }))

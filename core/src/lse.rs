@@ -13,10 +13,16 @@
 //!
 //! The reader streams: it holds one record at a time, so multi-GB files parse in constant memory.
 //! A bad record becomes one [`RecordError`] and parsing goes on at the next `00000001` row.
+//!
+//! A line that does not read as a row of the record being read (unknown row type, bad data row,
+//! NUL byte or invalid UTF-8) rejects that record, unless the record already holds every
+//! interval its header announces: then the record is handed out as it is and the line is
+//! rejected on its own. A byte order mark before the first row is skipped (see `lines`).
+//! Rejects carry the record's ESIID, channel and day as far as its `00000001` row gives them.
 
 use std::io::{BufRead, Write};
 
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 
 use crate::decimal::Decimal;
 use crate::esiid::{self, EsiidMode};
@@ -44,6 +50,9 @@ pub struct LseReader<R> {
     /// allocation.
     spare_raw: Vec<u8>,
     times: TimeCache,
+    /// A reject to hand out before reading on (a bad line found just after a complete record,
+    /// which was handed out first).
+    queued: Option<RecordError>,
     done: bool,
 }
 
@@ -62,6 +71,52 @@ struct Pending {
     /// The row number the next data row must have, as text (`None` past `99999999`).
     next_code: Option<[u8; 8]>,
     error: Option<RecordError>,
+    /// ESIID, channel and day as far as a `00000001` row that failed gives them, for rejects
+    /// (a good header gives them all: [`Pending::apply_context`]).
+    context: Context,
+    /// Intervals the header announces at the interval length known so far (`None` without a
+    /// good header).
+    expected: Option<usize>,
+}
+
+#[derive(Default)]
+struct Context {
+    esiid: Option<String>,
+    channel: Option<u8>,
+    day: Option<NaiveDate>,
+}
+
+impl Context {
+    /// What can be read of a `00000001` row whose parse failed.
+    fn partial(line: &[u8], options: LseOptions) -> Context {
+        let mut f = lines::texts(line).skip(1);
+        let esiid = f
+            .next()
+            .and_then(|t| esiid::parse(t, options.esiid_mode).ok());
+        let channel = f
+            .next()
+            .and_then(|t| t.parse::<u8>().ok())
+            .filter(|c| *c > 0);
+        let day = f.next().and_then(time::parse_compact).map(|t| t.date());
+        Context {
+            esiid,
+            channel,
+            day,
+        }
+    }
+
+    fn apply(&self, e: RecordError) -> RecordError {
+        e.with_context(self.esiid.as_deref(), self.channel, self.day)
+    }
+}
+
+/// The ESIID, channel and day of a record, on a reject of it: from its header when that was
+/// good (built only here, so a good record costs no copy), else what [`Context::partial`] read.
+fn apply_context(header: Option<&Header>, context: &Context, e: RecordError) -> RecordError {
+    match header {
+        Some(h) => e.with_context(Some(&h.esiid), Some(h.channel), Some(h.start_local.date())),
+        None => context.apply(e),
+    }
 }
 
 struct Header {
@@ -80,6 +135,7 @@ impl<R: BufRead> LseReader<R> {
             pending: None,
             spare_raw: Vec::new(),
             times: TimeCache::new(),
+            queued: None,
             done: false,
         }
     }
@@ -89,6 +145,9 @@ impl<R: BufRead> Iterator for LseReader<R> {
     type Item = Result<IntervalRecord, RecordError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.queued.take() {
+            return Some(Err(e));
+        }
         while !self.done {
             let (line, line_no, unterminated) = match self.lines.next_line() {
                 Ok(Some(Line::Text {
@@ -116,15 +175,21 @@ impl<R: BufRead> Iterator for LseReader<R> {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            // Most rows are the next data row of a good record: straight to its triplets.
+            // Most rows are the next data row of a good record: straight to its triplets (which
+            // check the line for NUL bytes and invalid UTF-8 themselves).
             if let Some(p) = self.pending.as_mut() {
-                if p.error.is_none() && p.is_next_data_row(line) {
+                if p.error.is_none() && p.is_next_data_row(line) && !p.is_complete() {
                     if let Err(e) = p.data_row_triplets(line, line_no, unterminated) {
                         p.fail(e.with_raw(line));
                     }
                     continue;
                 }
             }
+            // A NUL byte or invalid UTF-8 makes the line unreadable as text: it is rejected
+            // (with its record, unless that record was already complete).
+            let text_error = lines::text_problem(line).map(|why| {
+                RecordError::new(ErrorKind::InvalidText, line_no, "line", why).with_raw(line)
+            });
             // The row type: up to the first comma (which is the 9th byte in any sane row).
             let code_len = match line.iter().take(9).position(|&b| b == b',') {
                 Some(n) => n,
@@ -133,7 +198,10 @@ impl<R: BufRead> Iterator for LseReader<R> {
             let code = &line[..code_len];
             if code == b"00000001" {
                 let raw = std::mem::take(&mut self.spare_raw);
-                let next = Pending::start(line, line_no, self.options, &mut self.times, raw);
+                let mut next = Pending::start(line, line_no, self.options, &mut self.times, raw);
+                if let Some(e) = text_error {
+                    next.error = Some(e);
+                }
                 if let Some(done) = self.pending.replace(next) {
                     let (record, raw) = done.finish(false);
                     self.spare_raw = raw;
@@ -142,26 +210,60 @@ impl<R: BufRead> Iterator for LseReader<R> {
                 continue;
             }
             let Some(p) = self.pending.as_mut() else {
-                return Some(Err(RecordError::new(
-                    ErrorKind::UnknownRowType,
-                    line_no,
-                    "row type",
-                    format!(
-                        "row {:?} outside a record (no 00000001 row before it)",
-                        lines::text(code)
-                    ),
-                )
-                .with_raw(line)));
+                return Some(Err(text_error.unwrap_or_else(|| {
+                    RecordError::new(
+                        ErrorKind::UnknownRowType,
+                        line_no,
+                        "row type",
+                        format!(
+                            "row {:?} outside a record (no 00000001 row before it)",
+                            lines::text(code)
+                        ),
+                    )
+                    .with_raw(line)
+                })));
             };
             if p.error.is_some() {
                 continue;
             }
-            if let Err(e) = p.row(code, line, line_no, unterminated, &mut self.times) {
-                p.fail(e.with_raw(line));
+            // A complete record keeps what it has: a line after it that does not read as one of
+            // its rows is rejected on its own, and the record is finished.
+            let complete = p.is_complete();
+            let outcome = match text_error {
+                Some(e) => Err(e),
+                None => {
+                    let mark = p.mark();
+                    p.row(code, line, line_no, unterminated, &mut self.times)
+                        .map_err(|e| {
+                            if complete {
+                                p.restore(mark);
+                            }
+                            e.with_raw(line)
+                        })
+                }
+            };
+            match outcome {
+                Ok(()) => {}
+                Err(e) if complete => {
+                    let done = self.pending.take().expect("pending record");
+                    let (record, raw) = done.finish(false);
+                    self.spare_raw = raw;
+                    self.queued = Some(e);
+                    return Some(record);
+                }
+                Err(e) => p.fail(e),
             }
         }
         None
     }
+}
+
+/// Where a record's data stood before a row, to undo a row that failed part-way.
+#[derive(Clone, Copy)]
+struct Mark {
+    intervals: usize,
+    data_rows: u32,
+    next_code: Option<[u8; 8]>,
 }
 
 impl Pending {
@@ -187,12 +289,47 @@ impl Pending {
             data_rows: 0,
             next_code: Some(*b"10000000"),
             error: None,
+            context: Context::default(),
+            expected: None,
         };
         match Header::parse(line, line_no, options, times) {
-            Ok(h) => p.header = Some(h),
-            Err(e) => p.fail(e.with_raw(line)),
+            Ok(h) => {
+                p.header = Some(h);
+                p.expected = p.expected_intervals();
+            }
+            Err(e) => {
+                p.context = Context::partial(line, options);
+                p.fail(e.with_raw(line));
+            }
         }
         p
+    }
+
+    /// Intervals the header announces, at the interval length known so far.
+    fn expected_intervals(&self) -> Option<usize> {
+        let h = self.header.as_ref()?;
+        let secs = i64::from(self.interval_seconds.unwrap_or(DEFAULT_INTERVAL_SECONDS));
+        let span = (h.stop - h.start).num_seconds();
+        Some(((span + secs - 1) / secs) as usize)
+    }
+
+    /// A good record holding every interval its header announces.
+    fn is_complete(&self) -> bool {
+        self.error.is_none() && self.expected == Some(self.intervals.len())
+    }
+
+    fn mark(&self) -> Mark {
+        Mark {
+            intervals: self.intervals.len(),
+            data_rows: self.data_rows,
+            next_code: self.next_code,
+        }
+    }
+
+    fn restore(&mut self, mark: Mark) {
+        self.intervals.truncate(mark.intervals);
+        self.data_rows = mark.data_rows;
+        self.next_code = mark.next_code;
     }
 
     fn fail(&mut self, err: RecordError) {
@@ -231,6 +368,7 @@ impl Pending {
                     })?
                 };
                 self.interval_seconds = Some(seconds);
+                self.expected = self.expected_intervals();
             }
             b"00000003" => {
                 self.once(self.transaction_id.is_some(), "00000003", line_no)?;
@@ -362,6 +500,18 @@ impl Pending {
             self.intervals.push(reading);
             next = Some(start + used);
         }
+        // The fast path reads only digits, dots, `A`/`E` and commas; what it left is checked for
+        // NUL bytes and invalid UTF-8 here, off the common path.
+        if next.is_some_and(|start| start < len) {
+            if let Some(why) = lines::text_problem(line) {
+                return Err(RecordError::new(
+                    ErrorKind::InvalidText,
+                    line_no,
+                    "line",
+                    why,
+                ));
+            }
+        }
         while let Some(value_start) = next {
             let (value_len, fast_kwh) = Decimal::parse_field_prefix(&line[value_start..]);
             let value_end = value_start + value_len;
@@ -448,11 +598,12 @@ impl Pending {
 
     fn into_record(self, at_eof: bool, raw: &[u8]) -> Result<IntervalRecord, RecordError> {
         if let Some(e) = self.error {
-            return Err(e);
+            return Err(apply_context(self.header.as_ref(), &self.context, e));
         }
         let header = self.header.expect("a record without error has a header");
         let fail = |kind, field: &str, reason: String| {
-            Err(RecordError::new(kind, self.line, field, reason).with_raw(raw))
+            let e = RecordError::new(kind, self.line, field, reason).with_raw(raw);
+            Err(apply_context(Some(&header), &Context::default(), e))
         };
         let Some(revision) = self.revision else {
             return fail(

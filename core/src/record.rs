@@ -135,6 +135,8 @@ pub enum ErrorKind {
     MissingRevision,
     BadHeader,
     LineTooLong,
+    /// A NUL byte or invalid UTF-8 in a line.
+    InvalidText,
     Io,
 }
 
@@ -159,6 +161,7 @@ impl ErrorKind {
             ErrorKind::MissingRevision => "missing_revision",
             ErrorKind::BadHeader => "bad_header",
             ErrorKind::LineTooLong => "line_too_long",
+            ErrorKind::InvalidText => "invalid_text",
             ErrorKind::Io => "io",
         }
     }
@@ -183,8 +186,24 @@ pub struct RecordError {
     pub field: String,
     pub kind: ErrorKind,
     pub reason: String,
-    /// Text of the offending line, without its line ending.
+    /// Text of the offending line, without its line ending. Invalid UTF-8 and NUL bytes are
+    /// replaced by U+FFFD (PostgreSQL text cannot hold NUL).
     pub raw: String,
+    /// ESIID of the rejected record, when the parser could read it.
+    pub esiid: Option<String>,
+    /// Channel of the rejected record (4 load, 1 generation), when known.
+    pub channel: Option<u8>,
+    /// Operating day of the rejected record, when known.
+    pub day: Option<NaiveDate>,
+}
+
+/// `text` with every NUL replaced by U+FFFD (PostgreSQL text cannot hold NUL).
+pub fn without_nul(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{fffd}")
+    } else {
+        text
+    }
 }
 
 impl RecordError {
@@ -197,15 +216,34 @@ impl RecordError {
         RecordError {
             line,
             record_line: line,
-            field: field.into(),
+            field: without_nul(field.into()),
             kind,
-            reason: reason.into(),
+            reason: without_nul(reason.into()),
             raw: String::new(),
+            esiid: None,
+            channel: None,
+            day: None,
         }
     }
 
+    /// Keeps `raw` as the offending line's text: invalid UTF-8 and NUL bytes become U+FFFD.
     pub fn with_raw(mut self, raw: &[u8]) -> Self {
-        self.raw = String::from_utf8_lossy(raw).into_owned();
+        self.raw = without_nul(String::from_utf8_lossy(raw).into_owned());
+        self
+    }
+
+    /// Fills the ESIID, channel and day that are not already set.
+    pub fn with_context(
+        mut self,
+        esiid: Option<&str>,
+        channel: Option<u8>,
+        day: Option<NaiveDate>,
+    ) -> Self {
+        if self.esiid.is_none() {
+            self.esiid = esiid.map(str::to_owned);
+        }
+        self.channel = self.channel.or(channel);
+        self.day = self.day.or(day);
         self
     }
 

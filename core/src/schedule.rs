@@ -28,6 +28,88 @@ pub enum ScheduleError {
     Invalid(String, String),
     #[error("unknown time zone {0:?}")]
     TimeZone(String),
+    #[error("schedule {0:?} never runs: no date has that day of the month in those months (e.g. 30 February, 31 April)")]
+    Never(String),
+}
+
+/// The five crontab fields: name, bounds, and the names allowed in place of numbers (the first
+/// name stands for the lower bound).
+const FIELDS: [(&str, &str, u32, u32, &[&str]); 5] = [
+    ("minute", "minutes are 0-59", 0, 59, &[]),
+    ("hour", "hours are 0-23", 0, 23, &[]),
+    ("day-of-month", "days of the month are 1-31", 1, 31, &[]),
+    (
+        "month",
+        "months are 1-12 or JAN-DEC",
+        1,
+        12,
+        &[
+            "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+        ],
+    ),
+    (
+        "day-of-week",
+        "weekdays are 0-7 (0 and 7 are Sunday) or SUN-SAT",
+        0,
+        7,
+        &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"],
+    ),
+];
+
+/// A schedule that has not run within this many years of a reference date never will (29
+/// February comes at least once in any 8 years).
+const NEVER_YEARS: i64 = 8;
+
+/// Checks one crontab field (`*`, numbers, names, `a-b` ranges, `,` lists, `/n` steps) against
+/// its bounds, so that errors speak of the user's 5-field line and its ranges.
+fn check_field(text: &str, index: usize) -> Result<(), String> {
+    let (name, bounds, lo, hi, names) = FIELDS[index];
+    let value = |t: &str| -> Result<u32, String> {
+        if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(t)) {
+            return Ok(lo + i as u32);
+        }
+        let n: u32 = t.parse().map_err(|_| {
+            format!(
+                "{name} {t:?} is not a number ({bounds}); a field is *, a number, a range a-b, \
+                 a list a,b or a step */n"
+            )
+        })?;
+        if n < lo || n > hi {
+            return Err(format!("{name} {n} is out of range: {bounds}"));
+        }
+        Ok(n)
+    };
+    for item in text.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((r, s)) => (r, Some(s)),
+            None => (item, None),
+        };
+        if let Some(step) = step {
+            match step.parse::<u32>() {
+                Ok(n) if n > 0 => {}
+                _ => {
+                    return Err(format!(
+                        "{name} step {step:?} in {item:?} is not a number from 1"
+                    ))
+                }
+            }
+        }
+        if range == "*" {
+            continue;
+        }
+        match range.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (value(a)?, value(b)?);
+                if a > b {
+                    return Err(format!("{name} range {range:?} runs backwards ({a} > {b})"));
+                }
+            }
+            None => {
+                value(range)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[derive(Clone, Debug)]
@@ -54,21 +136,38 @@ impl CronSchedule {
         let [minute, hour, dom, month, dow] = fields[..] else {
             return Err(ScheduleError::FieldCount(line.to_owned()));
         };
+        for (i, f) in fields.iter().enumerate() {
+            check_field(f, i).map_err(|why| ScheduleError::Invalid(line.to_owned(), why))?;
+        }
         let weekdays = weekdays(dow)?;
+        // The crate's own messages show its 6-field form and bounds; the fields were checked
+        // above, so one here is unexpected and is reported without them.
         let build = |dom: &str, dow: &str| {
-            cron::Schedule::from_str(&format!("0 {minute} {hour} {dom} {month} {dow}"))
-                .map_err(|e| ScheduleError::Invalid(line.to_owned(), e.to_string()))
+            cron::Schedule::from_str(&format!("0 {minute} {hour} {dom} {month} {dow}")).map_err(
+                |e| {
+                    let why = e.to_string();
+                    let why = why.lines().last().unwrap_or("not understood").to_owned();
+                    ScheduleError::Invalid(line.to_owned(), why)
+                },
+            )
         };
         let parts = if dom != "*" && dow != "*" {
             vec![build(dom, "*")?, build("*", &weekdays)?]
         } else {
             vec![build(dom, &weekdays)?]
         };
-        Ok(CronSchedule {
+        let schedule = CronSchedule {
             line: line.to_owned(),
             tz,
             parts,
-        })
+        };
+        // A day of the month no listed month has (30 February, 31 April) never comes.
+        let reference = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
+        let horizon = reference + chrono::Duration::days(366 * NEVER_YEARS);
+        if schedule.next_after(reference).is_none_or(|t| t > horizon) {
+            return Err(ScheduleError::Never(line.to_owned()));
+        }
+        Ok(schedule)
     }
 
     pub fn line(&self) -> &str {

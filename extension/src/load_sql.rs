@@ -10,7 +10,8 @@ use smt_core::Format;
 use crate::convert;
 
 /// Staging rows for one file, in file order: `record` for each good record, `reject` for each bad
-/// one. smt._merge_stage settles days the file holds more than once.
+/// one (with its record's ESIID, channel and day when known). smt._merge_stage settles days the
+/// file holds more than once.
 #[pg_extern(immutable, parallel_safe, strict)]
 fn _stage(
     data: &[u8],
@@ -74,11 +75,13 @@ fn _stage(
                     None,
                 )
             }
+            // A reject carries the ESIID, channel and day of its record when the parser knows
+            // them, so smt.reject says which ESIID-day it cost.
             Err(e) => (
                 "reject",
-                None,
-                None,
-                None,
+                e.esiid,
+                e.channel.map(i16::from),
+                e.day.map(convert::date),
                 None,
                 None,
                 None,

@@ -1,20 +1,45 @@
 //! Configuration: a TOML file (`--config FILE` or `SMT_CONFIG`) plus environment variables.
-//! Secrets never live here: the FTPS password and the PGP passphrase come from the environment
-//! (or a passphrase file), named by the configuration.
+//!
+//! The file belongs to whoever runs the worker, and it alone says what a worker may reach: the
+//! FTPS sites (host, user, the environment variable holding the password, CA, client
+//! certificate and key, TLS switches, where downloads go) and the local directories jobs may
+//! import from, each under a name. A job in `smt.job` names one of them (`{"source": "smt-ftps"}`)
+//! and can name nothing else: not a host, a path, an environment variable or a TLS switch (see
+//! [`crate::sources`]). Secrets never live here either: the FTPS password and the PGP passphrase
+//! come from the environment (or a passphrase file), named by this file.
 //!
 //! ```toml
 //! database_url = "postgresql://smt@localhost/smt"   # or DATABASE_URL / --database-url
-//! download_dir = "/var/lib/smt/downloads"
+//! download_dir = "/var/lib/smt/downloads"           # downloads go under it, one directory per site
+//! retention_days = 30                               # loaded or quarantined downloads are deleted after
 //! lenient_esiid = false
+//!
 //! [worker]
 //! poll_seconds = 5
 //! lease_seconds = 60
+//!
 //! [pgp]
 //! secret_key = "/etc/smt/rep-secret-key.asc"
 //! passphrase_file = "/etc/smt/passphrase"          # or SMT_PGP_PASSPHRASE
 //! signer_key = "/etc/smt/smt-signing-key.asc"      # optional: verify SMT's signature
+//!
+//! [ftps.smt-ftps]                                  # an FTPS site, for ftps_fetch jobs
+//! host = "ftp.smartmetertexas.example"
+//! port = 21                                        # default 21
+//! user = "REPUSER"
+//! password_env = "SMT_FTPS_PASSWORD"               # default SMT_FTPS_PASSWORD
+//! ca_file = "/etc/smt/ca.pem"                      # default: the system's trusted roots
+//! client_cert = "/etc/smt/client.pem"
+//! client_key = "/etc/smt/client.key"
+//! # insecure_skip_verify = true                    # never in production; logged at warn
+//! # download_dir = "/var/lib/smt/smt-ftps"         # default: under the top-level download_dir
+//! # timeout_seconds = 60
+//!
+//! [import_dirs]                                    # local directories, for import_dir jobs
+//! inbox = "/srv/smt/inbox"
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,21 +48,91 @@ use serde::Deserialize;
 
 pub const PASSPHRASE_ENV: &str = "SMT_PGP_PASSPHRASE";
 
-#[derive(Debug, Default, Deserialize)]
+/// Where downloads go when the configuration names no `download_dir` (relative to the working
+/// directory).
+pub const DEFAULT_DOWNLOAD_DIR: &str = "smt-downloads";
+
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub database_url: Option<String>,
+    /// Downloads of every FTPS site go under it (`<download_dir>/<site's source>/...`), unless the
+    /// site names its own.
     pub download_dir: Option<PathBuf>,
+    /// Days a loaded or quarantined download is kept (by its file's modification time, which is
+    /// when it was downloaded) before the worker deletes it.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
     #[serde(default)]
     pub lenient_esiid: bool,
     #[serde(default)]
     pub worker: WorkerConfig,
     #[serde(default)]
     pub pgp: PgpConfig,
+    /// FTPS sites by name: what an ftps_fetch job's `source` names.
+    #[serde(default)]
+    pub ftps: BTreeMap<String, FtpsSite>,
+    /// Local directories by name: what an import_dir job's `source` names.
+    #[serde(default)]
+    pub import_dirs: BTreeMap<String, PathBuf>,
 }
 
-#[derive(Debug, Deserialize)]
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: None,
+            download_dir: None,
+            retention_days: default_retention_days(),
+            lenient_esiid: false,
+            worker: WorkerConfig::default(),
+            pgp: PgpConfig::default(),
+            ftps: BTreeMap::new(),
+            import_dirs: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_retention_days() -> u32 {
+    30
+}
+
+/// One FTPS site, as the worker's owner configured it.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct FtpsSite {
+    pub host: String,
+    #[serde(default = "default_ftps_port")]
+    pub port: u16,
+    pub user: String,
+    /// Environment variable holding the password (never the password itself).
+    #[serde(default = "default_password_env")]
+    pub password_env: String,
+    /// PEM file of the CA(s) the server certificate must chain to; none: the system's roots.
+    pub ca_file: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    /// Accept any server certificate. Only for tests and emergencies; logged at warn.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+    /// Where this site's downloads go; default: `<download_dir>/<source>`.
+    pub download_dir: Option<PathBuf>,
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_ftps_port() -> u16 {
+    21
+}
+fn default_password_env() -> String {
+    "SMT_FTPS_PASSWORD".into()
+}
+fn default_timeout() -> u64 {
+    60
+}
+
+/// Either setting may be left out (its default is used).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct WorkerConfig {
     /// How often an idle worker looks for due jobs (a DBA's UPDATE is seen within this time).
     pub poll_seconds: u64,
@@ -81,7 +176,22 @@ impl Config {
         };
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read config {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("bad config {}", path.display()))
+        Config::parse(&text).with_context(|| format!("bad config {}", path.display()))
+    }
+
+    /// The configuration in `text` (TOML).
+    pub fn parse(text: &str) -> Result<Config> {
+        let config: Config = toml::from_str(text)?;
+        for (name, site) in &config.ftps {
+            if site.insecure_skip_verify {
+                tracing::warn!(
+                    site = %name,
+                    server = %site.host,
+                    "[ftps.{name}] insecure_skip_verify = true: the server certificate is NOT verified"
+                );
+            }
+        }
+        Ok(config)
     }
 
     /// `--database-url`, else `DATABASE_URL`, else the config file.
@@ -90,5 +200,60 @@ impl Config {
             .or_else(|| std::env::var("DATABASE_URL").ok())
             .or_else(|| self.database_url.clone())
             .context("no database: pass --database-url, set DATABASE_URL, or put database_url in the config file")
+    }
+
+    /// Days a loaded or quarantined download is kept.
+    pub fn retention(&self) -> Duration {
+        Duration::from_secs(u64::from(self.retention_days) * 24 * 3600)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_parses() {
+        let doc = include_str!("config.rs");
+        let example: String = doc
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```toml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
+            .collect();
+        let config = Config::parse(&example).unwrap_or_else(|e| panic!("{e:#}\n{example}"));
+        assert_eq!(config.retention_days, 30);
+        let site = &config.ftps["smt-ftps"];
+        assert_eq!(
+            (site.port, site.password_env.as_str()),
+            (21, "SMT_FTPS_PASSWORD")
+        );
+        assert!(!site.insecure_skip_verify);
+        assert_eq!(config.import_dirs["inbox"], Path::new("/srv/smt/inbox"));
+    }
+
+    #[test]
+    fn the_readme_example_parses() {
+        let readme = include_str!("../../README.md");
+        let example: String = readme
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("README.md has a ```toml example")
+            .to_owned();
+        Config::parse(&example).unwrap_or_else(|e| panic!("{e:#}\n{example}"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let e =
+            Config::parse("[ftps.x]\nhost = \"h\"\nuser = \"u\"\npassword = \"p\"\n").unwrap_err();
+        assert!(
+            format!("{e:#}").contains("unknown field `password`"),
+            "{e:#}"
+        );
+        let e = Config::parse("[pgp]\ndownload_dir = \"/x\"\n").unwrap_err();
+        assert!(format!("{e:#}").contains("download_dir"), "{e:#}");
     }
 }

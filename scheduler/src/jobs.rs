@@ -149,32 +149,173 @@ pub async fn fail(client: &Client, run: &ClaimedRun, worker: &str, error: &str) 
     Ok(row.try_get("recorded")?)
 }
 
-/// One worker: a control connection (claims, heartbeats, outcomes) and a work connection (loads).
-pub struct Worker {
-    pub id: String,
+/// First wait before reconnecting to the database; doubled after every failed attempt.
+pub const RECONNECT_FIRST_DELAY: Duration = Duration::from_millis(500);
+/// Longest wait between two attempts to reconnect.
+pub const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(30);
+/// How long `smt run --exit-when-idle` keeps trying to reach the database before it gives up
+/// (the daemon keeps trying for as long as it runs).
+pub const EXIT_WHEN_IDLE_PATIENCE: Duration = Duration::from_secs(60);
+
+/// The wait before reconnect attempt `attempt` (1 for the first retry): exponential, capped at
+/// [`RECONNECT_MAX_DELAY`], with jitter (between half and all of it), so workers that lost the
+/// same database do not all come back at the same instant.
+pub fn reconnect_delay(attempt: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let exp = RECONNECT_FIRST_DELAY
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+        .min(RECONNECT_MAX_DELAY);
+    // A random number from the standard library: RandomState is seeded per instance.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let fraction = 0.5 + 0.5 * (random % 10_000) as f64 / 10_000.0;
+    exp.mul_f64(fraction)
+}
+
+/// True when `e` (or an error in its chain) means the database connection is gone or the server
+/// is going away: closed connections, socket errors, SQLSTATE class 08 (connection exception),
+/// 57P01-57P03 (terminated by an administrator, crash shutdown, cannot connect now), 57P05 and
+/// 25P03 (idle_session_timeout, idle_in_transaction_session_timeout). Such errors
+/// are not the run's fault: the worker reconnects instead of recording a failure.
+pub fn is_connection_error(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        let Some(pg) = cause.downcast_ref::<tokio_postgres::Error>() else {
+            return false;
+        };
+        if pg.is_closed() {
+            return true;
+        }
+        if let Some(code) = pg.code() {
+            let code = code.code();
+            return code.starts_with("08")
+                || matches!(code, "57P01" | "57P02" | "57P03" | "57P05" | "25P03");
+        }
+        std::error::Error::source(pg).is_some_and(|s| s.is::<std::io::Error>())
+    })
+}
+
+/// The two connections of a worker.
+struct Connections {
     control: Arc<Client>,
     work: Client,
+}
+
+impl Connections {
+    async fn open(url: &str) -> Result<Connections> {
+        Ok(Connections {
+            control: Arc::new(crate::db::connect(url).await?),
+            work: crate::db::connect(url).await?,
+        })
+    }
+
+    fn is_closed(&self) -> bool {
+        self.control.is_closed() || self.work.is_closed()
+    }
+}
+
+/// What a worker's runs came to, for `smt run`'s last line and exit status.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    /// Runs this worker claimed and executed.
+    pub ran: usize,
+    pub succeeded: usize,
+    /// Runs that ended in an error (recorded with `smt.fail_run`, retried or marked failed).
+    pub failed: usize,
+    /// Runs given up without an outcome: the lease was lost or the database connection dropped
+    /// (their transaction rolled back; another worker, or this one, takes them over).
+    pub abandoned: usize,
+}
+
+/// One worker: a control connection (claims, heartbeats, outcomes) and a work connection (loads).
+/// Both are reopened, with backoff, when the database goes away.
+pub struct Worker {
+    pub id: String,
+    url: String,
+    conns: Option<Connections>,
     config: WorkerConfig,
     settings: Arc<Settings>,
+    pub tally: Tally,
 }
 
 impl Worker {
-    pub async fn connect(url: &str, config: WorkerConfig, settings: Settings) -> Result<Worker> {
-        Ok(Worker {
+    /// A worker that connects when it first runs (and waits for the database if it is down).
+    pub fn new(url: &str, config: WorkerConfig, settings: Settings) -> Worker {
+        Worker {
             id: worker_id(),
-            control: Arc::new(crate::db::connect(url).await?),
-            work: crate::db::connect(url).await?,
+            url: url.to_owned(),
+            conns: None,
             config,
             settings: Arc::new(settings),
-        })
+            tally: Tally::default(),
+        }
+    }
+
+    /// A worker connected now; an unreachable database is an error.
+    pub async fn connect(url: &str, config: WorkerConfig, settings: Settings) -> Result<Worker> {
+        let mut worker = Worker::new(url, config, settings);
+        worker.conns = Some(Connections::open(url).await?);
+        Ok(worker)
+    }
+
+    fn connections(&self) -> Result<&Connections> {
+        self.conns.as_ref().context("not connected to the database")
+    }
+
+    /// True when both connections are open.
+    pub fn is_connected(&self) -> bool {
+        self.conns.as_ref().is_some_and(|c| !c.is_closed())
+    }
+
+    /// Opens both connections, retrying with exponential backoff (capped, with jitter) while the
+    /// database cannot be reached; each wait is logged at warn with what it waits for (the URL
+    /// without its password). Gives up after `patience`, if given.
+    pub async fn reconnect(&mut self, patience: Option<Duration>) -> Result<()> {
+        self.conns = None;
+        let started = std::time::Instant::now();
+        let mut attempt: u32 = 0;
+        loop {
+            match Connections::open(&self.url).await {
+                Ok(conns) => {
+                    self.conns = Some(conns);
+                    if attempt > 0 {
+                        tracing::warn!(
+                            database = %crate::db::redact(&self.url),
+                            attempts = attempt + 1,
+                            waited = format!("{:.1}s", started.elapsed().as_secs_f64()),
+                            "database reachable again; resuming"
+                        );
+                    }
+                    return Ok(());
+                }
+                Err(e) => {
+                    attempt += 1;
+                    let delay = reconnect_delay(attempt);
+                    if patience.is_some_and(|p| started.elapsed() + delay > p) {
+                        return Err(e.context(format!(
+                            "gave up after {attempt} attempts in {:.0}s",
+                            started.elapsed().as_secs_f64()
+                        )));
+                    }
+                    tracing::warn!(
+                        database = %crate::db::redact(&self.url),
+                        attempt,
+                        retry_in = format!("{:.1}s", delay.as_secs_f64()),
+                        "waiting for the database: {e:#}"
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
     }
 
     /// Queues due jobs, then runs claimable runs until there are none. Returns how many ran.
     pub async fn drain(&mut self) -> Result<usize> {
-        abandon_crashing(&self.control).await?;
-        enqueue_due(&self.control).await?;
+        let control = self.connections()?.control.clone();
+        abandon_crashing(&control).await?;
+        enqueue_due(&control).await?;
         let mut ran = 0;
-        while let Some(run) = claim(&self.control, &self.id, self.config.lease()).await? {
+        while let Some(run) = claim(&control, &self.id, self.config.lease()).await? {
             self.execute(run).await?;
             ran += 1;
         }
@@ -182,19 +323,49 @@ impl Worker {
     }
 
     /// Runs until `shutdown` resolves (or, with `exit_when_idle`, until nothing is left to do).
+    /// A lost database connection (dropped, terminated, the server restarting or down at start)
+    /// is not fatal: the worker reconnects with backoff and goes on; a run that was loading
+    /// when its connection dropped rolled back and is taken over once its lease expires. With
+    /// `exit_when_idle` it gives up on an unreachable database after [`EXIT_WHEN_IDLE_PATIENCE`].
     pub async fn run(
         &mut self,
         exit_when_idle: bool,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<()> {
         tokio::pin!(shutdown);
+        let patience = exit_when_idle.then_some(EXIT_WHEN_IDLE_PATIENCE);
         loop {
-            let ran = tokio::select! {
-                r = self.drain() => r?,
+            if !self.is_connected() {
+                if self.conns.take().is_some() {
+                    tracing::warn!(
+                        database = %crate::db::redact(&self.url),
+                        "lost the database connection; reconnecting"
+                    );
+                }
+                tokio::select! {
+                    r = self.reconnect(patience) => r?,
+                    _ = &mut shutdown => return Ok(()),
+                }
+            }
+            let drained = tokio::select! {
+                r = self.drain() => r,
                 _ = &mut shutdown => return Ok(()),
             };
-            if exit_when_idle && ran == 0 {
-                return Ok(());
+            match drained {
+                Ok(ran) => {
+                    if exit_when_idle && ran == 0 {
+                        return Ok(());
+                    }
+                }
+                Err(e) if is_connection_error(&e) || !self.is_connected() => {
+                    tracing::warn!(
+                        database = %crate::db::redact(&self.url),
+                        "lost the database connection ({e:#}); reconnecting"
+                    );
+                    self.conns = None;
+                    continue;
+                }
+                Err(e) => return Err(e),
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.config.poll()) => {}
@@ -208,12 +379,18 @@ impl Worker {
             tracing::warn!(run = run.run_id, job = %run.job_name, "taking over a run whose worker stopped heartbeating");
         }
         tracing::info!(run = run.run_id, job = %run.job_name, attempt = run.attempt, "run started");
+        self.tally.ran += 1;
         let lease = self.config.lease();
-        let (control, id, run_id) = (self.control.clone(), self.id.clone(), run.run_id);
+        let conns = self
+            .conns
+            .as_mut()
+            .context("not connected to the database")?;
+        let control = conns.control.clone();
+        let (beat, id, run_id) = (control.clone(), self.id.clone(), run.run_id);
         let lost = async move {
             loop {
                 tokio::time::sleep(lease / 3).await;
-                match heartbeat(&control, run_id, &id, lease).await {
+                match heartbeat(&beat, run_id, &id, lease).await {
                     Ok(true) => {}
                     Ok(false) => return "lease lost: another worker took the run over".to_owned(),
                     Err(e) => return format!("heartbeat failed: {e:#}"),
@@ -221,21 +398,37 @@ impl Worker {
             }
         };
         let outcome = tokio::select! {
-            r = sources::execute(&mut self.work, &run, &self.settings) => r,
+            r = sources::execute(&mut conns.work, &run, &self.settings) => r,
             why = lost => {
                 tracing::error!(run = run.run_id, "{why}; abandoning the run (its transaction rolls back)");
+                self.tally.abandoned += 1;
                 return Ok(());
             }
         };
         let recorded = match outcome {
             Ok(counts) => {
                 tracing::info!(run = run.run_id, job = %run.job_name, %counts, "run succeeded");
-                succeed(&self.control, &run, &self.id, &counts).await?
+                self.tally.succeeded += 1;
+                succeed(&control, &run, &self.id, &counts).await?
+            }
+            Err(e) if is_connection_error(&e) || conns.work.is_closed() => {
+                // Not the run's fault: nothing of the delivery in progress was committed, and the
+                // run stays claimed until its lease expires; then it is taken over (by this worker
+                // too, once it has reconnected).
+                tracing::warn!(
+                    run = run.run_id,
+                    job = %run.job_name,
+                    "database connection lost during the run ({e:#}); abandoning it: its \
+                     transaction rolled back, and it is taken over when its lease expires"
+                );
+                self.tally.abandoned += 1;
+                return Err(e);
             }
             Err(e) => {
                 let error = format!("{e:#}");
                 tracing::error!(run = run.run_id, job = %run.job_name, "run failed: {error}");
-                fail(&self.control, &run, &self.id, &error).await?
+                self.tally.failed += 1;
+                fail(&control, &run, &self.id, &error).await?
             }
         };
         if !recorded {
@@ -245,5 +438,24 @@ impl Worker {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_delays_double_up_to_the_cap_with_jitter() {
+        for (attempt, full) in [(1, 500), (2, 1_000), (3, 2_000), (6, 16_000), (7, 30_000)] {
+            let full = Duration::from_millis(full);
+            for _ in 0..50 {
+                let d = reconnect_delay(attempt);
+                assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
+            }
+        }
+        assert!(reconnect_delay(u32::MAX) <= RECONNECT_MAX_DELAY);
+        let spread: std::collections::HashSet<_> = (0..20).map(|_| reconnect_delay(3)).collect();
+        assert!(spread.len() > 1, "jittered");
     }
 }

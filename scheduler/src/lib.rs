@@ -5,12 +5,16 @@
 //! - [`ingest`]: one local file (encrypted, zipped or plain) into the database, exactly once.
 //! - [`jobs`]: cron jobs kept in Postgres, claimed with SKIP LOCKED under a lease.
 //! - [`config`], [`db`]: configuration (TOML + environment) and connections.
+//! - [`logging`], [`text`]: what may be logged (no secrets, no file contents) and printed (no
+//!   control characters from outside).
 
 pub mod config;
 pub mod db;
 pub mod ingest;
 pub mod jobs;
+pub mod logging;
 pub mod pgp;
 pub mod sources;
+pub mod text;
 pub mod transport;
 pub mod unzip;

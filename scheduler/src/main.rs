@@ -34,13 +34,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SMT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    // Colours only on a terminal (and not under NO_COLOR): logs captured to a file or a journal
+    // stay plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    // SMT_LOG (default info); dependencies' secrets and data are never forwarded (see logging).
+    smt_scheduler::logging::init(ansi);
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Parse(args) => cli::parse::run(args),

@@ -11,28 +11,189 @@
 //!
 //! Kinds: `import_dir` (files dropped into a local directory) and `ftps_fetch` (SMT's FTPS site,
 //! through the [`Transport`] trait, so SFTP can follow).
+//!
+//! # What a job may say
+//!
+//! Whoever can write `smt.job` is not trusted with the worker's secrets, files or network: a job's
+//! params only *name* a source that the worker's own configuration file defines
+//! ([`crate::config`]: `[ftps.NAME]`, `[import_dirs]`), and a worker runs a job only on a source
+//! its configuration has. ftps_fetch takes `{"source": NAME, "dirs": [remote directories]}`,
+//! import_dir takes `{"source": NAME}`; any other key (a host, a user, an environment variable, a
+//! key or certificate file, a local directory, a TLS switch, a timeout) is refused with an error
+//! naming it, before anything is read or contacted ([`JobParams`]).
+//!
+//! Downloads are private to the worker's user (directories 0700, files 0600) and deleted
+//! `retention_days` after they were downloaded once they are loaded or quarantined.
 
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 use smt_core::EsiidMode;
 use tokio_postgres::{Client, Row};
 
+use crate::config::FtpsSite;
 use crate::ingest::{self, LoadCounts, ReportOutcome};
 use crate::jobs::ClaimedRun;
 use crate::pgp::Keyring;
 use crate::transport::ftps::{FtpsConfig, FtpsTransport};
 use crate::transport::{RemoteFile, Transport};
 
-/// What every job run needs besides its own parameters.
+/// What every job run needs besides its own parameters: all from the worker's configuration.
 pub struct Settings {
     pub keyring: Option<Arc<Keyring>>,
     pub esiid_mode: EsiidMode,
     pub download_dir: PathBuf,
+    /// How long a loaded or quarantined download is kept (by its modification time).
+    pub retention: Duration,
+    /// The FTPS sites ftps_fetch jobs may name.
+    pub ftps: std::collections::BTreeMap<String, FtpsSite>,
+    /// The local directories import_dir jobs may name.
+    pub import_dirs: std::collections::BTreeMap<String, PathBuf>,
+}
+
+impl Settings {
+    fn ftps_site(&self, name: &str) -> Result<&FtpsSite> {
+        self.ftps.get(name).with_context(|| {
+            format!(
+                "ftps_fetch: this worker's config file defines no FTPS site {name:?} \
+                 (add [ftps.{name}] to it){}",
+                configured(self.ftps.keys())
+            )
+        })
+    }
+
+    fn import_dir(&self, name: &str) -> Result<&Path> {
+        self.import_dirs
+            .get(name)
+            .map(PathBuf::as_path)
+            .with_context(|| {
+                format!(
+                    "import_dir: this worker's config file defines no import directory {name:?} \
+                     (add {name} = \"/path\" under [import_dirs]){}",
+                    configured(self.import_dirs.keys())
+                )
+            })
+    }
+}
+
+fn configured<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let names: Vec<String> = names.map(|n| format!("{n:?}")).collect();
+    if names.is_empty() {
+        "; it defines none".to_owned()
+    } else {
+        format!("; it defines {}", names.join(", "))
+    }
+}
+
+/// The params of a job kind: the only keys a job row may set. Everything else about a source is
+/// the worker's configuration.
+pub trait JobParams: DeserializeOwned {
+    const KIND: &'static str;
+    /// Every key the params may hold.
+    const KEYS: &'static [&'static str];
+    /// Where the worker's config file defines the sources this kind names.
+    const CONFIGURED_IN: &'static str;
+    const EXAMPLE: &'static str;
+}
+
+/// Reads a job's params, refusing (naming it) any key the kind does not take.
+pub fn parse_params<P: JobParams>(params: &serde_json::Value) -> Result<P> {
+    let Some(object) = params.as_object() else {
+        bail!(
+            "{} params must be a JSON object such as {}",
+            P::KIND,
+            P::EXAMPLE
+        );
+    };
+    if let Some(key) = object.keys().find(|k| !P::KEYS.contains(&k.as_str())) {
+        bail!(
+            "{kind} params: {key:?} is not accepted in a job: hosts, users, passwords and the \
+             environment variables holding them, key and certificate files, local paths and TLS \
+             settings are configured in the worker's config file ({configured_in}), by whoever \
+             runs the worker; a job only names a configured source. {kind} params take {keys}, \
+             e.g. {example}",
+            kind = P::KIND,
+            configured_in = P::CONFIGURED_IN,
+            keys = P::KEYS.join(", "),
+            example = P::EXAMPLE,
+        );
+    }
+    serde_json::from_value(params.clone()).with_context(|| {
+        format!(
+            "{} params (expected something like {})",
+            P::KIND,
+            P::EXAMPLE
+        )
+    })
+}
+
+/// Checks the params of a built-in kind without running anything (for `smt jobs add`); other
+/// kinds are not checked here.
+pub fn check_params(kind: &str, params: &serde_json::Value) -> Result<()> {
+    match kind {
+        ImportDirParams::KIND => parse_params::<ImportDirParams>(params).map(drop),
+        FtpsParams::KIND => parse_params::<FtpsParams>(params).map(drop),
+        _ => Ok(()),
+    }
+}
+
+/// Words that make a params key look like a secret (lowercased, anywhere in the key), besides
+/// `key` as a word ([`secret_looking_key`]).
+pub const SECRET_WORDS: [&str; 7] = [
+    "passw",
+    "passphrase",
+    "pwd",
+    "secret",
+    "token",
+    "credential",
+    "private",
+];
+
+/// Whether a params key looks like it names a secret: its lowercase form contains one of
+/// [`SECRET_WORDS`], or `key` not followed by a letter (`key`, `client_key`, `apiKey`,
+/// `key_file`; not `keyring`, `keys`). The same rule in SQL: the key matches
+/// `passw|passphrase|pwd|secret|token|credential|private|key([^a-z]|$)`, case-insensitively.
+pub fn secret_looking_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    SECRET_WORDS.iter().any(|w| k.contains(w))
+        || k.match_indices("key")
+            .any(|(i, _)| !k[i + 3..].starts_with(|c: char| c.is_ascii_lowercase()))
+}
+
+/// Where `params` holds something that looks like a secret: a key (at any depth, in objects
+/// within arrays too) that [`secret_looking_key`] flags, or a string value holding
+/// `PRIVATE KEY` (any case: PEM and OpenPGP private key blocks). Returns its path
+/// (`params.site.password`), never the value.
+pub fn secret_looking(params: &serde_json::Value) -> Option<String> {
+    fn walk(v: &serde_json::Value, path: &str) -> Option<String> {
+        match v {
+            serde_json::Value::Object(map) => map.iter().find_map(|(k, v)| {
+                let here = format!("{path}.{k}");
+                if secret_looking_key(k) {
+                    Some(here)
+                } else {
+                    walk(v, &here)
+                }
+            }),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| walk(v, &format!("{path}[{i}]"))),
+            serde_json::Value::String(s) => s
+                .to_ascii_lowercase()
+                .contains("private key")
+                .then(|| path.to_owned()),
+            _ => None,
+        }
+    }
+    walk(params, "params")
 }
 
 pub async fn execute(
@@ -41,22 +202,8 @@ pub async fn execute(
     settings: &Settings,
 ) -> Result<serde_json::Value> {
     match run.kind.as_str() {
-        "import_dir" => {
-            import_dir(
-                work,
-                serde_json::from_value(run.params.clone()).context("import_dir params")?,
-                settings,
-            )
-            .await
-        }
-        "ftps_fetch" => {
-            ftps_fetch(
-                work,
-                serde_json::from_value(run.params.clone()).context("ftps_fetch params")?,
-                settings,
-            )
-            .await
-        }
+        ImportDirParams::KIND => import_dir(work, parse_params(&run.params)?, settings).await,
+        FtpsParams::KIND => ftps_fetch(work, parse_params(&run.params)?, settings).await,
         other => bail!("unknown job kind {other:?}"),
     }
 }
@@ -281,20 +428,34 @@ async fn load_fetched(
     Ok(out)
 }
 
+/// import_dir params: `{"source": NAME}`, NAME under `[import_dirs]` in the worker's config.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImportDirParams {
-    pub dir: PathBuf,
+    pub source: String,
 }
 
-/// Every file in a local directory (not hidden, not `.part`), each loaded once.
+impl JobParams for ImportDirParams {
+    const KIND: &'static str = "import_dir";
+    const KEYS: &'static [&'static str] = &["source"];
+    const CONFIGURED_IN: &'static str = "[import_dirs] NAME = \"/path\"";
+    const EXAMPLE: &'static str = r#"{"source": "inbox"}"#;
+}
+
+/// Every file in a configured local directory (not hidden, not `.part`), each loaded once.
 pub async fn import_dir(
     work: &mut Client,
     p: ImportDirParams,
     settings: &Settings,
 ) -> Result<serde_json::Value> {
-    let dir = std::fs::canonicalize(&p.dir)
-        .with_context(|| format!("import_dir: {}", p.dir.display()))?;
+    let configured = settings.import_dir(&p.source)?;
+    let dir = std::fs::canonicalize(configured).with_context(|| {
+        format!(
+            "import_dir {:?}: {}",
+            p.source,
+            crate::text::printable(&configured.display().to_string())
+        )
+    })?;
     let source = format!("dir://{}", dir.display());
     let mut listed = 0;
     let mut entries: Vec<_> = std::fs::read_dir(&dir)?.collect::<Result<_, _>>()?;
@@ -322,39 +483,25 @@ pub async fn import_dir(
     Ok(summarize(&loaded, json!({ "listed": listed })))
 }
 
+/// ftps_fetch params: `{"source": NAME, "dirs": ["/reports"]}`, NAME under `[ftps.NAME]` in the
+/// worker's config; `dirs` are directories on that site (default `["/"]`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FtpsParams {
-    pub host: String,
-    #[serde(default = "default_ftps_port")]
-    pub port: u16,
-    pub user: String,
-    /// Environment variable holding the password (never the password itself).
-    #[serde(default = "default_password_env")]
-    pub password_env: String,
-    pub ca_file: Option<PathBuf>,
-    pub client_cert: Option<PathBuf>,
-    pub client_key: Option<PathBuf>,
-    #[serde(default)]
-    pub insecure_skip_verify: bool,
+    pub source: String,
     #[serde(default = "default_dirs")]
     pub dirs: Vec<String>,
-    pub download_dir: Option<PathBuf>,
-    #[serde(default = "default_timeout")]
-    pub timeout_seconds: u64,
 }
 
-fn default_ftps_port() -> u16 {
-    21
+impl JobParams for FtpsParams {
+    const KIND: &'static str = "ftps_fetch";
+    const KEYS: &'static [&'static str] = &["source", "dirs"];
+    const CONFIGURED_IN: &'static str = "[ftps.NAME]";
+    const EXAMPLE: &'static str = r#"{"source": "smt-ftps", "dirs": ["/reports"]}"#;
 }
-fn default_password_env() -> String {
-    "SMT_FTPS_PASSWORD".into()
-}
+
 fn default_dirs() -> Vec<String> {
     vec!["/".into()]
-}
-fn default_timeout() -> u64 {
-    60
 }
 
 /// Runs a blocking transport call off the async runtime, handing the transport back.
@@ -375,30 +522,31 @@ pub async fn ftps_fetch(
     p: FtpsParams,
     settings: &Settings,
 ) -> Result<serde_json::Value> {
-    let password = std::env::var(&p.password_env).with_context(|| {
+    let site = settings.ftps_site(&p.source)?;
+    let password = std::env::var(&site.password_env).with_context(|| {
         format!(
-            "ftps_fetch: the password is read from ${}, which is not set",
-            p.password_env
+            "ftps_fetch {:?}: the password is read from ${}, which is not set",
+            p.source, site.password_env
         )
     })?;
-    let source = format!("ftps://{}@{}:{}", p.user, p.host, p.port);
+    let source = format!("ftps://{}@{}:{}", site.user, site.host, site.port);
     let config = FtpsConfig {
-        host: p.host.clone(),
-        port: p.port,
-        user: p.user.clone(),
+        host: site.host.clone(),
+        port: site.port,
+        user: site.user.clone(),
         password,
-        ca_file: p.ca_file.clone(),
-        client_cert: p.client_cert.clone(),
-        client_key: p.client_key.clone(),
-        insecure_skip_verify: p.insecure_skip_verify,
-        timeout: std::time::Duration::from_secs(p.timeout_seconds),
+        ca_file: site.ca_file.clone(),
+        client_cert: site.client_cert.clone(),
+        client_key: site.client_key.clone(),
+        insecure_skip_verify: site.insecure_skip_verify,
+        timeout: std::time::Duration::from_secs(site.timeout_seconds),
     };
-    let download_dir = p
+    let download_dir = site
         .download_dir
         .clone()
         .unwrap_or_else(|| settings.download_dir.join(safe(&source)));
-    std::fs::create_dir_all(&download_dir)
-        .with_context(|| format!("cannot create {}", download_dir.display()))?;
+    private_dir(&download_dir)?;
+    let deleted = expire_downloads(work, &source, &download_dir, settings.retention).await?;
     let mut transport: Box<dyn Transport> = tokio::task::spawn_blocking(move || {
         FtpsTransport::connect(&config).map(|t| Box::new(t) as Box<dyn Transport>)
     })
@@ -463,7 +611,7 @@ pub async fn ftps_fetch(
         let dest = download_dir
             .join(safe(&file.dir))
             .join(format!("{id}-{}", safe(&file.name)));
-        std::fs::create_dir_all(dest.parent().expect("has a parent"))?;
+        private_dir(dest.parent().expect("has a parent"))?;
         let (t, _) = {
             let (f, d) = (file.clone(), dest.clone());
             blocking(transport, move |t| t.fetch(&f, &d)).await?
@@ -487,7 +635,7 @@ pub async fn ftps_fetch(
     let loaded = load_fetched(work, &source, settings).await?;
     Ok(summarize(
         &loaded,
-        json!({ "listed": listed, "fetched": fetched }),
+        json!({ "listed": listed, "fetched": fetched, "downloads_deleted": deleted }),
     ))
 }
 
@@ -504,4 +652,63 @@ fn safe(text: &str) -> String {
         })
         .collect();
     s.trim_matches('_').to_owned()
+}
+
+/// Creates `dir` (and its missing parents) readable by the worker's user only (0700), and makes
+/// an existing one so.
+pub fn private_dir(dir: &Path) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot make {} private (0700)", dir.display()))
+}
+
+/// Deletes the downloads of `source` (this role's loaded and quarantined deliveries, files under
+/// `download_dir` only) last modified more than `retention` ago. Returns how many.
+async fn expire_downloads(
+    work: &Client,
+    source: &str,
+    download_dir: &Path,
+    retention: Duration,
+) -> Result<usize> {
+    let cutoff = SystemTime::now()
+        .checked_sub(retention)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let mut deleted = 0;
+    for state in ["loaded", "quarantined"] {
+        for d in deliveries(work, source, state).await? {
+            let Some(local) = d.local_path else {
+                continue;
+            };
+            let path = Path::new(&local);
+            // A row says where the file is; only a file this worker downloaded is deleted.
+            if !path.starts_with(download_dir)
+                || path.components().any(|c| c == Component::ParentDir)
+            {
+                continue;
+            }
+            let Ok(meta) = std::fs::symlink_metadata(path) else {
+                continue; // gone already
+            };
+            if !meta.is_file() || meta.modified().map_or(true, |m| m > cutoff) {
+                continue;
+            }
+            match std::fs::remove_file(path) {
+                Ok(()) => {
+                    deleted += 1;
+                    tracing::debug!(%source, path = %path.display(), state, "deleted a download past retention_days");
+                }
+                Err(e) => {
+                    tracing::warn!(%source, path = %path.display(), "cannot delete a download past retention_days: {e}")
+                }
+            }
+        }
+    }
+    if deleted > 0 {
+        tracing::info!(%source, deleted, "deleted downloads past retention_days");
+    }
+    Ok(deleted)
 }

@@ -327,6 +327,29 @@ fn unrecognised_content_is_rejected() {
     );
 }
 
+/// A file name is printed with its control characters escaped (smt_scheduler::text::printable):
+/// a delivery named with terminal escape codes cannot clear, retitle or recolor the terminal.
+#[test]
+fn file_names_with_escape_codes_are_printed_escaped() {
+    let dir = TempDir::new("escapes");
+    let path = dir.write("evil\u{1b}[2J\u{1b}]0;owned\u{7}.lse", "hello,world\n");
+    let missing = dir.0.join("gone\u{1b}[31m.lse");
+    let run = smt_parse(&[&path, &missing]);
+    assert_eq!(run.code, Some(2));
+    assert!(
+        !run.stderr.contains('\u{1b}') && !run.stderr.contains('\u{7}'),
+        "{:?}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("evil\\u{1b}[2J\\u{1b}]0;owned\\u{7}.lse:1: "),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("gone\\u{1b}[31m.lse"), "{}", run.stderr);
+}
+
 #[test]
 fn unreadable_path_exits_2_after_the_other_files() {
     let dir = TempDir::new("unreadable");

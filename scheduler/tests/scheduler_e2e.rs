@@ -11,7 +11,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -20,13 +20,42 @@ use postgres::Client;
 /// A worker configuration that polls every second (an idle `--exit-when-idle` worker still waits
 /// one poll after doing work).
 fn fast_config(dir: &Path, lease_seconds: u64) -> String {
+    config_with(dir, lease_seconds, "")
+}
+
+/// [`fast_config`] with more TOML after it (the sources jobs may name: [`import_dirs`],
+/// [`ftps_site`]).
+fn config_with(dir: &Path, lease_seconds: u64, more: &str) -> String {
     let path = dir.join("smt.toml");
     std::fs::write(
         &path,
-        format!("[worker]\npoll_seconds = 1\nlease_seconds = {lease_seconds}\n"),
+        format!("[worker]\npoll_seconds = 1\nlease_seconds = {lease_seconds}\n{more}"),
     )
     .unwrap();
     path.display().to_string()
+}
+
+/// A TOML string.
+fn toml_str(text: impl AsRef<str>) -> String {
+    toml::Value::String(text.as_ref().to_owned()).to_string()
+}
+
+/// An `[import_dirs]` table naming these directories.
+fn import_dirs(dirs: &[(&str, &Path)]) -> String {
+    let mut toml = "[import_dirs]\n".to_owned();
+    for (name, dir) in dirs {
+        toml.push_str(&format!(
+            "{} = {}\n",
+            toml_str(name),
+            toml_str(dir.to_str().unwrap())
+        ));
+    }
+    toml
+}
+
+/// import_dir params naming the configured directory `name`.
+fn import_params(name: &str) -> String {
+    serde_json::json!({ "source": name }).to_string()
 }
 
 /// `smt import --database-url URL ARGS...`
@@ -420,8 +449,8 @@ fn jobs_follow_their_schedule_and_run_now_loads_the_dir() {
         return;
     };
     let dir = scratch("jobs");
-    let config = fast_config(dir.path(), 30);
     let inbox = dir.path().join("inbox");
+    let config = config_with(dir.path(), 30, &import_dirs(&[("inbox", &inbox)]));
     std::fs::create_dir(&inbox).unwrap();
     let mut data = Data::new(4);
     let mut reports = Vec::new();
@@ -436,7 +465,7 @@ fn jobs_follow_their_schedule_and_run_now_loads_the_dir() {
     write(&inbox, ".hidden.lse", b"not a delivery");
     write(&inbox, "partial.lse.part", b"still downloading");
     reports.extend([a, b]);
-    let params = serde_json::json!({ "dir": inbox }).to_string();
+    let params = import_params("inbox");
     let mut c = db.connect();
 
     jobs(
@@ -571,9 +600,9 @@ fn failing_job_backs_off_then_fails_until_reenabled() {
         return;
     };
     let dir = scratch("jobs_fail");
-    let config = fast_config(dir.path(), 30);
     let missing = dir.path().join("missing");
-    let params = serde_json::json!({ "dir": missing }).to_string();
+    let config = config_with(dir.path(), 30, &import_dirs(&[("broken", &missing)]));
+    let params = import_params("broken");
     let mut c = db.connect();
     jobs(
         &db,
@@ -593,9 +622,16 @@ fn failing_job_backs_off_then_fails_until_reenabled() {
 
     // Attempt 1 fails: attempt 2 is queued for retry_delay (1 minute, less up to 10% jitter) later.
     jobs(&db, dir.path(), &["run-now", "broken"]);
+    // The run fails; the worker goes on until idle, then exits 1 and says how many failed.
     let out = run(worker(&db, dir.path(), &config, &[]), COMMAND_TIMEOUT)
-        .expect_code(0, "a failing run does not stop the worker");
+        .expect_code(1, "a worker whose run failed");
     assert!(out.stderr.contains("run failed"), "{}", out.stderr);
+    assert_eq!(
+        out.stderr.lines().last(),
+        Some("smt run: 1 of 1 runs failed"),
+        "{}",
+        out.stderr
+    );
     let all = runs(&mut c, "broken");
     assert_eq!(all.len(), 2, "{all:?}");
     assert_eq!(all[0][..2], [Some("1".into()), Some("failed".into())]);
@@ -633,8 +669,14 @@ fn failing_job_backs_off_then_fails_until_reenabled() {
     );
     assert!(backoff.get::<_, bool>(5), "not failed yet");
 
-    // Not due yet: a worker leaves it alone.
-    run(worker(&db, dir.path(), &config, &[]), COMMAND_TIMEOUT).expect_code(0, "worker");
+    // Not due yet: a worker leaves it alone (and, having run nothing, exits 0).
+    let out = run(worker(&db, dir.path(), &config, &[]), COMMAND_TIMEOUT).expect_code(0, "worker");
+    assert_eq!(
+        out.stderr.lines().last(),
+        Some("smt run: 0 of 0 runs failed"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(runs(&mut c, "broken").len(), 2);
 
     // A DBA makes it give up sooner and retry at once: attempt 2 is the last.
@@ -645,7 +687,7 @@ fn failing_job_backs_off_then_fails_until_reenabled() {
              UPDATE smt.job_run SET not_before = now() WHERE job_id = {job} AND state = 'queued';"
         ),
     );
-    run(worker(&db, dir.path(), &config, &[]), COMMAND_TIMEOUT).expect_code(0, "worker");
+    run(worker(&db, dir.path(), &config, &[]), COMMAND_TIMEOUT).expect_code(1, "worker");
     let all = runs(&mut c, "broken");
     assert_eq!(all.len(), 2, "no attempt 3: {all:?}");
     assert_eq!(all[1][..2], [Some("2".into()), Some("failed".into())]);
@@ -668,8 +710,26 @@ fn failing_job_backs_off_then_fails_until_reenabled() {
         "smt jobs shows it failed: {line}"
     );
 
-    // A failed job is not run again, even when made due.
-    jobs(&db, dir.path(), &["run-now", "broken"]);
+    // A failed job is not run again, even when made due: run-now says so, with the way out.
+    let refused = run(
+        smt(
+            dir.path(),
+            &["jobs", "--database-url", db.url(), "run-now", "broken"],
+        ),
+        COMMAND_TIMEOUT,
+    )
+    .expect_code(1, "run-now of a failed job");
+    assert!(
+        refused.stderr.contains("job broken is marked failed")
+            && refused.stderr.contains("`smt jobs enable broken`")
+            && refused.stderr.contains("missing"),
+        "{}",
+        refused.stderr
+    );
+    exec(
+        &mut c,
+        &format!("UPDATE smt.job SET next_run_at = now() WHERE job_id = {job}"),
+    );
     run(worker(&db, dir.path(), &config, &[]), COMMAND_TIMEOUT).expect_code(0, "worker");
     assert_eq!(runs(&mut c, "broken").len(), 2, "a failed job does not run");
 
@@ -679,6 +739,21 @@ fn failing_job_backs_off_then_fails_until_reenabled() {
     let report = lse_report("late.lse", data.records(3));
     write(&missing, &report.name, &report.bytes);
     jobs(&db, dir.path(), &["disable", "broken"]);
+    let refused = run(
+        smt(
+            dir.path(),
+            &["jobs", "--database-url", db.url(), "run-now", "broken"],
+        ),
+        COMMAND_TIMEOUT,
+    )
+    .expect_code(1, "run-now of a disabled job");
+    assert!(
+        refused
+            .stderr
+            .contains("job broken is disabled and is marked failed"),
+        "{}",
+        refused.stderr
+    );
     jobs(&db, dir.path(), &["enable", "broken"]);
     let cleared = c
         .query_one(
@@ -713,8 +788,8 @@ fn two_workers_at_once_run_each_run_once_and_load_each_report_once() {
         return;
     };
     let dir = scratch("two_workers");
-    let config = fast_config(dir.path(), 30);
     let inbox = dir.path().join("inbox");
+    let config = config_with(dir.path(), 30, &import_dirs(&[("inbox", &inbox)]));
     std::fs::create_dir(&inbox).unwrap();
     let mut data = Data::new(6);
     let mut reports = Vec::new();
@@ -739,7 +814,7 @@ fn two_workers_at_once_run_each_run_once_and_load_each_report_once() {
         }
     }
     // Two jobs over the same directory, so both workers have work on the same files.
-    let params = serde_json::json!({ "dir": inbox }).to_string();
+    let params = import_params("inbox");
     for name in ["inbox-a", "inbox-b"] {
         jobs(
             &db,
@@ -827,8 +902,8 @@ fn worker_killed_mid_load_is_taken_over_after_its_lease() {
         return;
     };
     let dir = scratch("kill9");
-    let config = fast_config(dir.path(), 3);
     let inbox = dir.path().join("inbox");
+    let config = config_with(dir.path(), 3, &import_dirs(&[("inbox", &inbox)]));
     std::fs::create_dir(&inbox).unwrap();
     let mut data = Data::new(7);
     let mut reports = Vec::new();
@@ -840,7 +915,7 @@ fn worker_killed_mid_load_is_taken_over_after_its_lease() {
         write(&inbox, &format!("big{i:02}.zip"), &zip_of(&[&a, &b]));
         reports.extend([a, b]);
     }
-    let params = serde_json::json!({ "dir": inbox }).to_string();
+    let params = import_params("inbox");
     jobs(
         &db,
         dir.path(),
@@ -976,21 +1051,25 @@ fn worker_killed_mid_load_is_taken_over_after_its_lease() {
 // ---------------------------------------------------------------------------------------------
 // 5. FTPS end to end
 
-/// ftps_fetch parameters for the test server (names as in sources::FtpsParams).
-fn ftps_params(server: &Vsftpd, downloads: &Path) -> String {
-    serde_json::json!({
-        "host": "127.0.0.1",
-        "port": server.port,
-        "user": "smtftp",
-        "password_env": "SMT_FTPS_PASSWORD",
-        "ca_file": server.path("ca.pem"),
-        "client_cert": server.path("client.pem"),
-        "client_key": server.path("client.key"),
-        "dirs": ["/reports"],
-        "download_dir": downloads,
-        "timeout_seconds": 20,
-    })
-    .to_string()
+/// The test server as the worker's config names it: `[ftps.smt-ftps]` (config::FtpsSite), its
+/// downloads under `downloads`.
+fn ftps_site(server: &Vsftpd, downloads: &Path) -> String {
+    let path = |p: PathBuf| toml_str(p.to_str().unwrap());
+    format!(
+        "[ftps.smt-ftps]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"smtftp\"\n\
+         password_env = \"SMT_FTPS_PASSWORD\"\nca_file = {}\nclient_cert = {}\nclient_key = {}\n\
+         download_dir = {}\ntimeout_seconds = 20\n",
+        server.port,
+        path(server.path("ca.pem")),
+        path(server.path("client.pem")),
+        path(server.path("client.key")),
+        toml_str(downloads.to_str().unwrap()),
+    )
+}
+
+/// ftps_fetch parameters naming the configured test server (sources::FtpsParams).
+fn ftps_params() -> String {
+    serde_json::json!({ "source": "smt-ftps", "dirs": ["/reports"] }).to_string()
 }
 
 #[test]
@@ -1006,7 +1085,12 @@ fn ftps_fetch_decrypts_loads_once_and_fetches_only_new_files() {
     let Some(server) = Vsftpd::start() else {
         return;
     };
-    let config = fast_config(dir.path(), 30);
+    let downloads = dir.path().join("downloads");
+    let config = config_with(dir.path(), 30, &ftps_site(&server, &downloads));
+    // Downloads loaded or quarantined are kept one day (by their modification time). A top-level
+    // key: before the first table.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("retention_days = 1\n{text}")).unwrap();
     let mut data = Data::new(8);
     let lse = lse_report("LSE_zip.lse", data.records(5));
     let csv = csv_report("CSV_zip.csv", data.records(5));
@@ -1024,8 +1108,7 @@ fn ftps_fetch_decrypts_loads_once_and_fetches_only_new_files() {
     );
     age(&old, Duration::from_secs(9 * 24 * 3600));
 
-    let downloads = dir.path().join("downloads");
-    let params = ftps_params(&server, &downloads);
+    let params = ftps_params();
     jobs(
         &db,
         dir.path(),
@@ -1042,11 +1125,12 @@ fn ftps_fetch_decrypts_loads_once_and_fetches_only_new_files() {
     );
     let password = server.password();
     let secret = keys.secret.to_str().unwrap();
-    let fetch = || {
+    let fetch_at = |log: &str| {
         jobs(&db, dir.path(), &["run-now", "smt-ftps"]);
         let mut cmd = worker(&db, dir.path(), &config, &["--pgp-key", secret]);
         cmd.env("SMT_FTPS_PASSWORD", &password)
-            .env("SMT_PGP_PASSPHRASE", PASSPHRASE);
+            .env("SMT_PGP_PASSPHRASE", PASSPHRASE)
+            .env("SMT_LOG", log);
         let out = run(cmd, COMMAND_TIMEOUT).expect_code(0, "ftps worker");
         let mut c = db.connect();
         let all = runs(&mut c, "smt-ftps");
@@ -1064,8 +1148,30 @@ fn ftps_fetch_decrypts_loads_once_and_fetches_only_new_files() {
     };
     let mut c = db.connect();
 
+    let fetch = || fetch_at("info");
+
     // First run: everything listed and fetched; two deliveries load, the old one is quarantined.
-    let (run1, _) = fetch();
+    // Logged at the most verbose level: neither the FTPS password (suppaftp traces the control
+    // connection, PASS included) nor the passphrase nor a report's bytes (tokio-postgres logs
+    // statement parameters at debug) may appear.
+    let (run1, out1) = fetch_at("trace");
+    assert!(
+        out1.stderr.contains("TRACE"),
+        "trace logging is on: {}",
+        &out1.stderr[..out1.stderr.len().min(2000)]
+    );
+    for secret in [password.as_str(), PASSPHRASE] {
+        assert!(
+            !out1.stderr.contains(secret),
+            "a secret is in the trace log"
+        );
+    }
+    let bytes = format!("{:?}", &plain.bytes[..24]);
+    let bytes = bytes.trim_end_matches(']');
+    assert!(
+        !out1.stderr.contains(bytes) && !out1.stderr.contains("with parameters"),
+        "report bytes are in the trace log"
+    );
     assert_eq!(count(&mut c, run1, "listed"), 3);
     assert_eq!(count(&mut c, run1, "fetched"), 3);
     assert_eq!(count(&mut c, run1, "deliveries"), 3);
@@ -1140,6 +1246,27 @@ fn ftps_fetch_decrypts_loads_once_and_fetches_only_new_files() {
         .get(0);
     assert!(local.starts_with(&*downloads.to_string_lossy()), "{local}");
     assert_eq!(std::fs::read(&local).unwrap(), plain.bytes);
+    // Private to the worker's user: files 0600, every directory from the download dir down 0700.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let locals: Vec<String> = rows_text(
+        &mut c,
+        "SELECT local_path FROM smt.remote_file ORDER BY name",
+        &[],
+    )
+    .into_iter()
+    .map(|r| r[0].clone().unwrap())
+    .collect();
+    assert_eq!(locals.len(), 3);
+    for file in &locals {
+        let file = Path::new(file);
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+        let mut d = file.parent().unwrap();
+        while d.starts_with(&downloads) {
+            assert_eq!(mode(d), 0o700, "{}", d.display());
+            d = d.parent().unwrap();
+        }
+    }
     let mut expected = vec![&lse, &csv, &plain];
     assert_reports_once(&mut c, &expected);
     Expected::of_reports(expected.iter().copied()).assert_loaded(&mut c);
@@ -1188,6 +1315,31 @@ fn ftps_fetch_decrypts_loads_once_and_fetches_only_new_files() {
     expected.push(&new);
     assert_reports_once(&mut c, &expected);
     Expected::of_reports(expected.iter().copied()).assert_loaded(&mut c);
+
+    // Retention (retention_days = 1): a loaded and a quarantined download downloaded two days
+    // ago are deleted by the next run; the fresh one stays; nothing is fetched again.
+    let local_of = |c: &mut Client, name: &str| -> String {
+        one(
+            c,
+            "SELECT local_path FROM smt.remote_file WHERE name = $1",
+            &[&name],
+        )
+    };
+    let (plain_path, old_path, new_path) = (
+        local_of(&mut c, "IntervalData_plain.lse"),
+        local_of(&mut c, "old.zip.asc"),
+        local_of(&mut c, "IntervalData_new.csv"),
+    );
+    for p in [&plain_path, &old_path] {
+        age(Path::new(p), Duration::from_secs(2 * 24 * 3600));
+    }
+    let (run4, _) = fetch();
+    assert_eq!(count(&mut c, run4, "downloads_deleted"), 2);
+    assert_eq!(count(&mut c, run4, "fetched"), 0);
+    assert!(!Path::new(&plain_path).exists(), "{plain_path} deleted");
+    assert!(!Path::new(&old_path).exists(), "{old_path} deleted");
+    assert!(Path::new(&new_path).exists(), "{new_path} kept");
+    Expected::of_reports(expected.iter().copied()).assert_loaded(&mut c);
 }
 
 /// A download that failed leaves its remote file `seen`. When the file is then replaced on the
@@ -1204,14 +1356,17 @@ fn ftps_file_replaced_after_a_failed_download_does_not_block_the_job() {
     let Some(server) = Vsftpd::start() else {
         return;
     };
-    let config = fast_config(dir.path(), 30);
+    let config = config_with(
+        dir.path(),
+        30,
+        &ftps_site(&server, &dir.path().join("downloads")),
+    );
     let mut data = Data::new(9);
     let first = lse_report("IntervalData_a.lse", data.records(2));
     // Listed, but the server cannot read it: the download fails.
     let path = server.put("IntervalData_a.lse", &first.bytes);
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
-    let downloads = dir.path().join("downloads");
-    let params = ftps_params(&server, &downloads);
+    let params = ftps_params();
     jobs(
         &db,
         dir.path(),
@@ -1228,15 +1383,16 @@ fn ftps_file_replaced_after_a_failed_download_does_not_block_the_job() {
     );
     let password = server.password();
     let mut c = db.connect();
-    let work = |c: &mut Client| {
+    // The worker's exit status is 1 when a run it executed failed.
+    let work = |c: &mut Client, code: i32| {
         let mut cmd = worker(&db, dir.path(), &config, &[]);
         cmd.env("SMT_FTPS_PASSWORD", &password);
-        let out = run(cmd, COMMAND_TIMEOUT).expect_code(0, "ftps worker");
+        let out = run(cmd, COMMAND_TIMEOUT).expect_code(code, "ftps worker");
         (runs(c, "smt-ftps"), out)
     };
 
     jobs(&db, dir.path(), &["run-now", "smt-ftps"]);
-    let (all, _) = work(&mut c);
+    let (all, _) = work(&mut c, 1);
     assert_eq!(all[0][1].as_deref(), Some("failed"), "{all:?}");
     assert_eq!(
         all[1][..2],
@@ -1257,7 +1413,7 @@ fn ftps_file_replaced_after_a_failed_download_does_not_block_the_job() {
         &mut c,
         "UPDATE smt.job_run SET not_before = now() WHERE state = 'queued'",
     );
-    let (all, out) = work(&mut c);
+    let (all, out) = work(&mut c, 0);
     assert_eq!(
         all[1][..2],
         [Some("2".into()), Some("succeeded".into())],
@@ -1330,7 +1486,7 @@ fn a_loader_role_acts_only_on_its_own_runs_and_deliveries() {
     let mut admin = db.connect();
     exec(
         &mut admin,
-        r#"SELECT smt.job_add('inbox', 'import_dir', '0 6 * * *', '{"dir": "/nowhere"}');
+        r#"SELECT smt.job_add('inbox', 'import_dir', '0 6 * * *', '{"source": "nowhere"}');
            SELECT smt.job_run_now('inbox');"#,
     );
     let mut a = db.connect_as(&alice);
@@ -1638,7 +1794,8 @@ fn job_kinds_are_rows_and_a_new_kind_needs_only_a_row() {
         "{listed}"
     );
     jobs(&db, dir.path(), &["run-now", "soap"]);
-    run(worker(&db, dir.path(), &config, &[]), COMMAND_TIMEOUT).expect_code(0, "worker");
+    // Its run fails (this worker does not know the kind): exit status 1.
+    run(worker(&db, dir.path(), &config, &[]), COMMAND_TIMEOUT).expect_code(1, "worker");
     let all = runs(&mut c, "soap");
     assert_eq!(all[0][1].as_deref(), Some("failed"), "{all:?}");
     assert!(
@@ -1736,7 +1893,7 @@ fn inserted_jobs_keep_a_given_next_run_and_updated_at() {
     // An UPDATE behaves as before: updated_at moves, next_run_at follows only the schedule.
     exec(
         &mut c,
-        "UPDATE smt.job SET params = '{\"dir\": \"/x\"}' WHERE name = 'restored'",
+        "UPDATE smt.job SET params = '{\"source\": \"x\"}' WHERE name = 'restored'",
     );
     let updated = rows_text(
         &mut c,
@@ -1768,7 +1925,11 @@ fn a_worker_role_with_only_smt_loader_runs_jobs_and_imports() {
         return;
     };
     let dir = scratch("loader_only");
-    let config = fast_config(dir.path(), 30);
+    let config = config_with(
+        dir.path(),
+        30,
+        &import_dirs(&[("inbox", &dir.path().join("inbox"))]),
+    );
     let worker_role = db.create_login_role("smt_worker", "smt_loader");
     let other_role = db.create_login_role("smt_other", "smt_loader");
     let (as_worker, as_other) = (url_as(&db, &worker_role), url_as(&db, &other_role));
@@ -1779,7 +1940,7 @@ fn a_worker_role_with_only_smt_loader_runs_jobs_and_imports() {
     let r2 = csv_report("w2.csv", data.records(3));
     write(&inbox, &r1.name, &r1.bytes);
     write(&inbox, "w2.zip", &zip_of(&[&r2]));
-    let params = serde_json::json!({ "dir": inbox }).to_string();
+    let params = import_params("inbox");
     jobs(
         &db,
         dir.path(),
@@ -1912,4 +2073,969 @@ fn a_worker_role_with_only_smt_loader_runs_jobs_and_imports() {
         ]
     );
     Expected::of_reports([&r1, &r2, &r3]).assert_loaded(&mut c);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. The database going away under `smt run`, and what the commands say (issue 8)
+
+/// `kill -TERM PID`: how a service manager stops the daemon.
+fn sigterm(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success(), "kill -TERM {pid}");
+}
+
+/// Waits until `ready` (a boolean query) is true, reconnecting `c` when the database went away;
+/// panics after `timeout` with `what`.
+fn wait_for(c: &mut Option<Client>, url: &str, sql: &str, timeout: Duration, what: &str) {
+    let started = Instant::now();
+    loop {
+        if c.as_ref().is_none_or(|c| c.is_closed()) {
+            *c = postgres::Client::connect(url, postgres::NoTls).ok();
+        }
+        if let Some(client) = c.as_mut() {
+            match client.query_one(sql, &[]) {
+                Ok(row) if row.get::<_, bool>(0) => return,
+                Ok(_) => {}
+                Err(_) => *c = None,
+            }
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "{what}: not within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const PG_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/pg.sh");
+
+/// A private cluster (scripts/pg.sh, like tests/tests/dump_restore.rs does) for a test that stops
+/// and starts PostgreSQL, which the shared cluster of SMT_TEST_DATABASE_URL must never see.
+/// Stopped and removed on drop.
+struct PrivateCluster {
+    root: std::path::PathBuf,
+    pgdata: std::path::PathBuf,
+    port: u16,
+}
+
+impl PrivateCluster {
+    /// A new cluster on a free port with the smt extension created in `postgres`; `None` after
+    /// reporting the missing part.
+    fn start(test: &str) -> Option<PrivateCluster> {
+        // The extension must be installed: the shared cluster's tests need the same.
+        smt_e2e::admin_url()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        // Under /tmp with every parent searchable: the cluster runs as the unprivileged user.
+        let root =
+            std::path::PathBuf::from(format!("/tmp/smt-e2e-{test}-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let cluster = PrivateCluster {
+            pgdata: root.join("pg"),
+            root,
+            port,
+        };
+        if let Err(why) = cluster.pg_sh("start") {
+            smt_e2e::missing_part(
+                &format!("a private local cluster ({why})"),
+                "scripts/pg.sh needs PostgreSQL 15 in /usr/lib/postgresql/15 and the user smt \
+                 (`make setup`)",
+            );
+            return None;
+        }
+        exec(&mut cluster.connect(), "CREATE EXTENSION smt");
+        Some(cluster)
+    }
+
+    fn pg_sh(&self, action: &str) -> Result<(), String> {
+        let out = std::process::Command::new("bash")
+            .arg(PG_SH)
+            .arg(action)
+            .arg(&self.pgdata)
+            .arg(self.port.to_string())
+            .output()
+            .expect("running bash scripts/pg.sh");
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "scripts/pg.sh {action} {} {} failed: {}{}",
+                self.pgdata.display(),
+                self.port,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    fn stop(&self) {
+        self.pg_sh("stop").unwrap();
+    }
+
+    fn restart(&self) {
+        self.pg_sh("start").unwrap();
+    }
+
+    fn url(&self) -> String {
+        format!("postgresql://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn connect(&self) -> Client {
+        postgres::Client::connect(&self.url(), postgres::NoTls).unwrap()
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let _ = self.pg_sh("stop");
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// The daemon started while PostgreSQL is down waits for it (warning, without the password, what
+/// it waits for) and starts working when it comes up; PostgreSQL restarted in the middle of an
+/// import_dir run costs nothing: the run's transaction rolls back, the daemon reconnects, takes
+/// the run over when its lease expires and loads every file exactly once; and it goes on
+/// serving runs after that.
+#[test]
+fn daemon_waits_for_the_database_and_survives_its_restart_mid_import() {
+    let Some(cluster) = PrivateCluster::start("pg_restart") else {
+        return;
+    };
+    let dir = scratch("pg_restart");
+    let inbox = dir.path().join("inbox");
+    let config = config_with(dir.path(), 3, &import_dirs(&[("inbox", &inbox)]));
+    std::fs::create_dir(&inbox).unwrap();
+    let mut data = Data::new(81);
+    let mut reports = Vec::new();
+    let deliveries = 10;
+    for i in 0..deliveries {
+        let a = lse_report(&format!("big{i:02}a.lse"), data.records(200));
+        let b = lse_report(&format!("big{i:02}b.lse"), data.records(200));
+        write(&inbox, &format!("big{i:02}.zip"), &zip_of(&[&a, &b]));
+        reports.extend([a, b]);
+    }
+    let url = cluster.url();
+    // trust authentication ignores the password; it is there to show it is never logged.
+    let secret = "pw-never-logged-8134";
+    let url_with_password = url.replacen("postgres@", &format!("postgres:{secret}@"), 1);
+    let params = import_params("inbox");
+    let jobs_at = |args: &[&str]| {
+        let mut all = vec!["jobs", "--database-url", url.as_str()];
+        all.extend_from_slice(args);
+        run(smt(dir.path(), &all), COMMAND_TIMEOUT).expect_code(0, &format!("smt {all:?}"));
+    };
+    jobs_at(&[
+        "add",
+        "inbox",
+        "--schedule",
+        "0 6 * * *",
+        "--kind",
+        "import_dir",
+        "--params",
+        &params,
+    ]);
+    jobs_at(&["run-now", "inbox"]);
+
+    // Down at start: the daemon waits.
+    cluster.stop();
+    let daemon = Running::spawn(smt(
+        dir.path(),
+        &[
+            "run",
+            "--database-url",
+            &url_with_password,
+            "--config",
+            &config,
+        ],
+    ));
+    let mut daemon = daemon;
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        daemon.child.try_wait().unwrap().is_none(),
+        "the daemon exited while the database was down"
+    );
+    cluster.restart();
+    let up = Instant::now();
+    let mut c = None;
+    // Once up, it claims the run and loads; PostgreSQL restarts while a delivery is being written
+    // (some loaded, one in a transaction, more to come).
+    wait_for(
+        &mut c,
+        &url,
+        "SELECT (SELECT count(*) FROM smt.file) > 0
+            AND (SELECT count(*) FROM smt.job_run WHERE state = 'running') = 1
+            AND EXISTS (SELECT 1 FROM pg_stat_activity
+                         WHERE datname = current_database() AND pid <> pg_backend_pid()
+                           AND backend_xid IS NOT NULL AND query LIKE '%smt.load(%')",
+        Duration::from_secs(60),
+        "the daemon started loading once the database came up",
+    );
+    let started_work = up.elapsed();
+    let loaded_before: i64 = one(
+        c.as_mut().unwrap(),
+        "SELECT count(*) FROM smt.remote_file WHERE state = 'loaded'",
+        &[],
+    );
+    assert!(
+        loaded_before < deliveries,
+        "the run finished before the restart: load more data"
+    );
+    drop(c.take());
+    cluster.stop();
+    std::thread::sleep(Duration::from_secs(1));
+    cluster.restart();
+    let restarted = Instant::now();
+    wait_for(
+        &mut c,
+        &url,
+        "SELECT count(*) = 1 FROM smt.job_run WHERE state = 'succeeded'",
+        Duration::from_secs(90),
+        "the run finished after the restart",
+    );
+    let recovered = restarted.elapsed();
+    println!(
+        "daemon: loading {started_work:?} after the database came up; restarted with \
+         {loaded_before} of {deliveries} deliveries loaded; the run finished {recovered:?} after \
+         the restart (lease 3 s)"
+    );
+    let c = c.as_mut().unwrap();
+    let run_row = c
+        .query_one(
+            "SELECT state, attempt, takeovers, count(*) OVER () FROM smt.job_run",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(run_row.get::<_, String>(0), "succeeded");
+    assert_eq!(
+        run_row.get::<_, i32>(1),
+        1,
+        "no failure recorded: the same attempt"
+    );
+    assert_eq!(
+        run_row.get::<_, i32>(2),
+        1,
+        "taken over once, after its lease"
+    );
+    assert_eq!(run_row.get::<_, i64>(3), 1, "one run");
+    let loaded: i64 = one(
+        c,
+        "SELECT count(*) FROM smt.remote_file WHERE state = 'loaded'",
+        &[],
+    );
+    assert_eq!(loaded, deliveries, "every delivery loaded");
+    let refs: Vec<&Report> = reports.iter().collect();
+    assert_reports_once(c, &refs);
+    Expected::of_reports(refs.iter().copied()).assert_loaded(c);
+
+    // Still running, and still working: a file added now is loaded by the next run.
+    assert!(
+        daemon.child.try_wait().unwrap().is_none(),
+        "the daemon is still running"
+    );
+    let late = csv_report("late.csv", data.records(3));
+    write(&inbox, &late.name, &late.bytes);
+    exec(c, "SELECT smt.job_run_now('inbox')");
+    let mut again = None;
+    wait_for(
+        &mut again,
+        &url,
+        "SELECT count(*) = 1 FROM smt.remote_file WHERE name = 'late.csv' AND state = 'loaded'",
+        Duration::from_secs(30),
+        "a file added after the restart is loaded",
+    );
+    reports.push(late);
+    let refs: Vec<&Report> = reports.iter().collect();
+    assert_reports_once(c, &refs);
+    Expected::of_reports(refs.iter().copied()).assert_loaded(c);
+
+    sigterm(daemon.id());
+    let out = daemon
+        .wait(COMMAND_TIMEOUT)
+        .expect_code(0, "the daemon, stopped");
+    assert!(
+        out.stderr.contains("waiting for the database") && out.stderr.contains(" WARN "),
+        "warns what it waits for: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("database reachable again"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&url),
+        "names the database it waits for: {}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains(secret),
+        "the password is never logged: {}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr
+            .contains("abandoning runs that keep killing workers"),
+        "{}",
+        out.stderr
+    );
+    for line in out.stderr.lines().filter(|l| l.contains("reachable again")) {
+        println!("{line}");
+    }
+}
+
+/// The daemon's backends killed with pg_terminate_backend between two runs: it reconnects and
+/// the next run succeeds.
+#[test]
+fn daemon_reconnects_after_its_backends_are_terminated() {
+    let Some(db) = TestDb::extension_only("terminated") else {
+        return;
+    };
+    let dir = scratch("terminated");
+    let inbox = dir.path().join("inbox");
+    let config = config_with(dir.path(), 3, &import_dirs(&[("inbox", &inbox)]));
+    std::fs::create_dir(&inbox).unwrap();
+    let mut data = Data::new(82);
+    let first = lse_report("first.lse", data.records(3));
+    write(&inbox, &first.name, &first.bytes);
+    let params = import_params("inbox");
+    jobs(
+        &db,
+        dir.path(),
+        &[
+            "add",
+            "inbox",
+            "--schedule",
+            "0 6 * * *",
+            "--kind",
+            "import_dir",
+            "--params",
+            &params,
+        ],
+    );
+    jobs(&db, dir.path(), &["run-now", "inbox"]);
+    let mut daemon = Running::spawn(smt(
+        dir.path(),
+        &["run", "--database-url", db.url(), "--config", &config],
+    ));
+    let mut c = Some(db.connect());
+    let ok = |n: usize| {
+        format!("SELECT count(*) = {n} FROM smt.job_run r JOIN smt.job j USING (job_id) WHERE r.state = 'succeeded'")
+    };
+    wait_for(
+        &mut c,
+        db.url(),
+        &ok(1),
+        Duration::from_secs(30),
+        "the first run",
+    );
+    let terminated: i64 = one(
+        c.as_mut().unwrap(),
+        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'smt'",
+        &[],
+    );
+    assert_eq!(
+        terminated, 2,
+        "the daemon's control and work connections (application_name smt)"
+    );
+    let killed = Instant::now();
+    let second = csv_report("second.csv", data.records(2));
+    write(&inbox, &second.name, &second.bytes);
+    exec(c.as_mut().unwrap(), "SELECT smt.job_run_now('inbox')");
+    wait_for(
+        &mut c,
+        db.url(),
+        &ok(2),
+        Duration::from_secs(30),
+        "the run after the backends were terminated",
+    );
+    println!(
+        "next run succeeded {:?} after the backends were terminated",
+        killed.elapsed()
+    );
+    assert!(daemon.child.try_wait().unwrap().is_none(), "still running");
+    let c = c.as_mut().unwrap();
+    let failed: i64 = one(
+        c,
+        "SELECT count(*) FROM smt.job_run WHERE state <> 'succeeded'",
+        &[],
+    );
+    assert_eq!(failed, 0, "no run failed");
+    assert_reports_once(c, &[&first, &second]);
+    Expected::of_reports([&first, &second]).assert_loaded(c);
+    sigterm(daemon.id());
+    let out = daemon
+        .wait(COMMAND_TIMEOUT)
+        .expect_code(0, "the daemon, stopped");
+    assert!(
+        out.stderr.contains("reconnecting"),
+        "says it reconnects: {}",
+        out.stderr
+    );
+}
+
+/// `smt import` with bad paths among good files: each bad path is reported on stderr, the good
+/// files are loaded, the exit status is 1, and the last line sums everything up.
+#[test]
+fn import_reports_bad_paths_loads_the_rest_and_sums_up() {
+    let Some(db) = TestDb::extension_only("import_bad_paths") else {
+        return;
+    };
+    let dir = scratch("import_bad_paths");
+    let mut data = Data::new(83);
+    let good1 = lse_report("good1.lse", data.records(3));
+    let good2 = csv_report("good2.csv", data.records(2));
+    let p1 = write(dir.path(), &good1.name, &good1.bytes);
+    let p2 = write(dir.path(), &good2.name, &good2.bytes);
+    let missing = dir.path().join("missing.lse");
+    let subdir = dir.path().join("a-directory.lse");
+    std::fs::create_dir(&subdir).unwrap();
+    // Unreadable even for root: a symbolic link to itself.
+    let looped = dir.path().join("looped.lse");
+    std::os::unix::fs::symlink(&looped, &looped).unwrap();
+    let mut bad = vec![missing.clone(), subdir.clone(), looped.clone()];
+    if !is_root() {
+        let locked = write(dir.path(), "locked.lse", &good1.bytes);
+        std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000))
+            .unwrap();
+        bad.push(locked);
+    }
+    let mut args: Vec<String> = vec![p1.display().to_string()];
+    args.extend(bad.iter().map(|p| p.display().to_string()));
+    args.push(p2.display().to_string());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = import(&db, dir.path(), &args, &[]).expect_code(1, "import with bad paths");
+    for p in &bad {
+        let line = out
+            .stderr
+            .lines()
+            .find(|l| l.contains(&p.display().to_string()))
+            .unwrap_or_else(|| panic!("{} is reported: {}", p.display(), out.stderr));
+        assert!(line.starts_with("smt import: "), "{line}");
+    }
+    assert!(out.stderr.contains("is a directory"), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("good1.lse\tgood1.lse\tlse\t"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("good2.csv\tgood2.csv\tinterval_csv\t"),
+        "{}",
+        out.stdout
+    );
+    let n = (good1.records.len() + good2.records.len()) as i64;
+    let last = out.stderr.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        format!(
+            "smt import: files {}, records {n}, inserted {n}, replaced 0, stale 0, identical 0, \
+             conflicts 0, rejected 0, quarantined 0, failed {}",
+            bad.len() + 2,
+            bad.len()
+        ),
+        "{}",
+        out.stderr
+    );
+    let mut c = db.connect();
+    assert_reports_once(&mut c, &[&good1, &good2]);
+    Expected::of_reports([&good1, &good2]).assert_loaded(&mut c);
+
+    // All good (one again, already imported): exit 0, and still the summary line.
+    let good3 = lse_report("good3.lse", data.records(1));
+    let p3 = write(dir.path(), &good3.name, &good3.bytes);
+    let out = import(
+        &db,
+        dir.path(),
+        &[p1.to_str().unwrap(), p3.to_str().unwrap()],
+        &[],
+    )
+    .expect_code(0, "import of good files");
+    let n = good3.records.len();
+    assert_eq!(
+        out.stderr.lines().last(),
+        Some(
+            format!(
+                "smt import: files 2, records {n}, inserted {n}, replaced 0, stale 0, \
+                 identical 0, conflicts 0, rejected 0, quarantined 0, failed 0"
+            )
+            .as_str()
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A remote directory that does not exist fails the ftps_fetch run, naming it (vsftpd lists a
+/// missing directory as empty).
+#[test]
+fn ftps_fetch_of_a_missing_remote_directory_fails_the_run() {
+    let Some(db) = TestDb::extension_only("ftps_missing_dir") else {
+        return;
+    };
+    let dir = scratch("ftps_missing_dir");
+    let _serial = FTPS_SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(server) = Vsftpd::start() else {
+        return;
+    };
+    let config = config_with(
+        dir.path(),
+        30,
+        &ftps_site(&server, &dir.path().join("downloads")),
+    );
+    let mut data = Data::new(84);
+    let report = lse_report("IntervalData_x.lse", data.records(2));
+    server.put(&report.name, &report.bytes);
+    let mut params: serde_json::Value = serde_json::from_str(&ftps_params()).unwrap();
+    params["dirs"] = serde_json::json!(["/reports", "/no-such-dir"]);
+    jobs(
+        &db,
+        dir.path(),
+        &[
+            "add",
+            "smt-ftps",
+            "--schedule",
+            "0 6 * * *",
+            "--kind",
+            "ftps_fetch",
+            "--params",
+            &params.to_string(),
+        ],
+    );
+    jobs(&db, dir.path(), &["run-now", "smt-ftps"]);
+    let mut cmd = worker(&db, dir.path(), &config, &[]);
+    cmd.env("SMT_FTPS_PASSWORD", server.password());
+    let out = run(cmd, COMMAND_TIMEOUT).expect_code(1, "a worker whose ftps run failed");
+    let mut c = db.connect();
+    let all = runs(&mut c, "smt-ftps");
+    assert_eq!(
+        all[0][1].as_deref(),
+        Some("failed"),
+        "{all:?}\n{}",
+        out.stderr
+    );
+    let error = all[0][3].clone().unwrap_or_default();
+    assert!(
+        error.contains("/no-such-dir"),
+        "the error names the directory: {error}"
+    );
+
+    // The directory fixed: the run succeeds and loads the file.
+    params["dirs"] = serde_json::json!(["/reports"]);
+    exec(
+        &mut c,
+        &format!(
+            "UPDATE smt.job SET params = '{}' WHERE name = 'smt-ftps';
+             UPDATE smt.job_run SET not_before = now() WHERE state = 'queued';",
+            params.to_string().replace('\'', "''")
+        ),
+    );
+    let mut cmd = worker(&db, dir.path(), &config, &[]);
+    cmd.env("SMT_FTPS_PASSWORD", server.password());
+    run(cmd, COMMAND_TIMEOUT).expect_code(0, "the ftps worker, directory fixed");
+    assert_reports_once(&mut c, &[&report]);
+}
+
+/// Output captured (not a terminal): no ANSI escapes anywhere, not in the log lines either.
+#[test]
+fn no_ansi_colours_when_output_is_not_a_terminal() {
+    let Some(db) = TestDb::extension_only("no_ansi") else {
+        return;
+    };
+    let dir = scratch("no_ansi");
+    let config = fast_config(dir.path(), 30);
+    let mut data = Data::new(85);
+    let good = lse_report("fine.lse", data.records(2));
+    let p = write(dir.path(), &good.name, &good.bytes);
+    let full = zip_of(&[&lse_report("never.lse", data.records(1))]);
+    let broken = write(dir.path(), "broken.zip", &full[..full.len() / 2]);
+    let out = import(
+        &db,
+        dir.path(),
+        &[p.to_str().unwrap(), broken.to_str().unwrap()],
+        &[],
+    )
+    .expect_code(1, "import with a quarantined file");
+    assert!(out.stderr.contains("WARN"), "a log line: {}", out.stderr);
+    for (what, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        assert!(!text.contains("\x1b["), "smt import {what}: {text:?}");
+    }
+    let out = run(worker(&db, dir.path(), &config, &[]), COMMAND_TIMEOUT).expect_code(0, "worker");
+    assert!(out.stderr.contains("INFO"), "{}", out.stderr);
+    for (what, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        assert!(!text.contains("\x1b["), "smt run {what}: {text:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Job params name sources the worker's config file defines, and nothing else: whoever can write
+// smt.job cannot point the worker at its secrets, other hosts, local files or TLS switches.
+
+/// Accepted connections so far on a non-blocking listener.
+fn accepted(listener: &std::net::TcpListener) -> usize {
+    let mut n = 0;
+    while listener.accept().is_ok() {
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn job_params_can_name_only_sources_the_worker_configured() {
+    let Some(db) = TestDb::extension_only("params_attacks") else {
+        return;
+    };
+    let dir = scratch("params_attacks");
+    // The configured FTPS site, and a host of the attacker's: each counts the connections made
+    // to it. Every job below is refused before anything is contacted, so both stay at 0.
+    let site = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let attacker = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    site.set_nonblocking(true).unwrap();
+    attacker.set_nonblocking(true).unwrap();
+    let attacker_port = attacker.local_addr().unwrap().port();
+    let mut data = Data::new(90);
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    let allowed = lse_report("allowed.lse", data.records(2));
+    write(&inbox, &allowed.name, &allowed.bytes);
+    // A directory the worker can read that no job was given.
+    let private = dir.path().join("private");
+    std::fs::create_dir(&private).unwrap();
+    let hidden = lse_report("private.lse", data.records(2));
+    write(&private, &hidden.name, &hidden.bytes);
+    let evil_downloads = dir.path().join("evil-downloads");
+    let config = config_with(
+        dir.path(),
+        30,
+        &format!(
+            "[ftps.smt-ftps]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"rep\"\ntimeout_seconds = 5\n{}",
+            site.local_addr().unwrap().port(),
+            import_dirs(&[("inbox", &inbox)])
+        ),
+    );
+    let passphrase = "pgp-passphrase-never-sent-4711";
+    let password = "ftps-password-never-sent-4712";
+
+    let configure = "worker's config file";
+    let attacks: Vec<(&str, &str, serde_json::Value, Vec<String>)> = vec![
+        (
+            "steal-passphrase",
+            "ftps_fetch",
+            serde_json::json!({"source": "smt-ftps", "password_env": "SMT_PGP_PASSPHRASE"}),
+            vec!["\"password_env\" is not accepted".into(), configure.into()],
+        ),
+        (
+            "other-host",
+            "ftps_fetch",
+            serde_json::json!({"source": "smt-ftps", "host": "127.0.0.1", "port": attacker_port}),
+            vec!["\"host\" is not accepted".into(), configure.into()],
+        ),
+        (
+            "no-verify",
+            "ftps_fetch",
+            serde_json::json!({"source": "smt-ftps", "insecure_skip_verify": true}),
+            vec![
+                "\"insecure_skip_verify\" is not accepted".into(),
+                configure.into(),
+            ],
+        ),
+        (
+            "download-anywhere",
+            "ftps_fetch",
+            serde_json::json!({"source": "smt-ftps", "download_dir": evil_downloads}),
+            vec!["\"download_dir\" is not accepted".into(), configure.into()],
+        ),
+        (
+            "client-key",
+            "ftps_fetch",
+            serde_json::json!({"source": "smt-ftps", "client_key": "/etc/ssl/private/x.key"}),
+            vec!["\"client_key\" is not accepted".into(), configure.into()],
+        ),
+        (
+            "whole-site-in-params",
+            "ftps_fetch",
+            serde_json::json!({"host": "127.0.0.1", "port": attacker_port, "user": "rep", "dirs": ["/"]}),
+            vec!["\"host\" is not accepted".into(), configure.into()],
+        ),
+        (
+            "read-any-dir",
+            "import_dir",
+            serde_json::json!({"dir": private}),
+            vec!["\"dir\" is not accepted".into(), configure.into()],
+        ),
+        (
+            "read-any-dir-too",
+            "import_dir",
+            serde_json::json!({"source": "inbox", "dir": private}),
+            vec!["\"dir\" is not accepted".into()],
+        ),
+        (
+            "unknown-site",
+            "ftps_fetch",
+            serde_json::json!({"source": "elsewhere"}),
+            vec![
+                "defines no FTPS site \"elsewhere\"".into(),
+                "[ftps.elsewhere]".into(),
+                "\"smt-ftps\"".into(),
+            ],
+        ),
+        (
+            "dir-as-source",
+            "import_dir",
+            serde_json::json!({"source": private}),
+            vec!["defines no import directory".into(), "\"inbox\"".into()],
+        ),
+        (
+            "site-as-dir",
+            "import_dir",
+            serde_json::json!({"source": "smt-ftps"}),
+            vec!["defines no import directory \"smt-ftps\"".into()],
+        ),
+    ];
+    // Written straight into smt.job, as anyone allowed to write it could (`smt jobs add` refuses
+    // all of these itself; a CHECK in the database may refuse the secret-looking ones first).
+    let mut c = db.connect();
+    let mut queued = Vec::new();
+    for (name, kind, params, _) in &attacks {
+        let added = c.execute(
+            "SELECT smt.job_add($1, $2, '0 6 * * *', $3)",
+            &[name, kind, params],
+        );
+        match added {
+            Ok(_) => {
+                exec(&mut c, &format!("SELECT smt.job_run_now('{name}')"));
+                queued.push(*name);
+            }
+            Err(e) if e.code() == Some(&postgres::error::SqlState::CHECK_VIOLATION) => {
+                println!("{name}: refused by the database: {}", explain(&e));
+            }
+            Err(e) => panic!("{name}: {}", explain(&e)),
+        }
+    }
+    let mut cmd = worker(&db, dir.path(), &config, &[]);
+    cmd.env("SMT_PGP_PASSPHRASE", passphrase)
+        .env("SMT_FTPS_PASSWORD", password);
+    let out = run(cmd, COMMAND_TIMEOUT);
+    assert!(
+        matches!(out.code(), Some(0 | 1)),
+        "the worker goes on after failed runs: {out:?}"
+    );
+    for (name, _, _, fragments) in attacks.iter().filter(|a| queued.contains(&a.0)) {
+        let all = runs(&mut c, name);
+        assert_eq!(all[0][1].as_deref(), Some("failed"), "{name}: {all:?}");
+        let error = all[0][3].clone().unwrap_or_default();
+        for f in fragments {
+            assert!(error.contains(f.as_str()), "{name}: {error:?} lacks {f:?}");
+        }
+    }
+    assert_eq!(accepted(&site), 0, "the configured site was contacted");
+    assert_eq!(accepted(&attacker), 0, "the attacker's host was contacted");
+    assert!(!evil_downloads.exists(), "a job chose a download directory");
+    for secret in [passphrase, password] {
+        assert!(!out.stderr.contains(secret), "{}", out.stderr);
+    }
+    let registered: i64 = one(&mut c, "SELECT count(*) FROM smt.remote_file", &[]);
+    assert_eq!(registered, 0, "nothing was read");
+    assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM smt.file", &[]), 0);
+
+    // The configured directory, by its name: loaded.
+    jobs(
+        &db,
+        dir.path(),
+        &[
+            "add",
+            "inbox",
+            "--schedule",
+            "0 6 * * *",
+            "--kind",
+            "import_dir",
+            "--params",
+            &import_params("inbox"),
+        ],
+    );
+    jobs(&db, dir.path(), &["run-now", "inbox"]);
+    let out = run(worker(&db, dir.path(), &config, &[]), COMMAND_TIMEOUT);
+    let all = runs(&mut c, "inbox");
+    assert_eq!(
+        all[0][1].as_deref(),
+        Some("succeeded"),
+        "{all:?}\n{}",
+        out.stderr
+    );
+    assert_reports_once(&mut c, &[&allowed]);
+    assert_eq!(accepted(&site), 0);
+}
+
+#[test]
+fn jobs_add_refuses_secrets_and_what_the_worker_config_owns() {
+    let Some(db) = TestDb::extension_only("jobs_add_refuses") else {
+        return;
+    };
+    let dir = scratch("jobs_add_refuses");
+    let secret = "hunter2-never-stored-5150";
+    let pem = format!("-----BEGIN PRIVATE KEY-----\n{secret}\n-----END PRIVATE KEY-----");
+    let cases: Vec<(&str, serde_json::Value, Vec<&str>)> = vec![
+        (
+            "ftps_fetch",
+            serde_json::json!({"source": "smt-ftps", "password": secret}),
+            vec!["params.password looks like a secret"],
+        ),
+        (
+            "ftps_fetch",
+            serde_json::json!({"source": "smt-ftps", "password_env": "SMT_PGP_PASSPHRASE"}),
+            vec!["params.password_env looks like a secret"],
+        ),
+        (
+            "import_dir",
+            serde_json::json!({"source": "inbox", "extra": [{"API_Token": secret}]}),
+            vec!["params.extra[0].API_Token looks like a secret"],
+        ),
+        (
+            "import_dir",
+            serde_json::json!({"source": "inbox", "note": pem}),
+            vec!["params.note looks like a secret"],
+        ),
+        (
+            "ftps_fetch",
+            serde_json::json!({"source": "smt-ftps", "clientKey": "/etc/smt/client.key"}),
+            vec!["params.clientKey looks like a secret"],
+        ),
+        (
+            "ftps_fetch",
+            serde_json::json!({"host": "ftp.example", "user": "rep", "dirs": ["/"]}),
+            vec![
+                "\"host\" is not accepted",
+                "worker's config file",
+                "[ftps.NAME]",
+            ],
+        ),
+        (
+            "ftps_fetch",
+            serde_json::json!({"source": "smt-ftps", "insecure_skip_verify": true}),
+            vec!["\"insecure_skip_verify\" is not accepted"],
+        ),
+        (
+            "import_dir",
+            serde_json::json!({"dir": "/root"}),
+            vec!["\"dir\" is not accepted", "[import_dirs]"],
+        ),
+    ];
+    for (kind, params, fragments) in &cases {
+        let params = params.to_string();
+        let out = run(
+            smt(
+                dir.path(),
+                &[
+                    "jobs",
+                    "--database-url",
+                    db.url(),
+                    "add",
+                    "refused",
+                    "--schedule",
+                    "0 6 * * *",
+                    "--kind",
+                    kind,
+                    "--params",
+                    &params,
+                ],
+            ),
+            COMMAND_TIMEOUT,
+        )
+        .expect_code(2, &format!("smt jobs add --params {params}"));
+        for f in fragments {
+            assert!(out.stderr.contains(f), "{params}: {}", out.stderr);
+        }
+        assert!(!out.stderr.contains(secret), "{}", out.stderr);
+    }
+    let mut c = db.connect();
+    assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM smt.job", &[]), 0);
+    // A source's name is all a job needs.
+    for (kind, params) in [
+        (
+            "ftps_fetch",
+            r#"{"source": "smt-ftps", "dirs": ["/reports"]}"#,
+        ),
+        ("import_dir", r#"{"source": "inbox"}"#),
+    ] {
+        jobs(
+            &db,
+            dir.path(),
+            &[
+                "add",
+                kind,
+                "--schedule",
+                "0 6 * * *",
+                "--kind",
+                kind,
+                "--params",
+                params,
+            ],
+        );
+    }
+    assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM smt.job", &[]), 2);
+}
+
+/// A connection string's password (URL user info, `?password=`, libpq's `password=`) is never
+/// printed in a connection error.
+#[test]
+fn connection_errors_never_show_the_password() {
+    let dir = scratch("redact");
+    for url in [
+        "host=127.0.0.1 port=1 user=smt password=pw-in-kv-5150 dbname=smt connect_timeout=5",
+        "host=127.0.0.1 port=1 user=smt password='pw in quotes 5150' dbname=smt",
+        "postgresql://smt:pw-in-url-5150@127.0.0.1:1/smt?password=pw-in-query-5150",
+    ] {
+        let out = run(
+            smt(dir.path(), &["status", "--database-url", url]),
+            COMMAND_TIMEOUT,
+        )
+        .expect_code(2, url);
+        assert!(
+            out.stderr.contains("cannot connect to the database at"),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("127.0.0.1"), "{}", out.stderr);
+        assert!(!out.stderr.contains("5150"), "{}", out.stderr);
+    }
+}
+
+/// File names come from deliveries: `smt status` prints their control characters escaped.
+#[test]
+fn status_prints_file_names_with_escape_codes_escaped() {
+    let Some(db) = TestDb::extension_only("status_escapes") else {
+        return;
+    };
+    let dir = scratch("status_escapes");
+    let mut data = Data::new(91);
+    let evil = "evil\u{1b}]0;owned\u{7}\u{1b}[2J.lse";
+    let report = lse_report(evil, data.records(1));
+    let path = write(dir.path(), evil, &report.bytes);
+    import(&db, dir.path(), &[path.to_str().unwrap()], &[]).expect_code(0, "import");
+    let status = run(
+        smt(dir.path(), &["status", "--database-url", db.url()]),
+        COMMAND_TIMEOUT,
+    )
+    .expect_code(0, "smt status");
+    assert!(
+        !status.stdout.contains('\u{1b}') && !status.stdout.contains('\u{7}'),
+        "{:?}",
+        status.stdout
+    );
+    assert!(
+        status
+            .stdout
+            .contains("evil\\u{1b}]0;owned\\u{7}\\u{1b}[2J.lse"),
+        "{}",
+        status.stdout
+    );
 }

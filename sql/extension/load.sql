@@ -187,8 +187,8 @@ BEGIN
      WHERE s.file_id = _merge_stage.file_id AND s.role = 'record' AND s.line = v.line
        AND (v.beaten OR v.repeated);
 
-    INSERT INTO smt.reject (file_id, line, field, kind, reason, raw)
-    SELECT _merge_stage.file_id, s.line, s.field, s.kind, s.reason, s.raw
+    INSERT INTO smt.reject (file_id, line, field, kind, reason, raw, esiid, channel, day)
+    SELECT _merge_stage.file_id, s.line, s.field, s.kind, s.reason, s.raw, s.esiid, s.channel, s.day
       FROM smt.stage s WHERE s.file_id = _merge_stage.file_id AND s.role = 'reject' ORDER BY s.line;
 
     PERFORM smt._ensure_partitions(array_agg(DISTINCT date_trunc('month', s.day)::date))

@@ -137,18 +137,24 @@ CREATE TABLE smt.reject (
     kind        text NOT NULL,
     reason      text NOT NULL,
     raw         text NOT NULL,
-    rejected_at timestamptz NOT NULL DEFAULT now()
+    rejected_at timestamptz NOT NULL DEFAULT now(),
+    esiid       text,
+    channel     smallint,
+    day         date
 );
 CREATE INDEX reject_file_idx ON smt.reject (file_id);
-COMMENT ON TABLE smt.reject IS 'Records that could not be loaded, one row each, with where and why. The whole file stays in smt.file_content.';
+COMMENT ON TABLE smt.reject IS 'Records that could not be loaded, one row each, with where and why, and which ESIID-channel-day they held when known. The whole file stays in smt.file_content.';
 COMMENT ON COLUMN smt.reject.reject_id IS 'Identifier of the reject.';
 COMMENT ON COLUMN smt.reject.file_id IS 'File the record came from.';
 COMMENT ON COLUMN smt.reject.line IS '1-based line of the offending row.';
 COMMENT ON COLUMN smt.reject.field IS 'Field or row at fault, e.g. 00000001.esiid, USAGE_KWH, interval 17 value.';
-COMMENT ON COLUMN smt.reject.kind IS 'Kind of problem: wrong_interval_count, non_numeric_value, unknown_status, invalid_esiid, bad_timestamp, truncated_record, ...';
+COMMENT ON COLUMN smt.reject.kind IS 'Kind of problem: wrong_interval_count, non_numeric_value, unknown_status, invalid_esiid, bad_timestamp, truncated_record, missing_field, invalid_text (a NUL byte or invalid UTF-8), out_of_sequence, day_out_of_range (before 2000 or after tomorrow), revision_in_future, ...';
 COMMENT ON COLUMN smt.reject.reason IS 'What is wrong, in words.';
 COMMENT ON COLUMN smt.reject.raw IS 'Text of the offending line.';
 COMMENT ON COLUMN smt.reject.rejected_at IS 'When it was rejected.';
+COMMENT ON COLUMN smt.reject.esiid IS 'ESIID of the record the reject belongs to, when the file says it (NULL when even that could not be read).';
+COMMENT ON COLUMN smt.reject.channel IS 'Channel of that record, when known.';
+COMMENT ON COLUMN smt.reject.day IS 'Operating day of that record, when known: with esiid, which ESIID-day a reject cost.';
 
 -- Monthly partitions of smt.interval_day, made when a load needs them: only the months that hold
 -- data (a stray day in 1900 makes one partition, not 1,500). Called by smt.load, which runs as the

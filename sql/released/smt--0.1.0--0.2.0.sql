@@ -94,6 +94,14 @@ BEGIN
 END
 $$;
 
+-- Rejects say which ESIID-channel-day they cost, when the file says it.
+ALTER TABLE smt.reject ADD COLUMN esiid text, ADD COLUMN channel smallint, ADD COLUMN day date;
+COMMENT ON TABLE smt.reject IS 'Records that could not be loaded, one row each, with where and why, and which ESIID-channel-day they held when known. The whole file stays in smt.file_content.';
+COMMENT ON COLUMN smt.reject.kind IS 'Kind of problem: wrong_interval_count, non_numeric_value, unknown_status, invalid_esiid, bad_timestamp, truncated_record, missing_field, invalid_text (a NUL byte or invalid UTF-8), out_of_sequence, day_out_of_range (before 2000 or after tomorrow), revision_in_future, ...';
+COMMENT ON COLUMN smt.reject.esiid IS 'ESIID of the record the reject belongs to, when the file says it (NULL when even that could not be read).';
+COMMENT ON COLUMN smt.reject.channel IS 'Channel of that record, when known.';
+COMMENT ON COLUMN smt.reject.day IS 'Operating day of that record, when known: with esiid, which ESIID-day a reject cost.';
+
 -- 3. The one loading door (as in sql/extension/load.sql).
 
 -- The staging rows of the load in progress. Its columns are exactly smt._stage's (the one
@@ -263,8 +271,8 @@ BEGIN
      WHERE s.file_id = _merge_stage.file_id AND s.role = 'record' AND s.line = v.line
        AND (v.beaten OR v.repeated);
 
-    INSERT INTO smt.reject (file_id, line, field, kind, reason, raw)
-    SELECT _merge_stage.file_id, s.line, s.field, s.kind, s.reason, s.raw
+    INSERT INTO smt.reject (file_id, line, field, kind, reason, raw, esiid, channel, day)
+    SELECT _merge_stage.file_id, s.line, s.field, s.kind, s.reason, s.raw, s.esiid, s.channel, s.day
       FROM smt.stage s WHERE s.file_id = _merge_stage.file_id AND s.role = 'reject' ORDER BY s.line;
 
     PERFORM smt._ensure_partitions(array_agg(DISTINCT date_trunc('month', s.day)::date))
@@ -502,19 +510,35 @@ COMMENT ON COLUMN smt.job_kind.kind IS 'Name of the kind, as in smt.job.kind.';
 COMMENT ON COLUMN smt.job_kind.description IS 'What a job of this kind does and which params it takes.';
 COMMENT ON COLUMN smt.job_kind.builtin IS 'True for the kinds this version of the extension ships (made by CREATE EXTENSION); false for kinds added by a DBA.';
 INSERT INTO smt.job_kind (kind, description, builtin) VALUES
-    ('ftps_fetch', 'Lists SMT''s FTPS site (explicit TLS, client certificate), downloads every file not fetched before, decrypts, unzips and loads it. params: host, port, user, password_env, ca_file, client_cert, client_key, insecure_skip_verify, dirs, download_dir, timeout_seconds.', true),
-    ('import_dir', 'Loads every file in a local directory (not hidden, not .part) once. params: dir.', true);
+    ('ftps_fetch', 'Lists an SMT FTPS site (explicit TLS, client certificate), downloads every file not fetched before, decrypts, unzips and loads it. params: source (the name of an [ftps.NAME] site in the worker''s config file, which holds host, user, credentials and certificates), dirs (remote directories, default ["/"]).', true),
+    ('import_dir', 'Loads every file in a local directory (not hidden, not .part) once. params: source (a name under [import_dirs] in the worker''s config file).', true);
 
 ALTER TABLE smt.job DROP CONSTRAINT job_kind_check;
 ALTER TABLE smt.job ADD CONSTRAINT job_kind_fkey FOREIGN KEY (kind) REFERENCES smt.job_kind (kind);
 ALTER TABLE smt.job ADD COLUMN max_retry_delay interval NOT NULL DEFAULT '1 hour';
+-- Jobs of 0.1.0 named their site's host, user, password variable and key files in params; those
+-- now live in the worker's config file ([ftps.NAME]) and params may not hold them. Such a job is
+-- disabled with its params emptied and last_error saying what to do (only key names are kept).
+UPDATE smt.job j
+   SET last_error = format('upgrade to smt 0.2.0: params named %s, which now belong in the worker''s config file; define the site there ([ftps.NAME] or [import_dirs]) and set params to {"source": "NAME"} (ftps_fetch also takes "dirs"), then enable the job',
+                           (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(j.params) k)),
+       params = '{}', enabled = false
+ WHERE jsonb_typeof(j.params) = 'object'
+   AND (jsonb_path_exists(j.params,
+            'lax $.** ? (@.type() == "object").keyvalue() ? (@.key like_regex "passw|passphrase|pwd|secret|token|credential|private|key([^a-z]|$)" flag "i")')
+        OR jsonb_path_exists(j.params, 'lax $.** ? (@.type() == "string" && @ like_regex "private key" flag "i")'));
+ALTER TABLE smt.job ADD CONSTRAINT job_params_hold_no_secrets CHECK (
+        NOT jsonb_path_exists(params,
+            'lax $.** ? (@.type() == "object").keyvalue() ? (@.key like_regex "passw|passphrase|pwd|secret|token|credential|private|key([^a-z]|$)" flag "i")')
+        AND NOT jsonb_path_exists(params,
+            'lax $.** ? (@.type() == "string" && @ like_regex "private key" flag "i")'));
 COMMENT ON TABLE smt.job IS 'Scheduled jobs of the smt scheduler. Add them with smt.job_add; change schedule, enabled or params with UPDATE; workers pick the change up without a restart.';
 COMMENT ON COLUMN smt.job.job_id IS 'Identifier of the job.';
 COMMENT ON COLUMN smt.job.name IS 'Unique name, used by `smt jobs`.';
 COMMENT ON COLUMN smt.job.schedule IS 'Standard 5-field crontab line (minute hour day-of-month month day-of-week, Sunday = 0 or 7) or @hourly/@daily/@weekly/@monthly/@yearly.';
 COMMENT ON COLUMN smt.job.time_zone IS 'Time zone the schedule is read in (default America/Chicago; DST-safe).';
 COMMENT ON COLUMN smt.job.kind IS 'What the job does: a row of smt.job_kind (ftps_fetch: download from an SMT FTPS site and load; import_dir: load files from a local directory).';
-COMMENT ON COLUMN smt.job.params IS 'Settings of the job kind (host, directories, key files...). Never secrets: passwords and passphrases come from the environment of the worker.';
+COMMENT ON COLUMN smt.job.params IS 'Settings of the job kind (see smt.job_kind.description): names of what the worker''s own config file defines (a site, an import directory) and remote directories. Never secrets, hosts, key files or local paths: the constraint job_params_hold_no_secrets refuses secret-looking keys.';
 COMMENT ON COLUMN smt.job.enabled IS 'Disabled jobs are not run. Re-enabling clears failed_at.';
 COMMENT ON COLUMN smt.job.next_run_at IS 'When the job is next due; computed from schedule and time_zone (on INSERT only when not given, so restored rows keep theirs).';
 COMMENT ON COLUMN smt.job.max_attempts IS 'Attempts of one scheduled run before the job is marked failed.';
@@ -1158,7 +1182,8 @@ COMMENT ON COLUMN smt.file_log.loaded_at IS 'When it was loaded.';
 COMMENT ON COLUMN smt.file_log.loaded_by IS 'Login role that loaded it.';
 
 CREATE VIEW smt.reject_log WITH (security_invoker = true) AS
-SELECT r.reject_id, r.file_id, f.name AS file_name, r.line, r.field, r.kind, r.reason, r.raw, r.rejected_at
+SELECT r.reject_id, r.file_id, f.name AS file_name, r.line, r.field, r.kind, r.reason, r.raw, r.rejected_at,
+       r.esiid, r.channel, r.day
   FROM smt.reject r
   JOIN smt.file f ON f.file_id = r.file_id;
 COMMENT ON VIEW smt.reject_log IS 'Every rejected record with the name of its file (`smt status`).';
@@ -1171,6 +1196,9 @@ COMMENT ON COLUMN smt.reject_log.kind IS 'Kind of fault.';
 COMMENT ON COLUMN smt.reject_log.reason IS 'What is wrong.';
 COMMENT ON COLUMN smt.reject_log.raw IS 'The offending row as delivered.';
 COMMENT ON COLUMN smt.reject_log.rejected_at IS 'When it was rejected.';
+COMMENT ON COLUMN smt.reject_log.esiid IS 'ESIID of the record, when known.';
+COMMENT ON COLUMN smt.reject_log.channel IS 'Channel of the record, when known.';
+COMMENT ON COLUMN smt.reject_log.day IS 'Operating day of the record, when known.';
 
 CREATE OR REPLACE VIEW smt.stale_remote_file WITH (security_invoker = true) AS
 SELECT r.source, r.directory, r.name, r.size_bytes, r.modified_at, r.state, r.error,

@@ -7,7 +7,7 @@ The ordering of items is not stable, it is driven by a dependency graph.
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/load_sql.rs:103
+-- extension/src/load_sql.rs:106
 -- smt::load_sql::_decide
 CREATE  FUNCTION "_decide"(
 	"stored_revision" timestamp with time zone, /* TimestampWithTimeZone */
@@ -27,7 +27,7 @@ AS 'MODULE_PATHNAME', '_decide_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/load_sql.rs:14
+-- extension/src/load_sql.rs:15
 -- smt::load_sql::_stage
 CREATE  FUNCTION "_stage"(
 	"data" bytea, /* & [u8] */
@@ -293,18 +293,24 @@ CREATE TABLE smt.reject (
     kind        text NOT NULL,
     reason      text NOT NULL,
     raw         text NOT NULL,
-    rejected_at timestamptz NOT NULL DEFAULT now()
+    rejected_at timestamptz NOT NULL DEFAULT now(),
+    esiid       text,
+    channel     smallint,
+    day         date
 );
 CREATE INDEX reject_file_idx ON smt.reject (file_id);
-COMMENT ON TABLE smt.reject IS 'Records that could not be loaded, one row each, with where and why. The whole file stays in smt.file_content.';
+COMMENT ON TABLE smt.reject IS 'Records that could not be loaded, one row each, with where and why, and which ESIID-channel-day they held when known. The whole file stays in smt.file_content.';
 COMMENT ON COLUMN smt.reject.reject_id IS 'Identifier of the reject.';
 COMMENT ON COLUMN smt.reject.file_id IS 'File the record came from.';
 COMMENT ON COLUMN smt.reject.line IS '1-based line of the offending row.';
 COMMENT ON COLUMN smt.reject.field IS 'Field or row at fault, e.g. 00000001.esiid, USAGE_KWH, interval 17 value.';
-COMMENT ON COLUMN smt.reject.kind IS 'Kind of problem: wrong_interval_count, non_numeric_value, unknown_status, invalid_esiid, bad_timestamp, truncated_record, ...';
+COMMENT ON COLUMN smt.reject.kind IS 'Kind of problem: wrong_interval_count, non_numeric_value, unknown_status, invalid_esiid, bad_timestamp, truncated_record, missing_field, invalid_text (a NUL byte or invalid UTF-8), out_of_sequence, day_out_of_range (before 2000 or after tomorrow), revision_in_future, ...';
 COMMENT ON COLUMN smt.reject.reason IS 'What is wrong, in words.';
 COMMENT ON COLUMN smt.reject.raw IS 'Text of the offending line.';
 COMMENT ON COLUMN smt.reject.rejected_at IS 'When it was rejected.';
+COMMENT ON COLUMN smt.reject.esiid IS 'ESIID of the record the reject belongs to, when the file says it (NULL when even that could not be read).';
+COMMENT ON COLUMN smt.reject.channel IS 'Channel of that record, when known.';
+COMMENT ON COLUMN smt.reject.day IS 'Operating day of that record, when known: with esiid, which ESIID-day a reject cost.';
 
 -- Monthly partitions of smt.interval_day, made when a load needs them: only the months that hold
 -- data (a stray day in 1900 makes one partition, not 1,500). Called by smt.load, which runs as the
@@ -554,8 +560,8 @@ BEGIN
      WHERE s.file_id = _merge_stage.file_id AND s.role = 'record' AND s.line = v.line
        AND (v.beaten OR v.repeated);
 
-    INSERT INTO smt.reject (file_id, line, field, kind, reason, raw)
-    SELECT _merge_stage.file_id, s.line, s.field, s.kind, s.reason, s.raw
+    INSERT INTO smt.reject (file_id, line, field, kind, reason, raw, esiid, channel, day)
+    SELECT _merge_stage.file_id, s.line, s.field, s.kind, s.reason, s.raw, s.esiid, s.channel, s.day
       FROM smt.stage s WHERE s.file_id = _merge_stage.file_id AND s.role = 'reject' ORDER BY s.line;
 
     PERFORM smt._ensure_partitions(array_agg(DISTINCT date_trunc('month', s.day)::date))
@@ -930,8 +936,8 @@ COMMENT ON COLUMN smt.job_kind.kind IS 'Name of the kind, as in smt.job.kind.';
 COMMENT ON COLUMN smt.job_kind.description IS 'What a job of this kind does and which params it takes.';
 COMMENT ON COLUMN smt.job_kind.builtin IS 'True for the kinds this version of the extension ships (made by CREATE EXTENSION); false for kinds added by a DBA.';
 INSERT INTO smt.job_kind (kind, description, builtin) VALUES
-    ('ftps_fetch', 'Lists SMT''s FTPS site (explicit TLS, client certificate), downloads every file not fetched before, decrypts, unzips and loads it. params: host, port, user, password_env, ca_file, client_cert, client_key, insecure_skip_verify, dirs, download_dir, timeout_seconds.', true),
-    ('import_dir', 'Loads every file in a local directory (not hidden, not .part) once. params: dir.', true);
+    ('ftps_fetch', 'Lists an SMT FTPS site (explicit TLS, client certificate), downloads every file not fetched before, decrypts, unzips and loads it. params: source (the name of an [ftps.NAME] site in the worker''s config file, which holds host, user, credentials and certificates), dirs (remote directories, default ["/"]).', true),
+    ('import_dir', 'Loads every file in a local directory (not hidden, not .part) once. params: source (a name under [import_dirs] in the worker''s config file).', true);
 
 CREATE TABLE smt.job (
     job_id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -950,7 +956,18 @@ CREATE TABLE smt.job (
     created_at           timestamptz NOT NULL DEFAULT now(),
     updated_at           timestamptz NOT NULL DEFAULT now(),
     -- Added in 0.2.0: last, so that upgraded and fresh tables (and smt.job rows) have one column order.
-    max_retry_delay      interval NOT NULL DEFAULT '1 hour'
+    max_retry_delay      interval NOT NULL DEFAULT '1 hour',
+    -- Whoever can write a job must not be able to hand the worker a secret, nor make it send one of
+    -- its own anywhere: credentials, key files, hosts and local paths live in the worker's config
+    -- file and a job names them. Refused: any key, at any depth, that looks like a secret or names
+    -- one (passw, passphrase, pwd, secret, token, credential, private, or key not followed by a
+    -- letter: key, client_key, clientKey, KEY_FILE; keyring and keys pass), and any string holding
+    -- "private key". The worker checks the same rule (smt_scheduler::sources::secret_looking_key).
+    CONSTRAINT job_params_hold_no_secrets CHECK (
+        NOT jsonb_path_exists(params,
+            'lax $.** ? (@.type() == "object").keyvalue() ? (@.key like_regex "passw|passphrase|pwd|secret|token|credential|private|key([^a-z]|$)" flag "i")')
+        AND NOT jsonb_path_exists(params,
+            'lax $.** ? (@.type() == "string" && @ like_regex "private key" flag "i")'))
 );
 COMMENT ON TABLE smt.job IS 'Scheduled jobs of the smt scheduler. Add them with smt.job_add; change schedule, enabled or params with UPDATE; workers pick the change up without a restart.';
 COMMENT ON COLUMN smt.job.job_id IS 'Identifier of the job.';
@@ -958,7 +975,7 @@ COMMENT ON COLUMN smt.job.name IS 'Unique name, used by `smt jobs`.';
 COMMENT ON COLUMN smt.job.schedule IS 'Standard 5-field crontab line (minute hour day-of-month month day-of-week, Sunday = 0 or 7) or @hourly/@daily/@weekly/@monthly/@yearly.';
 COMMENT ON COLUMN smt.job.time_zone IS 'Time zone the schedule is read in (default America/Chicago; DST-safe).';
 COMMENT ON COLUMN smt.job.kind IS 'What the job does: a row of smt.job_kind (ftps_fetch: download from an SMT FTPS site and load; import_dir: load files from a local directory).';
-COMMENT ON COLUMN smt.job.params IS 'Settings of the job kind (host, directories, key files...). Never secrets: passwords and passphrases come from the environment of the worker.';
+COMMENT ON COLUMN smt.job.params IS 'Settings of the job kind (see smt.job_kind.description): names of what the worker''s own config file defines (a site, an import directory) and remote directories. Never secrets, hosts, key files or local paths: the constraint job_params_hold_no_secrets refuses secret-looking keys.';
 COMMENT ON COLUMN smt.job.enabled IS 'Disabled jobs are not run. Re-enabling clears failed_at.';
 COMMENT ON COLUMN smt.job.next_run_at IS 'When the job is next due; computed from schedule and time_zone (on INSERT only when not given, so restored rows keep theirs).';
 COMMENT ON COLUMN smt.job.max_attempts IS 'Attempts of one scheduled run before the job is marked failed.';
@@ -1636,7 +1653,8 @@ COMMENT ON COLUMN smt.file_log.loaded_at IS 'When it was loaded.';
 COMMENT ON COLUMN smt.file_log.loaded_by IS 'Login role that loaded it.';
 
 CREATE VIEW smt.reject_log WITH (security_invoker = true) AS
-SELECT r.reject_id, r.file_id, f.name AS file_name, r.line, r.field, r.kind, r.reason, r.raw, r.rejected_at
+SELECT r.reject_id, r.file_id, f.name AS file_name, r.line, r.field, r.kind, r.reason, r.raw, r.rejected_at,
+       r.esiid, r.channel, r.day
   FROM smt.reject r
   JOIN smt.file f ON f.file_id = r.file_id;
 COMMENT ON VIEW smt.reject_log IS 'Every rejected record with the name of its file (`smt status`).';
@@ -1649,6 +1667,9 @@ COMMENT ON COLUMN smt.reject_log.kind IS 'Kind of fault.';
 COMMENT ON COLUMN smt.reject_log.reason IS 'What is wrong.';
 COMMENT ON COLUMN smt.reject_log.raw IS 'The offending row as delivered.';
 COMMENT ON COLUMN smt.reject_log.rejected_at IS 'When it was rejected.';
+COMMENT ON COLUMN smt.reject_log.esiid IS 'ESIID of the record, when known.';
+COMMENT ON COLUMN smt.reject_log.channel IS 'Channel of the record, when known.';
+COMMENT ON COLUMN smt.reject_log.day IS 'Operating day of the record, when known.';
 
 CREATE VIEW smt.stale_remote_file WITH (security_invoker = true) AS
 SELECT r.source, r.directory, r.name, r.size_bytes, r.modified_at, r.state, r.error,

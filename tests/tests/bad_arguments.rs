@@ -224,3 +224,51 @@ fn normalize_15min_refuses_runaway_arguments_with_clear_errors() {
     );
     assert!(exact);
 }
+
+#[test]
+fn rejects_carry_the_esiid_channel_and_day_they_cost() {
+    let Some(db) = TestDb::new("reject_context") else {
+        return;
+    };
+    let mut c = db.connect();
+    let mut g = Generator::new(8);
+    let esiid = g.esiid();
+    let day = date(2025, 7, 1);
+    let good = g.record(&esiid, 4, day);
+    let mut bad = g.record(&esiid, 1, day);
+    bad.intervals[0] = Some(smt_core::Reading {
+        kwh: smt_core::Decimal::new(1, 3),
+        status: smt_core::Status::Actual,
+    });
+    let text = String::from_utf8(lse(&[good, bad])).unwrap();
+    // The second record's first interval gets a status SMT never writes.
+    let second = text.match_indices("\n00000001,").nth(0).unwrap().0;
+    let at = second + text[second..].find("\n10000000,0.001,A,").unwrap();
+    let broken = format!(
+        "{}\n10000000,0.001,X,{}",
+        &text[..at],
+        &text[at + "\n10000000,0.001,A,".len()..]
+    );
+    let l = load(&mut c, broken.as_bytes(), "status X.lse");
+    assert_eq!((l.inserted, l.rejected), (1, 1), "{l:?}");
+    let reject = rows_text(
+        &mut c,
+        "SELECT kind, esiid, channel::text, day::text FROM smt.reject",
+        &[],
+    );
+    assert_eq!(
+        reject,
+        [[
+            Some("unknown_status".to_owned()),
+            Some(esiid.clone()),
+            Some("1".to_owned()),
+            Some("2025-07-01".to_owned())
+        ]]
+    );
+    let seen_by_reader: i64 = one(
+        &mut c,
+        "SELECT count(*) FROM smt.reject_log WHERE esiid = $1 AND day = '2025-07-01'",
+        &[&esiid],
+    );
+    assert_eq!(seen_by_reader, 1);
+}

@@ -172,6 +172,15 @@ impl<R: BufRead, T: RowReport> Iterator for RowReader<R, T> {
                 }
                 continue;
             };
+            if let Some(why) = crate::lines::text_problem(line) {
+                return Some(Err(RecordError::new(
+                    ErrorKind::InvalidText,
+                    number,
+                    "line",
+                    why,
+                )
+                .with_raw(line)));
+            }
             return Some(
                 T::row(columns, &split(line), self.mode, number).map_err(|e| e.with_raw(line)),
             );

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use smt_core::EsiidMode;
-use smt_scheduler::config::{Config, PASSPHRASE_ENV};
+use smt_scheduler::config::{Config, DEFAULT_DOWNLOAD_DIR, PASSPHRASE_ENV};
 use smt_scheduler::pgp::{self, Keyring};
 use smt_scheduler::sources::Settings;
 
@@ -47,6 +47,9 @@ pub fn settings(config: &Config, key_flag: Option<&PathBuf>, lenient: bool) -> R
         download_dir: config
             .download_dir
             .clone()
-            .unwrap_or_else(|| PathBuf::from("smt-downloads")),
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DOWNLOAD_DIR)),
+        retention: config.retention(),
+        ftps: config.ftps.clone(),
+        import_dirs: config.import_dirs.clone(),
     })
 }

@@ -1,16 +1,18 @@
 //! `smt import FILE...`: local deliveries (.lse, .csv, .zip, .pgp/.gpg, .asc) through the same path
 //! as the scheduler: decrypt, unzip, parse, COPY, merge, one transaction per file. Importing a file
-//! twice changes nothing.
+//! twice changes nothing. A path that cannot be imported (missing, a directory, unreadable) is
+//! reported on stderr and the others go on; the last line (stderr) sums up every load count, and
+//! the exit status is 1 when anything went wrong.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use smt_scheduler::db;
 use smt_scheduler::ingest::LoadCounts;
-use smt_scheduler::sources::{self, LocalFile};
+use smt_scheduler::sources::{self, LocalFile, Settings};
 
 use super::common::{self, DbArgs};
 
@@ -38,87 +40,156 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         .filter_map(|f| std::fs::metadata(f).ok())
         .map(|m| m.len())
         .sum();
+    // The bar draws on stderr, and only when stderr is a terminal (indicatif hides it otherwise);
+    // every row and message is printed through it (`suspend`), so neither overwrites the other.
     let bar = ProgressBar::new(total).with_style(
         ProgressStyle::with_template("{spinner} [{bar:30}] {bytes}/{total_bytes} {msg}")
             .expect("valid template")
             .progress_chars("=> "),
     );
-    let mut trouble = false;
+    let mut summary = Summary::default();
     // file, report, format, every load count, note; a delivery-level line leaves the middle empty.
     println!(
         "file\treport\tformat\t{}\tnote",
         LoadCounts::COLUMNS.join("\t")
     );
-    let empty = "\t".repeat(LoadCounts::COLUMNS.len() + 3);
     for path in &args.files {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         bar.set_message(name.clone());
-        let meta =
-            std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let abs = std::fs::canonicalize(path)?;
-        let dir = abs
-            .parent()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        let modified: Option<DateTime<Utc>> = meta.modified().ok().map(DateTime::from);
-        let local_path = abs.display().to_string();
-        let file = LocalFile {
-            source: "import",
-            directory: &dir,
-            name: &name,
-            size_bytes: meta.len() as i64,
-            modified_at: modified,
-            local_path: &local_path,
-        };
-        let delivery = sources::delivery_imported(&client, &file, true).await?;
-        if delivery.state == "loaded" {
-            println!("{name}{empty}already imported: nothing changed");
-        } else {
-            let outcome = sources::load_delivery(
-                &mut client,
-                delivery.remote_file_id,
-                &abs,
-                &name,
-                &settings,
-            )
-            .await?;
-            if let Some(why) = &outcome.quarantined {
-                trouble = true;
-                println!("{name}{empty}quarantined: {why}");
+        summary.files += 1;
+        let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        match import_one(&mut client, path, &name, &settings, &bar, &mut summary).await {
+            Ok(()) => {}
+            // Without its database connection nothing else can be imported.
+            Err(e) if client.is_closed() => {
+                bar.finish_and_clear();
+                summary.failed += 1;
+                summary.print();
+                return Err(e);
             }
-            for r in &outcome.reports {
-                let note = match (&r.failed, r.already_loaded) {
-                    (Some(why), _) => {
-                        trouble = true;
-                        format!("failed: {why}")
-                    }
-                    (None, true) => "already loaded: nothing changed".to_owned(),
-                    _ => String::new(),
-                };
-                trouble |= r.counts.rejected > 0;
-                let counts: Vec<String> = r
-                    .counts
-                    .fields()
-                    .iter()
-                    .map(|(_, v)| v.to_string())
-                    .collect();
-                println!(
-                    "{name}\t{}\t{}\t{}\t{note}",
-                    r.name,
-                    r.format.as_deref().unwrap_or("?"),
-                    counts.join("\t")
-                );
+            Err(e) => {
+                summary.failed += 1;
+                bar.suspend(|| eprintln!("smt import: {}: {e:#}", path.display()));
             }
         }
-        bar.inc(meta.len());
+        bar.inc(len);
     }
     bar.finish_and_clear();
-    Ok(if trouble {
+    summary.print();
+    Ok(if summary.trouble() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What `smt import` did, in all: its last line (stderr).
+#[derive(Debug, Default)]
+struct Summary {
+    /// Paths given.
+    files: usize,
+    /// Paths that could not be imported (missing, not a file, unreadable, a failed load).
+    failed: usize,
+    quarantined: usize,
+    /// Reports the database could not load (kept in the registry as failed).
+    failed_reports: usize,
+    counts: LoadCounts,
+}
+
+impl Summary {
+    fn trouble(&self) -> bool {
+        self.failed > 0
+            || self.quarantined > 0
+            || self.failed_reports > 0
+            || self.counts.rejected > 0
+    }
+
+    fn print(&self) {
+        let mut parts = vec![format!("files {}", self.files)];
+        parts.extend(
+            self.counts
+                .fields()
+                .iter()
+                .map(|(name, value)| format!("{name} {value}")),
+        );
+        parts.push(format!("quarantined {}", self.quarantined));
+        parts.push(format!("failed {}", self.failed + self.failed_reports));
+        eprintln!("smt import: {}", parts.join(", "));
+    }
+}
+
+/// Imports one path; an error names what is wrong with it (the caller adds the path).
+async fn import_one(
+    client: &mut tokio_postgres::Client,
+    path: &Path,
+    name: &str,
+    settings: &Settings,
+    bar: &ProgressBar,
+    summary: &mut Summary,
+) -> Result<()> {
+    let empty = "\t".repeat(LoadCounts::COLUMNS.len() + 3);
+    let meta = std::fs::metadata(path).context("cannot read it")?;
+    if meta.is_dir() {
+        bail!("is a directory, not a file");
+    }
+    if !meta.is_file() {
+        bail!("is not a regular file");
+    }
+    // Readable at all? Checked before it is registered as a delivery.
+    std::fs::File::open(path).context("cannot read it")?;
+    let abs = std::fs::canonicalize(path).context("cannot resolve it")?;
+    let dir = abs
+        .parent()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let modified: Option<DateTime<Utc>> = meta.modified().ok().map(DateTime::from);
+    let local_path = abs.display().to_string();
+    let file = LocalFile {
+        source: "import",
+        directory: &dir,
+        name,
+        size_bytes: meta.len() as i64,
+        modified_at: modified,
+        local_path: &local_path,
+    };
+    let delivery = sources::delivery_imported(client, &file, true).await?;
+    if delivery.state == "loaded" {
+        bar.suspend(|| println!("{name}{empty}already imported: nothing changed"));
+        return Ok(());
+    }
+    let outcome =
+        sources::load_delivery(client, delivery.remote_file_id, &abs, name, settings).await?;
+    if let Some(why) = &outcome.quarantined {
+        summary.quarantined += 1;
+        bar.suspend(|| println!("{name}{empty}quarantined: {why}"));
+    }
+    for r in &outcome.reports {
+        let note = match (&r.failed, r.already_loaded) {
+            (Some(why), _) => {
+                summary.failed_reports += 1;
+                format!("failed: {why}")
+            }
+            (None, true) => "already loaded: nothing changed".to_owned(),
+            _ => String::new(),
+        };
+        summary.counts += r.counts;
+        let counts: Vec<String> = r
+            .counts
+            .fields()
+            .iter()
+            .map(|(_, v)| v.to_string())
+            .collect();
+        bar.suspend(|| {
+            println!(
+                "{name}\t{}\t{}\t{}\t{note}",
+                r.name,
+                r.format.as_deref().unwrap_or("?"),
+                counts.join("\t")
+            )
+        });
+    }
+    Ok(())
 }

@@ -4,9 +4,10 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Subcommand;
-use smt_scheduler::db;
+use smt_scheduler::text::printable;
+use smt_scheduler::{db, sources};
 
 use super::common::DbArgs;
 
@@ -31,7 +32,9 @@ enum Action {
         /// What the job does: import_dir or ftps_fetch (or a kind a DBA registered).
         #[arg(long)]
         kind: String,
-        /// Job settings as JSON, e.g. '{"dir": "/srv/smt/inbox"}'. No secrets: name environment variables.
+        /// Job settings as JSON: the name of a source the worker's config file defines, e.g.
+        /// '{"source": "inbox"}' (import_dir) or '{"source": "smt-ftps", "dirs": ["/reports"]}'
+        /// (ftps_fetch). Hosts, paths, credentials and TLS settings are not accepted here.
         #[arg(long, default_value = "{}")]
         params: String,
         #[arg(long, default_value = "America/Chicago")]
@@ -46,7 +49,9 @@ enum Action {
     Disable {
         name: String,
     },
-    /// Make the job due now.
+    /// Make the job due now. A failed job (it kept failing until max_attempts) or a disabled
+    /// one is not run: run-now says so and exits 1; `smt jobs enable NAME` clears the failure
+    /// (or enables it), then run-now runs it.
     RunNow {
         name: String,
     },
@@ -69,17 +74,19 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             for r in rows {
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                    r.try_get::<_, String>("name")?,
-                    r.try_get::<_, String>("kind")?,
-                    r.try_get::<_, String>("schedule")?,
+                    printable(&r.try_get::<_, String>("name")?),
+                    printable(&r.try_get::<_, String>("kind")?),
+                    printable(&r.try_get::<_, String>("schedule")?),
                     r.try_get::<_, String>("time_zone")?,
                     r.try_get::<_, bool>("enabled")?,
                     r.try_get::<_, Option<String>>("next_run_at")?
                         .unwrap_or_default(),
                     r.try_get::<_, bool>("failed")?,
                     r.try_get::<_, i32>("consecutive_failures")?,
-                    r.try_get::<_, Option<String>>("last_error")?
-                        .unwrap_or_default()
+                    printable(
+                        &r.try_get::<_, Option<String>>("last_error")?
+                            .unwrap_or_default()
+                    )
                 );
             }
         }
@@ -93,6 +100,16 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         } => {
             let params: serde_json::Value =
                 serde_json::from_str(&params).context("--params is not JSON")?;
+            // smt.job is readable by admins and kept in dumps: never a secret in it.
+            if let Some(at) = sources::secret_looking(&params) {
+                bail!(
+                    "--params: {at} looks like a secret (a password, passphrase, token, secret \
+                     or key); secrets never go into a job's params. Define the source in the worker's \
+                     config file, which names the environment variable or file holding the \
+                     secret, and give the job only the source's name, e.g. {{\"source\": \"smt-ftps\"}}"
+                );
+            }
+            sources::check_params(&kind, &params).context("--params")?;
             client
                 .execute(
                     "SELECT FROM smt.job_add(name => $1, kind => $2, schedule => $3, params => $4,
@@ -108,10 +125,43 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             change(&client, "SELECT FROM smt.job_disable($1)", &name).await?
         }
         Action::RunNow { name } => {
+            if let Some(why) = not_runnable(&client, &name).await {
+                eprintln!("smt: job {name} {why}: run-now does nothing; `smt jobs enable {name}` clears the failure (or enables it), then run-now runs it");
+                return Ok(ExitCode::from(1));
+            }
             change(&client, "SELECT FROM smt.job_run_now($1)", &name).await?
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Why the job `name` would not run if made due (failed, or disabled), from `smt.job_status`.
+/// `None` when it would, and when the job is unknown or the view cannot be read: then
+/// `smt.job_run_now` itself answers (no_data_found with a hint, permission denied).
+async fn not_runnable(client: &tokio_postgres::Client, name: &str) -> Option<String> {
+    let row = client
+        .query_opt(
+            "SELECT enabled, failed, consecutive_failures, last_error
+               FROM smt.job_status WHERE name = $1",
+            &[&name],
+        )
+        .await
+        .ok()??;
+    let failed: bool = row.try_get("failed").ok()?;
+    let enabled: bool = row.try_get("enabled").ok()?;
+    let mut why = Vec::new();
+    if !enabled {
+        why.push("is disabled".to_owned());
+    }
+    if failed {
+        let failures: i32 = row.try_get("consecutive_failures").unwrap_or(0);
+        let error: Option<String> = row.try_get("last_error").ok()?;
+        why.push(format!(
+            "is marked failed after {failures} failed attempts (last error: {})",
+            error.as_deref().unwrap_or("none recorded")
+        ));
+    }
+    (!why.is_empty()).then(|| why.join(" and "))
 }
 
 /// One admin function on the job `name`; the database refuses an unknown name (with a hint).

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use chrono::SecondsFormat;
 use clap::ValueEnum;
 use smt_core::{format, EsiidMode, Format, IntervalRecord};
+use smt_scheduler::text::printable;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -45,11 +46,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return broken_pipe_or(e);
     }
     for path in &args.files {
-        let name = path.display().to_string();
+        // Printed in every message: no control characters from a file name reach the terminal.
+        let name = printable(&path.display().to_string()).into_owned();
         let file = match File::open(path).with_context(|| format!("{name}: cannot open")) {
             Ok(f) => f,
             Err(e) => {
-                eprintln!("smt: {e:#}");
+                eprintln!("smt: {}", printable(&format!("{e:#}")));
                 unreadable = true;
                 continue;
             }
@@ -86,7 +88,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 }
                 Err(e) => {
                     rejected += 1;
-                    eprintln!("{name}:{}: {} ({})", e.line, e, e.kind);
+                    eprintln!(
+                        "{name}:{}: {} ({})",
+                        e.line,
+                        printable(&e.to_string()),
+                        e.kind
+                    );
                 }
             }
         }

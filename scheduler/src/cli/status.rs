@@ -1,11 +1,13 @@
 //! `smt status`: recent runs, files, rejects and remote files SMT will soon delete, from the
-//! views smt.run_log, smt.file_log, smt.reject_log and smt.stale_remote_file.
+//! views smt.run_log, smt.file_log, smt.reject_log and smt.stale_remote_file. Every cell is
+//! printed through `text::printable`: names come from deliveries, not from us.
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 use smt_scheduler::db;
 use smt_scheduler::ingest::LoadCounts;
+use smt_scheduler::text::printable;
 
 use super::common::DbArgs;
 
@@ -61,7 +63,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         }
         for r in rows {
             let cells: Vec<String> = (0..r.len())
-                .map(|i| r.get::<_, Option<String>>(i).unwrap_or_default())
+                .map(|i| printable(&r.get::<_, Option<String>>(i).unwrap_or_default()).into_owned())
                 .collect();
             println!("{}", cells.join("\t"));
         }

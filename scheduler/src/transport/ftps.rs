@@ -14,6 +14,7 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -211,14 +212,19 @@ impl Transport for FtpsTransport {
 }
 
 /// Opens `part` for writing at `offset`: truncated to `offset` bytes (0 creates or empties it).
+/// The file is readable by the worker's user only (0600), a new one and one an earlier version
+/// left alike; the finished download keeps that mode.
 fn open_part(part: &Path, offset: u64) -> Result<File> {
     let file = OpenOptions::new()
         .create(true)
         .write(true)
         .truncate(offset == 0)
         .append(offset > 0)
+        .mode(0o600)
         .open(part)
         .with_context(|| format!("opening {}", part.display()))?;
+    file.set_permissions(fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("making {} private (0600)", part.display()))?;
     if offset > 0 {
         file.set_len(offset)
             .with_context(|| format!("truncating {}", part.display()))?;
@@ -282,6 +288,13 @@ impl Connection {
     }
 
     fn list(&mut self, dir: &str) -> Result<Vec<RemoteFile>> {
+        // vsftpd (and others) answer LIST of a missing directory with an empty listing: enter
+        // the directory first, so a wrong or vanished one is an error, not "no files".
+        let home = self.ftp.pwd().map_err(ftp_err).context("PWD")?;
+        self.ftp.cwd(dir).map_err(ftp_err).with_context(|| {
+            format!("remote directory {dir:?} does not exist or cannot be entered")
+        })?;
+        self.ftp.cwd(&home).map_err(ftp_err).context("CWD back")?;
         if self.mlsd {
             let lines = self.ftp.mlsd(Some(dir)).map_err(ftp_err).context("MLSD")?;
             return Ok(lines
