@@ -22,12 +22,14 @@
 
 use std::io::{BufRead, Write};
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
 use crate::decimal::Decimal;
 use crate::esiid::{self, EsiidMode};
 use crate::lines::{self, Line, Lines};
-use crate::record::{ErrorKind, IntervalRecord, Reading, RecordError, Status};
+use crate::record::{
+    ErrorKind, IntervalRecord, Reading, RecordError, RejectContext as Context, Status,
+};
 use crate::time::{self, TimeBasis, TimeError};
 
 pub const DEFAULT_INTERVAL_SECONDS: u32 = 900;
@@ -79,39 +81,26 @@ struct Pending {
     expected: Option<usize>,
 }
 
-#[derive(Default)]
-struct Context {
-    esiid: Option<String>,
-    channel: Option<u8>,
-    day: Option<NaiveDate>,
-}
-
-impl Context {
-    /// What can be read of a `00000001` row whose parse failed.
-    fn partial(line: &[u8], options: LseOptions) -> Context {
-        let mut f = lines::texts(line).skip(1);
-        let esiid = f
-            .next()
-            .and_then(|t| esiid::parse(t, options.esiid_mode).ok());
-        let channel = f
-            .next()
-            .and_then(|t| t.parse::<u8>().ok())
-            .filter(|c| *c > 0);
-        let day = f.next().and_then(time::parse_compact).map(|t| t.date());
-        Context {
-            esiid,
-            channel,
-            day,
-        }
-    }
-
-    fn apply(&self, e: RecordError) -> RecordError {
-        e.with_context(self.esiid.as_deref(), self.channel, self.day)
+/// What can be read of a `00000001` row whose parse failed.
+fn partial_context(line: &[u8], options: LseOptions) -> Context {
+    let mut f = lines::texts(line).skip(1);
+    let esiid = f
+        .next()
+        .and_then(|t| esiid::parse(t, options.esiid_mode).ok());
+    let channel = f
+        .next()
+        .and_then(|t| t.parse::<u8>().ok())
+        .filter(|c| *c > 0);
+    let day = f.next().and_then(time::parse_compact).map(|t| t.date());
+    Context {
+        esiid,
+        channel,
+        day,
     }
 }
 
 /// The ESIID, channel and day of a record, on a reject of it: from its header when that was
-/// good (built only here, so a good record costs no copy), else what [`Context::partial`] read.
+/// good (built only here, so a good record costs no copy), else what [`partial_context`] read.
 fn apply_context(header: Option<&Header>, context: &Context, e: RecordError) -> RecordError {
     match header {
         Some(h) => e.with_context(Some(&h.esiid), Some(h.channel), Some(h.start_local.date())),
@@ -298,7 +287,7 @@ impl Pending {
                 p.expected = p.expected_intervals();
             }
             Err(e) => {
-                p.context = Context::partial(line, options);
+                p.context = partial_context(line, options);
                 p.fail(e.with_raw(line));
             }
         }

@@ -197,6 +197,22 @@ pub struct RecordError {
     pub day: Option<NaiveDate>,
 }
 
+/// What a reject can say about the ESIID-channel-day it belongs to (each part when known): the
+/// one shape both parsers fill.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RejectContext {
+    pub esiid: Option<String>,
+    pub channel: Option<u8>,
+    pub day: Option<NaiveDate>,
+}
+
+impl RejectContext {
+    /// `e` with the parts of this context it does not already have.
+    pub fn apply(&self, e: RecordError) -> RecordError {
+        e.with_context(self.esiid.as_deref(), self.channel, self.day)
+    }
+}
+
 /// `text` with every NUL replaced by U+FFFD (PostgreSQL text cannot hold NUL).
 pub fn without_nul(text: String) -> String {
     if text.contains('\0') {

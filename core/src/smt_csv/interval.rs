@@ -57,7 +57,8 @@ use crate::decimal::Decimal;
 use crate::esiid::{self, EsiidMode};
 use crate::lines::{self, Line, Lines};
 use crate::record::{
-    ErrorKind, IntervalRecord, Reading, RecordError, Status, CHANNEL_GENERATION, CHANNEL_LOAD,
+    ErrorKind, IntervalRecord, Reading, RecordError, RejectContext as Context, Status,
+    CHANNEL_GENERATION, CHANNEL_LOAD,
 };
 use crate::time::{self, TimeBasis};
 
@@ -307,7 +308,7 @@ impl<R: BufRead> IntervalCsvReader<R> {
                 let e = line_error.expect("a short row").with_raw(line);
                 let context = Context {
                     channel: None,
-                    ..Context::of(&key)
+                    ..context_of(&key)
                 };
                 self.out.push_back(Err(context.apply(e)));
                 return;
@@ -384,25 +385,12 @@ impl<R: BufRead> Iterator for IntervalCsvReader<R> {
     }
 }
 
-/// What a reject can say about the day it belongs to.
-#[derive(Default)]
-struct Context {
-    esiid: Option<String>,
-    channel: Option<u8>,
-    day: Option<NaiveDate>,
-}
-
-impl Context {
-    fn of(key: &Key) -> Context {
-        Context {
-            esiid: Some(key.esiid.clone()),
-            channel: Some(key.channel),
-            day: Some(key.day),
-        }
-    }
-
-    fn apply(&self, e: RecordError) -> RecordError {
-        e.with_context(self.esiid.as_deref(), self.channel, self.day)
+/// A day's key as the context of its rejects.
+fn context_of(key: &Key) -> Context {
+    Context {
+        esiid: Some(key.esiid.clone()),
+        channel: Some(key.channel),
+        day: Some(key.day),
     }
 }
 
@@ -686,7 +674,7 @@ impl Group {
 
     fn finish(self) -> Result<IntervalRecord, RecordError> {
         if let Some(e) = self.error {
-            return Err(Context::of(&self.key).apply(e));
+            return Err(context_of(&self.key).apply(e));
         }
         Ok(IntervalRecord {
             start: time::day_start(self.key.day),
