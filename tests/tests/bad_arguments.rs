@@ -242,7 +242,7 @@ fn rejects_carry_the_esiid_channel_and_day_they_cost() {
     });
     let text = String::from_utf8(lse(&[good, bad])).unwrap();
     // The second record's first interval gets a status SMT never writes.
-    let second = text.match_indices("\n00000001,").nth(0).unwrap().0;
+    let second = text.match_indices("\n00000001,").next().unwrap().0;
     let at = second + text[second..].find("\n10000000,0.001,A,").unwrap();
     let broken = format!(
         "{}\n10000000,0.001,X,{}",
