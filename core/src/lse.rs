@@ -147,6 +147,15 @@ impl<R: BufRead> Iterator for LseReader<R> {
                 Ok(Some(Line::TooLong)) => {
                     let err = RecordError::line_too_long(self.lines.line_no());
                     match self.pending.as_mut() {
+                        // As for any other bad line: a complete record before it keeps what it
+                        // has and is finished; the long line is rejected on its own.
+                        Some(p) if p.is_complete() => {
+                            let done = self.pending.take().expect("pending record");
+                            let (record, raw) = done.finish(false);
+                            self.spare_raw = raw;
+                            self.queued = Some(err);
+                            return Some(record);
+                        }
                         Some(p) => p.fail(err),
                         None => return Some(Err(err)),
                     }

@@ -14,6 +14,12 @@ fn cron_next(
     time_zone: &str,
     after: TimestampWithTimeZone,
 ) -> Option<TimestampWithTimeZone> {
+    if !after.is_finite() {
+        convert::error(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("smt.cron_next needs a finite instant to start from, not {after}"),
+        );
+    }
     let parsed = CronSchedule::parse(schedule, time_zone).unwrap_or_else(|e| {
         convert::error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,

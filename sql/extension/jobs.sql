@@ -637,6 +637,20 @@ $$;
 COMMENT ON FUNCTION smt.job_run_now(text) IS
 'Makes a job due now: the next worker poll queues a run (`smt jobs run-now`). A failed job stays failed until enabled. Returns the row; no_data_found for an unknown name.';
 
+CREATE FUNCTION smt.job_delete(name text) RETURNS smt.job
+LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    job smt.job;
+BEGIN
+    job := smt.job_named(job_delete.name);
+    DELETE FROM smt.job j WHERE j.job_id = job.job_id;
+    RETURN job;
+END
+$$;
+COMMENT ON FUNCTION smt.job_delete(text) IS
+'Deletes a job and its runs (`smt jobs delete`); the files it loaded and the deliveries it registered stay. Returns the deleted row; no_data_found for an unknown name.';
+
 CREATE FUNCTION smt.delivery_retry(remote_file_id bigint) RETURNS smt.delivery
 LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
@@ -762,6 +776,24 @@ COMMENT ON COLUMN smt.reject_log.rejected_at IS 'When it was rejected.';
 COMMENT ON COLUMN smt.reject_log.esiid IS 'ESIID of the record, when known.';
 COMMENT ON COLUMN smt.reject_log.channel IS 'Channel of the record, when known.';
 COMMENT ON COLUMN smt.reject_log.day IS 'Operating day of the record, when known.';
+
+CREATE VIEW smt.delivery_log WITH (security_invoker = true) AS
+SELECT r.remote_file_id, r.source, r.directory, r.name, r.size_bytes, r.modified_at, r.state, r.error,
+       r.first_seen_at, r.fetched_at, r.loaded_at, r.registered_by
+  FROM smt.remote_file r;
+COMMENT ON VIEW smt.delivery_log IS 'Every delivery seen or imported, with its state (`smt status` shows the quarantined ones and how to retry them).';
+COMMENT ON COLUMN smt.delivery_log.remote_file_id IS 'Identifier, as `smt deliveries retry` and smt.delivery_retry take it.';
+COMMENT ON COLUMN smt.delivery_log.source IS 'Where it was seen (ftps://user@host:port, dir:///path, import).';
+COMMENT ON COLUMN smt.delivery_log.directory IS 'Remote (or local) directory.';
+COMMENT ON COLUMN smt.delivery_log.name IS 'File name.';
+COMMENT ON COLUMN smt.delivery_log.size_bytes IS 'Size as listed.';
+COMMENT ON COLUMN smt.delivery_log.modified_at IS 'Modification time as listed.';
+COMMENT ON COLUMN smt.delivery_log.state IS 'seen, fetched, loaded or quarantined.';
+COMMENT ON COLUMN smt.delivery_log.error IS 'Why it is quarantined, if it is.';
+COMMENT ON COLUMN smt.delivery_log.first_seen_at IS 'When a listing first showed it.';
+COMMENT ON COLUMN smt.delivery_log.fetched_at IS 'When it was downloaded.';
+COMMENT ON COLUMN smt.delivery_log.loaded_at IS 'When its reports were loaded.';
+COMMENT ON COLUMN smt.delivery_log.registered_by IS 'Login role of the worker that registered it.';
 
 CREATE VIEW smt.stale_remote_file WITH (security_invoker = true) AS
 SELECT r.source, r.directory, r.name, r.size_bytes, r.modified_at, r.state, r.error,

@@ -60,12 +60,15 @@ GRANT EXECUTE ON FUNCTION smt.enqueue_due(), smt.abandon_crashing_runs(integer),
     smt.delivery_loaded(bigint, bigint[], bytea), smt.delivery_quarantined(bigint, text, bytea) TO smt_loader;
 -- Administration runs with the caller's own table privileges (SECURITY INVOKER): smt_admin's.
 REVOKE EXECUTE ON FUNCTION smt.job_add(text, text, text, jsonb, text, integer), smt.job_named(text),
-    smt.job_enable(text), smt.job_disable(text), smt.job_run_now(text), smt.delivery_retry(bigint) FROM PUBLIC;
+    smt.job_enable(text), smt.job_disable(text), smt.job_run_now(text), smt.job_delete(text),
+    smt.delivery_retry(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION smt.job_add(text, text, text, jsonb, text, integer), smt.job_named(text),
-    smt.job_enable(text), smt.job_disable(text), smt.job_run_now(text), smt.delivery_retry(bigint) TO smt_admin;
+    smt.job_enable(text), smt.job_disable(text), smt.job_run_now(text), smt.job_delete(text),
+    smt.delivery_retry(bigint) TO smt_admin;
 -- Reading: the views are security_invoker, so readers need SELECT on the tables under them too
 -- (smt.file and smt.reject are granted above).
-GRANT SELECT ON smt.job_status, smt.run_log, smt.file_log, smt.reject_log, smt.stale_remote_file TO smt_reader;
+GRANT SELECT ON smt.job_status, smt.run_log, smt.file_log, smt.reject_log, smt.delivery_log,
+    smt.stale_remote_file TO smt_reader;
 GRANT SELECT ON smt.job, smt.job_kind, smt.job_run, smt.remote_file TO smt_reader;
 -- smt_admin's table privileges on smt.job_kind, smt.job, smt.job_run and smt.remote_file come from
 -- the grant on ALL TABLES above (no TRIGGER: the worker functions write these tables as the owner).
