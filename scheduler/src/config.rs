@@ -167,6 +167,203 @@ pub struct PgpConfig {
     pub signer_key: Option<PathBuf>,
 }
 
+/// One key of the configuration file, for `smt run --help`.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyDoc {
+    pub key: &'static str,
+    pub about: &'static str,
+}
+
+/// One table of the configuration file (`""` for the top level) and its keys.
+#[derive(Debug, Clone, Copy)]
+pub struct TableDoc {
+    /// `""`, `[worker]`, `[pgp]`, `[ftps.NAME]` or `[import_dirs]`.
+    pub table: &'static str,
+    pub about: &'static str,
+    pub keys: &'static [KeyDoc],
+}
+
+const fn key(key: &'static str, about: &'static str) -> KeyDoc {
+    KeyDoc { key, about }
+}
+
+/// Every key of the configuration file with what it does: the one list `smt run --help` prints.
+/// Kept equal to the fields of [`Config`], [`WorkerConfig`], [`PgpConfig`] and [`FtpsSite`] by
+/// the test `every_config_field_is_documented` (which reads the fields from the structs).
+pub const CONFIG_DOC: &[TableDoc] = &[
+    TableDoc {
+        table: "",
+        about: "top level",
+        keys: &[
+            key(
+                "database_url",
+                "PostgreSQL URL; --database-url and DATABASE_URL take precedence",
+            ),
+            key(
+                "download_dir",
+                "where downloads go, one private directory per FTPS site (default smt-downloads, \
+                 relative to the working directory)",
+            ),
+            key(
+                "retention_days",
+                "days a loaded or quarantined download is kept before it is deleted (default 30)",
+            ),
+            key(
+                "lenient_esiid",
+                "accept the LSE spec's ESIIDs (1-64 letters or digits), not only 17 or 22 digits \
+                 (default false)",
+            ),
+            key("worker", "the [worker] table"),
+            key("pgp", "the [pgp] table"),
+            key("ftps", "the [ftps.NAME] tables"),
+            key("import_dirs", "the [import_dirs] table"),
+        ],
+    },
+    TableDoc {
+        table: "[worker]",
+        about: "how `smt run` polls and holds runs",
+        keys: &[
+            key(
+                "poll_seconds",
+                "how often an idle worker looks for due jobs (default 5)",
+            ),
+            key(
+                "lease_seconds",
+                "how long a claimed run is held without a heartbeat before another worker takes \
+                 it over (default 60)",
+            ),
+        ],
+    },
+    TableDoc {
+        table: "[pgp]",
+        about: "decrypting deliveries",
+        keys: &[
+            key(
+                "secret_key",
+                "your OpenPGP secret key file (--pgp-key overrides it); its passphrase comes from \
+                 SMT_PGP_PASSPHRASE or passphrase_file",
+            ),
+            key("passphrase_file", "a file holding the key's passphrase"),
+            key(
+                "signer_key",
+                "SMT's public signing key: when set, every delivery must carry its good signature",
+            ),
+        ],
+    },
+    TableDoc {
+        table: "[ftps.NAME]",
+        about: "an FTPS site, named by ftps_fetch jobs ({\"source\": \"NAME\"})",
+        keys: &[
+            key("host", "server host name (required)"),
+            key("port", "server port (default 21)"),
+            key("user", "login user (required)"),
+            key(
+                "password_env",
+                "the environment variable holding the password, never the password itself \
+                 (default SMT_FTPS_PASSWORD)",
+            ),
+            key(
+                "ca_file",
+                "PEM file of the CA(s) the server certificate must chain to (default: the system's \
+                 trusted roots)",
+            ),
+            key("client_cert", "PEM client certificate, for sites that require one"),
+            key("client_key", "PEM private key of the client certificate"),
+            key(
+                "insecure_skip_verify",
+                "accept any server certificate: tests and emergencies only, logged as a warning \
+                 (default false)",
+            ),
+            key(
+                "download_dir",
+                "where this site's downloads go (default: <download_dir>/<source>)",
+            ),
+            key(
+                "timeout_seconds",
+                "connect and transfer timeout (default 60)",
+            ),
+        ],
+    },
+    TableDoc {
+        table: "[import_dirs]",
+        about: "NAME = \"/path\": local directories, named by import_dir jobs ({\"source\": \"NAME\"})",
+        keys: &[],
+    },
+];
+
+/// Every config key with what it does, by table, as `smt run --help` prints it.
+pub fn help() -> String {
+    let width = CONFIG_DOC
+        .iter()
+        .flat_map(|t| t.keys.iter().map(|k| k.key.len()))
+        .max()
+        .unwrap_or(0);
+    let mut out = String::from(
+        "Configuration file (--config FILE, else SMT_CONFIG), TOML. Every key; unknown keys are \
+         refused:\n",
+    );
+    for t in CONFIG_DOC {
+        out.push('\n');
+        if t.table.is_empty() {
+            out.push_str(&format!("  ({})\n", t.about));
+        } else {
+            out.push_str(&format!("  {}  {}\n", t.table, t.about));
+        }
+        for k in t.keys {
+            // Sub-tables are listed under their own heading.
+            if t.table.is_empty() && CONFIG_DOC.iter().any(|s| table_name(s.table) == k.key) {
+                continue;
+            }
+            out.push_str(&format!("    {:width$}  {}\n", k.key, k.about));
+        }
+    }
+    out.push_str(
+        "\nSecrets never go into the file: the FTPS password comes from the variable password_env \
+         names, the PGP passphrase from SMT_PGP_PASSPHRASE or passphrase_file.\n",
+    );
+    out
+}
+
+/// `[ftps.NAME]` → `ftps`; `[worker]` → `worker`; `""` → `""`.
+fn table_name(table: &str) -> &str {
+    table
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split('.')
+        .next()
+        .unwrap_or("")
+}
+
+/// The field names serde's derive gives a struct `T` (what its TOML table accepts), read from
+/// `T`'s own `Deserialize` impl: the list of keys cannot drift from the structs.
+pub fn struct_fields<T: serde::de::DeserializeOwned>() -> &'static [&'static str] {
+    use serde::de::{self, Visitor};
+    struct Fields<'a>(&'a mut &'static [&'static str]);
+    impl<'de> de::Deserializer<'de> for Fields<'_> {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(de::Error::custom("fields read"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
+    }
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Fields(&mut fields));
+    fields
+}
+
 impl Config {
     /// The file named by `path`, else by `SMT_CONFIG`, else the defaults.
     pub fn load(path: Option<&Path>) -> Result<Config> {
@@ -243,6 +440,40 @@ mod tests {
             .expect("README.md has a ```toml example")
             .to_owned();
         Config::parse(&example).unwrap_or_else(|e| panic!("{e:#}\n{example}"));
+    }
+
+    #[test]
+    fn every_config_field_is_documented() {
+        let doc = |table: &str| -> Vec<&str> {
+            CONFIG_DOC
+                .iter()
+                .find(|t| t.table == table)
+                .unwrap_or_else(|| panic!("CONFIG_DOC has no {table:?}"))
+                .keys
+                .iter()
+                .map(|k| k.key)
+                .collect()
+        };
+        for (table, fields) in [
+            ("", struct_fields::<Config>()),
+            ("[worker]", struct_fields::<WorkerConfig>()),
+            ("[pgp]", struct_fields::<PgpConfig>()),
+            ("[ftps.NAME]", struct_fields::<FtpsSite>()),
+        ] {
+            assert!(!fields.is_empty(), "{table}: no fields read");
+            let mut fields = fields.to_vec();
+            let mut documented = doc(table);
+            fields.sort_unstable();
+            documented.sort_unstable();
+            assert_eq!(documented, fields, "CONFIG_DOC {table:?} vs the struct");
+        }
+        let help = help();
+        for t in CONFIG_DOC {
+            assert!(help.contains(t.table), "{help}");
+            for k in t.keys {
+                assert!(help.contains(k.key), "{}: {help}", k.key);
+            }
+        }
     }
 
     #[test]

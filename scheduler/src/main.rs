@@ -25,11 +25,16 @@ enum Command {
     Generate(cli::generate::Args),
     /// Load local files (.lse, .csv, .zip, .pgp, .asc) into the database, each exactly once.
     Import(cli::import::Args),
-    /// List, add, enable or disable scheduled jobs.
+    /// List, show, add, enable, disable, run or delete scheduled jobs.
     Jobs(cli::jobs::Args),
-    /// Recent runs, files, rejects, and remote files about to expire.
+    /// List deliveries, or queue a quarantined one again once its cause is fixed.
+    Deliveries(cli::deliveries::Args),
+    /// Recent runs, files and rejects; quarantined deliveries, failed jobs and remote files about
+    /// to expire, each with the command that fixes it.
     Status(cli::status::Args),
-    /// Run scheduled jobs (the daemon); several may run against one database.
+    /// Run scheduled jobs (the daemon); several may run against one database. `--help` lists
+    /// every key of the configuration file.
+    #[command(after_long_help = smt_scheduler::config::help())]
     Run(cli::run::Args),
 }
 
@@ -51,6 +56,7 @@ fn main() -> ExitCode {
                     match command {
                         Command::Import(args) => cli::import::run(args).await,
                         Command::Jobs(args) => cli::jobs::run(args).await,
+                        Command::Deliveries(args) => cli::deliveries::run(args).await,
                         Command::Status(args) => cli::status::run(args).await,
                         Command::Run(args) => cli::run::run(args).await,
                         Command::Parse(_) | Command::Generate(_) => unreachable!("handled above"),
@@ -61,7 +67,11 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("smt: {e:#}");
+            // Errors quote names from outside (files, jobs): printable line by line, so a
+            // database error's DETAIL and HINT lines stay lines.
+            let text = format!("{e:#}");
+            let lines: Vec<_> = text.lines().map(smt_scheduler::text::printable).collect();
+            eprintln!("smt: {}", lines.join("\n"));
             ExitCode::from(2)
         }
     }

@@ -5,7 +5,8 @@
 //! loaded (`smt.delivery_loaded`), or to quarantined with its error (`smt.delivery_quarantined`)
 //! when it cannot be decrypted, unzipped, read or loaded: it is kept on disk and never blocks the
 //! other files; after fixing the cause, an admin queues it again with
-//! `SELECT smt.delivery_retry(remote_file_id)` (`smt.stale_remote_file` shows the ids of old ones).
+//! `smt deliveries retry ID` (`SELECT smt.delivery_retry(remote_file_id)`; `smt status` lists the
+//! quarantined ones with their ids).
 //! Loading a delivery and marking it loaded commit together. A worker lists (`smt.deliveries`)
 //! and moves on only the deliveries its own login role registered.
 //!
@@ -101,6 +102,35 @@ pub trait JobParams: DeserializeOwned {
     /// Where the worker's config file defines the sources this kind names.
     const CONFIGURED_IN: &'static str;
     const EXAMPLE: &'static str;
+    /// What a job of this kind does, for `smt jobs add --help`.
+    const ABOUT: &'static str;
+    /// Every key of [`Self::KEYS`] with what it means, for `smt jobs add --help`.
+    const KEY_HELP: &'static [(&'static str, &'static str)];
+}
+
+/// The params of every built-in kind, key by key, with an example each: the long help of
+/// `smt jobs add --params`.
+pub fn params_help() -> String {
+    fn kind<P: JobParams>(out: &mut String) {
+        out.push_str(&format!("\n{}: {}\n", P::KIND, P::ABOUT));
+        let width = P::KEY_HELP.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        for (key, about) in P::KEY_HELP {
+            out.push_str(&format!("    {key:width$}  {about}\n"));
+        }
+        out.push_str(&format!("    e.g. --params '{}'\n", P::EXAMPLE));
+    }
+    let mut out = String::from(
+        "Job settings as JSON: the name of a source the worker's config file defines (see `smt \
+         run --help`), and for ftps_fetch the remote directories. Hosts, users, passwords, key \
+         and certificate files, local paths and TLS settings are not accepted here, nor any key \
+         that looks like a secret.\n",
+    );
+    kind::<FtpsParams>(&mut out);
+    kind::<ImportDirParams>(&mut out);
+    out.push_str(
+        "\nA kind a DBA registered takes what its own worker reads; it is not checked here.",
+    );
+    out
 }
 
 /// Reads a job's params, refusing (naming it) any key the kind does not take.
@@ -440,6 +470,11 @@ impl JobParams for ImportDirParams {
     const KEYS: &'static [&'static str] = &["source"];
     const CONFIGURED_IN: &'static str = "[import_dirs] NAME = \"/path\"";
     const EXAMPLE: &'static str = r#"{"source": "inbox"}"#;
+    const ABOUT: &'static str = "load every file in a local directory (not hidden, not .part) once";
+    const KEY_HELP: &'static [(&'static str, &'static str)] = &[(
+        "source",
+        "required: a name under [import_dirs] in the worker's config file",
+    )];
 }
 
 /// Every file in a configured local directory (not hidden, not `.part`), each loaded once.
@@ -498,6 +533,19 @@ impl JobParams for FtpsParams {
     const KEYS: &'static [&'static str] = &["source", "dirs"];
     const CONFIGURED_IN: &'static str = "[ftps.NAME]";
     const EXAMPLE: &'static str = r#"{"source": "smt-ftps", "dirs": ["/reports"]}"#;
+    const ABOUT: &'static str =
+        "download every new file from an SMT FTPS site, decrypt, unzip and load it";
+    const KEY_HELP: &'static [(&'static str, &'static str)] = &[
+        (
+            "source",
+            "required: the NAME of an [ftps.NAME] site in the worker's config file (host, user, \
+             credentials, certificates)",
+        ),
+        (
+            "dirs",
+            "remote directories to list, a JSON array (default [\"/\"])",
+        ),
+    ];
 }
 
 fn default_dirs() -> Vec<String> {
@@ -711,4 +759,33 @@ async fn expire_downloads(
         tracing::info!(%source, deleted, "deleted downloads past retention_days");
     }
     Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::struct_fields;
+
+    /// The keys a kind accepts, documents and deserializes are the same (read from the struct).
+    fn keys_agree<P: JobParams>() {
+        let mut fields = struct_fields::<P>().to_vec();
+        let mut keys = P::KEYS.to_vec();
+        let mut documented: Vec<&str> = P::KEY_HELP.iter().map(|(k, _)| *k).collect();
+        fields.sort_unstable();
+        keys.sort_unstable();
+        documented.sort_unstable();
+        assert_eq!(keys, fields, "{}: KEYS vs the struct", P::KIND);
+        assert_eq!(documented, fields, "{}: KEY_HELP vs the struct", P::KIND);
+        let help = params_help();
+        assert!(
+            help.contains(P::KIND) && help.contains(P::EXAMPLE),
+            "{help}"
+        );
+    }
+
+    #[test]
+    fn params_keys_are_documented() {
+        keys_agree::<FtpsParams>();
+        keys_agree::<ImportDirParams>();
+    }
 }

@@ -442,3 +442,90 @@ fn several_files_print_in_order() {
         ("2025-07-01", "2025-07-02")
     );
 }
+
+fn smt_help(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_smt"))
+        .args(args)
+        .arg("--help")
+        .output()
+        .expect("run smt");
+    assert!(out.status.success(), "smt {args:?} --help: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `smt jobs add --help` documents every key each built-in job kind takes (the keys read from
+/// the params structs), with an example each.
+#[test]
+fn jobs_add_help_lists_the_params_of_every_kind() {
+    use smt_scheduler::config::struct_fields;
+    use smt_scheduler::sources::{FtpsParams, ImportDirParams, JobParams};
+
+    fn documented<P: JobParams>(help: &str) {
+        let block = help
+            .split(&format!("{}: ", P::KIND))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {} block in:\n{help}", P::KIND));
+        let block = block.split("\n\n").next().unwrap();
+        for key in struct_fields::<P>() {
+            assert!(
+                block
+                    .lines()
+                    .any(|l| l.trim_start().starts_with(&format!("{key} "))),
+                "{}: {key} not documented in:\n{block}",
+                P::KIND
+            );
+        }
+        assert!(block.contains(P::EXAMPLE), "{block}");
+    }
+    let help = smt_help(&["jobs", "add"]);
+    documented::<FtpsParams>(&help);
+    documented::<ImportDirParams>(&help);
+    assert!(help.contains("ftps_fetch or import_dir"), "{help}");
+}
+
+/// `smt run --help` lists every key of the configuration file under its table, each with a
+/// description; the keys are read from the config structs, so a new field must be documented.
+#[test]
+fn run_help_lists_every_config_key() {
+    use smt_scheduler::config::{struct_fields, Config, FtpsSite, PgpConfig, WorkerConfig};
+
+    let help = smt_help(&["run"]);
+    let block = |heading: &str| -> String {
+        help.split("\n\n")
+            .find(|b| b.trim_start().starts_with(heading))
+            .unwrap_or_else(|| panic!("no {heading} in:\n{help}"))
+            .to_owned()
+    };
+    let tables = [
+        ("(top level)", struct_fields::<Config>()),
+        ("[worker]", struct_fields::<WorkerConfig>()),
+        ("[pgp]", struct_fields::<PgpConfig>()),
+        ("[ftps.NAME]", struct_fields::<FtpsSite>()),
+    ];
+    for (heading, fields) in tables {
+        assert!(!fields.is_empty(), "{heading}");
+        let block = block(heading);
+        for field in fields {
+            // A field that is a table of its own has its own heading.
+            let own_table = ["worker", "pgp", "ftps", "import_dirs"].contains(field);
+            let line = if own_table {
+                help.lines().find(|l| {
+                    l.trim_start()
+                        .strip_prefix('[')
+                        .is_some_and(|t| t.starts_with(field))
+                })
+            } else {
+                block
+                    .lines()
+                    .find(|l| l.trim_start().starts_with(&format!("{field} ")))
+            };
+            let line = line.unwrap_or_else(|| panic!("{heading} {field} not in:\n{help}"));
+            // Key, then a description.
+            assert!(
+                line.trim().len() > field.len() + 10,
+                "{field} has no description: {line:?}"
+            );
+        }
+    }
+    assert!(help.contains("[import_dirs]"), "{help}");
+}

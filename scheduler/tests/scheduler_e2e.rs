@@ -1822,7 +1822,7 @@ fn admin_functions_refuse_unknown_job_names_with_a_hint() {
     };
     let dir = scratch("unknown_job");
     let mut c = db.connect();
-    for f in ["job_enable", "job_disable", "job_run_now"] {
+    for f in ["job_enable", "job_disable", "job_run_now", "job_delete"] {
         let e = c
             .query_one(&format!("SELECT * FROM smt.{f}('nosuch')"), &[])
             .unwrap_err();
@@ -1831,7 +1831,8 @@ fn admin_functions_refuse_unknown_job_names_with_a_hint() {
         assert_eq!(db_error.message(), "no job named 'nosuch'");
         assert!(db_error.hint().is_some_and(|h| h.contains("smt jobs list")));
     }
-    for action in ["enable", "disable", "run-now"] {
+    // `show` reads the view and says the same.
+    for action in ["enable", "disable", "run-now", "delete", "show"] {
         let out = smt_at(dir.path(), db.url(), &["jobs", action, "nosuch"])
             .expect_code(2, "an unknown job");
         assert!(
@@ -3038,4 +3039,405 @@ fn status_prints_file_names_with_escape_codes_escaped() {
         "{}",
         status.stdout
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a user sees: `smt status` sections with headers and the way out of each problem,
+// `smt deliveries retry`, `smt jobs show` and `smt jobs delete`, names printed escaped.
+
+/// The sections of `smt status`: (title after "== ", header row, rows).
+fn status_sections(stdout: &str) -> Vec<(String, String, Vec<String>)> {
+    stdout
+        .split("\n\n")
+        .filter(|block| !block.trim().is_empty())
+        .map(|block| {
+            let mut lines = block.lines();
+            let title = lines
+                .next()
+                .and_then(|l| l.strip_prefix("== "))
+                .unwrap_or_else(|| panic!("a section starts with == TITLE: {block}"))
+                .to_owned();
+            let header = lines.next().unwrap_or_default().to_owned();
+            (title, header, lines.map(str::to_owned).collect())
+        })
+        .collect()
+}
+
+/// The rows of the status section whose title starts with `title`.
+fn status_section<'a>(
+    sections: &'a [(String, String, Vec<String>)],
+    title: &str,
+) -> &'a (String, String, Vec<String>) {
+    sections
+        .iter()
+        .find(|(t, _, _)| t.starts_with(title))
+        .unwrap_or_else(|| panic!("no section {title:?}: {sections:?}"))
+}
+
+#[test]
+fn status_shows_quarantined_deliveries_and_failed_jobs_with_the_command_that_fixes_them() {
+    let Some(db) = TestDb::extension_only("status_problems") else {
+        return;
+    };
+    let dir = scratch("status_problems");
+    let missing = dir.path().join("missing");
+    let config = config_with(dir.path(), 30, &import_dirs(&[("broken", &missing)]));
+    let mut c = db.connect();
+
+    // A delivery that cannot be decrypted (no key configured): quarantined.
+    let evil = "q\u{1b}[31m.zip.asc";
+    let asc = write(
+        dir.path(),
+        evil,
+        b"-----BEGIN PGP MESSAGE-----\n\nhQEMA\n-----END PGP MESSAGE-----\n",
+    );
+    import(&db, dir.path(), &[asc.to_str().unwrap()], &[]).expect_code(1, "quarantined import");
+    let id: i64 = one(
+        &mut c,
+        "SELECT remote_file_id FROM smt.remote_file WHERE state = 'quarantined'",
+        &[],
+    );
+    // A job that fails at once (max_attempts 1): marked failed.
+    jobs(
+        &db,
+        dir.path(),
+        &[
+            "add",
+            "broken",
+            "--schedule",
+            "0 6 * * *",
+            "--kind",
+            "import_dir",
+            "--params",
+            &import_params("broken"),
+            "--max-attempts",
+            "1",
+        ],
+    );
+    jobs(&db, dir.path(), &["run-now", "broken"]);
+    run(worker(&db, dir.path(), &config, &[]), COMMAND_TIMEOUT).expect_code(1, "failing worker");
+
+    let status = smt_at(dir.path(), db.url(), &["status"]).expect_code(0, "smt status");
+    assert!(!status.stdout.contains('\u{1b}'), "{:?}", status.stdout);
+    let sections = status_sections(&status.stdout);
+    let titles: Vec<&str> = sections.iter().map(|(t, _, _)| t.as_str()).collect();
+    assert_eq!(
+        titles,
+        [
+            "recent runs",
+            "recent files",
+            "recent rejects",
+            "quarantined deliveries (fix the cause, then run the command to load them)",
+            "failed jobs (fix the cause, then run the command to run them again)",
+            "remote files older than 7 days not loaded (SMT deletes them after 10)",
+        ]
+    );
+    let counts = smt_scheduler::ingest::LoadCounts::COLUMNS.join("\t");
+    let headers: Vec<&str> = sections.iter().map(|(_, h, _)| h.as_str()).collect();
+    assert_eq!(
+        headers,
+        [
+            "job\tattempt\tstate\tstarted_at\tfinished_at\tcounts or error".to_owned(),
+            format!("name\tformat\tstate\t{counts}\tloaded_at"),
+            "file\tline\tfield\tkind\treason".to_owned(),
+            "id\tsource\tdirectory\tname\tmodified_at\tregistered_by\terror\tthen".to_owned(),
+            "name\tkind\tfailed_at\tfailures\tlast_error\tthen".to_owned(),
+            "id\tsource\tdirectory\tname\tstate\tmodified_at\tdeleted_from_smt_at\terror"
+                .to_owned(),
+        ],
+        "a header row under every title"
+    );
+    // Every row has as many cells as its header; an empty section says so.
+    for (title, header, rows) in &sections {
+        for row in rows {
+            if row != "(none)" {
+                assert_eq!(
+                    row.split('\t').count(),
+                    header.split('\t').count(),
+                    "{title}: {row}"
+                );
+            }
+        }
+    }
+    assert_eq!(status_section(&sections, "recent rejects").2, ["(none)"]);
+
+    let (_, _, quarantined) = status_section(&sections, "quarantined deliveries");
+    assert_eq!(quarantined.len(), 1, "{quarantined:?}");
+    let cells: Vec<&str> = quarantined[0].split('\t').collect();
+    assert_eq!(cells[0], id.to_string());
+    assert_eq!(cells[1], "import");
+    assert_eq!(cells[3], "q\\u{1b}[31m.zip.asc", "the name, escaped");
+    assert!(
+        cells[6].contains("no secret key"),
+        "the error: {}",
+        cells[6]
+    );
+    assert_eq!(cells[7], format!("smt deliveries retry {id}"));
+
+    let (_, _, failed) = status_section(&sections, "failed jobs");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let cells: Vec<&str> = failed[0].split('\t').collect();
+    assert_eq!(&cells[..2], ["broken", "import_dir"]);
+    assert_eq!(cells[3], "1");
+    assert!(cells[4].contains("missing"), "the error: {}", cells[4]);
+    assert_eq!(cells[5], "smt jobs enable broken");
+
+    // The way out: retry the delivery (once its cause is fixed), re-enable the job.
+    let retried = smt_at(
+        dir.path(),
+        db.url(),
+        &["deliveries", "retry", &id.to_string()],
+    )
+    .expect_code(0, "deliveries retry");
+    assert!(
+        retried.stdout.contains(&format!(
+            "delivery {id} (q\\u{{1b}}[31m.zip.asc) is now fetched"
+        )),
+        "{}",
+        retried.stdout
+    );
+    assert!(!retried.stdout.contains('\u{1b}'), "{:?}", retried.stdout);
+    let state: String = one(
+        &mut c,
+        "SELECT state FROM smt.remote_file WHERE remote_file_id = $1",
+        &[&id],
+    );
+    assert_eq!(state, "fetched");
+    let again = smt_at(
+        dir.path(),
+        db.url(),
+        &["deliveries", "retry", &id.to_string()],
+    )
+    .expect_code(2, "retry of a delivery that is not quarantined");
+    assert!(
+        again.stderr.contains("not quarantined") && again.stderr.contains("HINT"),
+        "{}",
+        again.stderr
+    );
+    let unknown = smt_at(dir.path(), db.url(), &["deliveries", "retry", "999999"])
+        .expect_code(2, "retry of an unknown delivery");
+    assert!(
+        unknown.stderr.contains("no delivery 999999"),
+        "{}",
+        unknown.stderr
+    );
+    // `smt deliveries list` shows it with its new state.
+    let listed = smt_at(
+        dir.path(),
+        db.url(),
+        &["deliveries", "list", "--state", "fetched"],
+    )
+    .expect_code(0, "deliveries list");
+    let mut lines = listed.stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some("id\tstate\tsource\tdirectory\tname\tsize_bytes\tmodified_at\tfetched_at\tloaded_at\tregistered_by\terror")
+    );
+    let row = lines.next().unwrap_or_default();
+    assert!(
+        row.starts_with(&format!("{id}\tfetched\timport\t"))
+            && row.contains("q\\u{1b}[31m.zip.asc"),
+        "{}",
+        listed.stdout
+    );
+
+    jobs(&db, dir.path(), &["enable", "broken"]);
+    let status = smt_at(dir.path(), db.url(), &["status"]).expect_code(0, "smt status");
+    let sections = status_sections(&status.stdout);
+    assert_eq!(
+        status_section(&sections, "quarantined deliveries").2,
+        ["(none)"]
+    );
+    assert_eq!(status_section(&sections, "failed jobs").2, ["(none)"]);
+}
+
+#[test]
+fn jobs_show_prints_every_column_and_the_last_10_runs_and_delete_removes_the_job() {
+    let Some(db) = TestDb::extension_only("jobs_show") else {
+        return;
+    };
+    let dir = scratch("jobs_show");
+    let mut c = db.connect();
+    jobs(
+        &db,
+        dir.path(),
+        &[
+            "add",
+            "inbox",
+            "--schedule",
+            "0 6 * * *",
+            "--kind",
+            "import_dir",
+            "--params",
+            &import_params("inbox"),
+        ],
+    );
+    // Twelve runs, the last one failed with an error holding an escape code.
+    exec(
+        &mut c,
+        "INSERT INTO smt.job_run (job_id, scheduled_for, attempt, state, error)
+         SELECT job_id, now() - (13 - i) * interval '1 day', 1,
+                CASE WHEN i = 12 THEN 'failed' ELSE 'succeeded' END,
+                CASE WHEN i = 12 THEN E'bad \\u001b[31m name' END
+           FROM smt.job, generate_series(1, 12) i ORDER BY i",
+    );
+
+    let shown = jobs(&db, dir.path(), &["show", "inbox"]).stdout;
+    assert!(!shown.contains('\u{1b}'), "{shown:?}");
+    let mut blocks = shown.split("\n\n");
+    let job: Vec<&str> = blocks.next().unwrap().lines().collect();
+    assert_eq!(job[..2], ["== job inbox", "column\tvalue"], "{shown}");
+    // Every column of smt.job_status, in its order, with its value.
+    let columns = rows_text(
+        &mut c,
+        "SELECT column_name::text FROM information_schema.columns
+          WHERE table_schema = 'smt' AND table_name = 'job_status' ORDER BY ordinal_position",
+        &[],
+    );
+    let shown_columns: Vec<&str> = job[2..]
+        .iter()
+        .take(columns.len())
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    let columns: Vec<&str> = columns.iter().map(|r| r[0].as_deref().unwrap()).collect();
+    assert_eq!(shown_columns, columns, "{shown}");
+    for (column, value) in [
+        ("name", "inbox".to_owned()),
+        ("kind", "import_dir".to_owned()),
+        ("schedule", "0 6 * * *".to_owned()),
+        ("failed", "false".to_owned()),
+        ("last_run_state", "failed".to_owned()),
+        (
+            "next_run_at",
+            one::<String>(&mut c, "SELECT next_run_at::text FROM smt.job_status", &[]),
+        ),
+    ] {
+        assert!(
+            job.contains(&format!("{column}\t{value}").as_str()),
+            "{column} = {value}: {shown}"
+        );
+    }
+    let runs_block: Vec<&str> = blocks.next().unwrap().lines().collect();
+    assert_eq!(runs_block[0], "== last 10 runs");
+    assert_eq!(
+        runs_block[1],
+        "run_id\tscheduled_for\tattempt\tstate\tworker\tstarted_at\tfinished_at\ttakeovers\terror\tcounts"
+    );
+    let newest = rows_text(
+        &mut c,
+        "SELECT r.run_id::text FROM smt.job_run r ORDER BY r.run_id DESC LIMIT 10",
+        &[],
+    );
+    let shown_ids: Vec<&str> = runs_block[2..]
+        .iter()
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    let newest: Vec<&str> = newest.iter().map(|r| r[0].as_deref().unwrap()).collect();
+    assert_eq!(shown_ids, newest, "the last 10 runs, newest first: {shown}");
+    assert!(
+        runs_block[2].contains("\tfailed\t") && runs_block[2].contains("bad \\u{1b}[31m name"),
+        "{shown}"
+    );
+
+    // A failed job: show says how to clear it.
+    exec(
+        &mut c,
+        "UPDATE smt.job SET failed_at = now(), last_error = 'it broke'",
+    );
+    let shown = jobs(&db, dir.path(), &["show", "inbox"]).stdout;
+    assert!(shown.contains("failed\ttrue"), "{shown}");
+    assert!(shown.contains("`smt jobs enable inbox`"), "{shown}");
+
+    // Delete: the job and its runs go; the name is free again.
+    let deleted = jobs(&db, dir.path(), &["delete", "inbox"]).stdout;
+    assert!(
+        deleted.contains("deleted job inbox (import_dir, 0 6 * * *) and its 12 runs"),
+        "{deleted}"
+    );
+    assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM smt.job", &[]), 0);
+    assert_eq!(
+        one::<i64>(&mut c, "SELECT count(*) FROM smt.job_run", &[]),
+        0
+    );
+    let again = smt_at(dir.path(), db.url(), &["jobs", "delete", "inbox"])
+        .expect_code(2, "deleting it again");
+    assert!(
+        again.stderr.contains("no job named 'inbox'") && again.stderr.contains("HINT"),
+        "{}",
+        again.stderr
+    );
+}
+
+/// Names come from outside: `smt import` prints them, and errors quoting them, escaped.
+#[test]
+fn import_prints_names_and_errors_with_escape_codes_escaped() {
+    let Some(db) = TestDb::extension_only("import_escapes") else {
+        return;
+    };
+    let dir = scratch("import_escapes");
+    let mut data = Data::new(92);
+    let red = "\u{1b}[31m";
+    let plain = lse_report(&format!("ok{red}.lse"), data.records(1));
+    let plain_path = write(dir.path(), &plain.name, &plain.bytes);
+    let inner = lse_report(&format!("in{red}.lse"), data.records(1));
+    let zip_path = write(dir.path(), &format!("z{red}.zip"), &zip_of(&[&inner]));
+    let asc_path = write(
+        dir.path(),
+        &format!("q{red}.zip.asc"),
+        b"-----BEGIN PGP MESSAGE-----\n\nhQEMA\n-----END PGP MESSAGE-----\n",
+    );
+    let missing = dir.path().join(format!("missing{red}.lse"));
+    let out = import(
+        &db,
+        dir.path(),
+        &[
+            plain_path.to_str().unwrap(),
+            zip_path.to_str().unwrap(),
+            asc_path.to_str().unwrap(),
+            missing.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .expect_code(1, "import with a quarantined and a missing file");
+    assert!(
+        !out.stdout.contains('\u{1b}') && !out.stderr.contains('\u{1b}'),
+        "stdout {:?}\nstderr {:?}",
+        out.stdout,
+        out.stderr
+    );
+    let esc = "\\u{1b}[31m";
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("ok{esc}.lse\tok{esc}.lse\tlse\t"))),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("z{esc}.zip\tin{esc}.lse\tlse\t"))),
+        "a report in a zip: {}",
+        out.stdout
+    );
+    let quarantined = lines
+        .iter()
+        .find(|l| l.starts_with(&format!("q{esc}.zip.asc\t")))
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    // The error quotes the name: escaped too.
+    assert!(
+        quarantined.contains(&format!("quarantined: q{esc}.zip.asc is OpenPGP-encrypted")),
+        "{quarantined}"
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("smt import: {}", dir.path().display()))
+            && out
+                .stderr
+                .contains(&format!("missing{esc}.lse: cannot read it")),
+        "{}",
+        out.stderr
+    );
+    Expected::of_reports([&plain, &inner]).assert_loaded(&mut db.connect());
 }

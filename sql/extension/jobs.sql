@@ -661,7 +661,7 @@ BEGIN
     SELECT r.state INTO was FROM smt.remote_file r WHERE r.remote_file_id = delivery_retry.remote_file_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no delivery %', delivery_retry.remote_file_id
-              USING ERRCODE = 'no_data_found', HINT = 'SELECT remote_file_id, name, state FROM smt.remote_file shows them.';
+              USING ERRCODE = 'no_data_found', HINT = '`smt deliveries list` (SELECT remote_file_id, name, state FROM smt.delivery_log) shows them.';
     END IF;
     IF was <> 'quarantined' THEN
         RAISE EXCEPTION 'delivery % is %, not quarantined', delivery_retry.remote_file_id, was
@@ -688,7 +688,7 @@ SELECT j.job_id, j.name, j.kind, j.schedule, j.time_zone, j.enabled, j.next_run_
        j.failed_at IS NOT NULL AS failed, j.failed_at, j.consecutive_failures, j.last_error,
        j.max_attempts, j.retry_delay, j.max_retry_delay,
        last.state AS last_run_state, last.finished_at AS last_run_finished_at,
-       j.created_at, j.updated_at
+       j.created_at, j.updated_at, j.params
   FROM smt.job j
   LEFT JOIN LATERAL (
       SELECT r.state, r.finished_at FROM smt.job_run r WHERE r.job_id = j.job_id ORDER BY r.run_id DESC LIMIT 1
@@ -712,6 +712,7 @@ COMMENT ON COLUMN smt.job_status.last_run_state IS 'State of its latest run (que
 COMMENT ON COLUMN smt.job_status.last_run_finished_at IS 'When its latest run finished.';
 COMMENT ON COLUMN smt.job_status.created_at IS 'When the job was created.';
 COMMENT ON COLUMN smt.job_status.updated_at IS 'When the job was last changed.';
+COMMENT ON COLUMN smt.job_status.params IS 'Settings of the job (names of what the worker''s config file defines).';
 
 CREATE VIEW smt.run_log WITH (security_invoker = true) AS
 SELECT r.run_id, r.job_id, j.name AS job_name, j.kind, r.scheduled_for, r.attempt, r.state, r.not_before,

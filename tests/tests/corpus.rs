@@ -21,8 +21,6 @@ enum Expect {
     Rows(Vec<Vec<Option<String>>>),
     /// The SQLSTATE and a fragment of the message (with its detail).
     Error(&'static str, &'static str),
-    /// An error the user can act on: any SQLSTATE but class XX (internal error: a Rust panic).
-    CleanError,
 }
 
 struct Case {
@@ -130,14 +128,12 @@ fn check(c: &mut Client, case: &Case) -> Option<String> {
         (Expect::Error(state, told), Err((got_state, msg))) => {
             state == got_state && msg.contains(told)
         }
-        (Expect::CleanError, Err((got_state, _))) => !got_state.starts_with("XX"),
         _ => false,
     };
     (!ok).then(|| {
         let want = match &case.expect {
             Expect::Rows(r) => format!("rows {r:?}"),
             Expect::Error(s, t) => format!("error {s} containing {t:?}"),
-            Expect::CleanError => "an error outside class XX".to_owned(),
         };
         format!("case {}: expected {want}\n  got {got:?}", case.name)
     })
@@ -704,11 +700,6 @@ fn job_cases() -> Vec<Case> {
     ]
 }
 
-/// Cases whose correct outcome the extension does not give yet, asserted to still fail.
-fn known_bugs() -> Vec<Case> {
-    vec![]
-}
-
 #[test]
 fn corpus_of_bad_sql_arguments_gives_the_exact_outcome() {
     let Some(db) = TestDb::new("corpus") else {
@@ -746,35 +737,4 @@ fn corpus_of_bad_sql_arguments_gives_the_exact_outcome() {
         started.elapsed()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-#[test]
-fn known_bugs_still_fail() {
-    let Some(db) = TestDb::new("corpus_bugs") else {
-        return;
-    };
-    let mut c = db.connect();
-    let bugs = known_bugs();
-    let fixed: Vec<&str> = bugs
-        .iter()
-        .filter(|b| check(&mut c, b).is_none())
-        .map(|b| b.name)
-        .collect();
-    println!("sql corpus: {} known bugs, all still failing", bugs.len());
-    assert!(
-        fixed.is_empty(),
-        "KNOWN_BUGS cases now pass, move them: {fixed:?}"
-    );
-}
-
-/// What each known bug does today (printed for the report).
-#[test]
-fn known_bugs_behave_as_reported() {
-    let Some(db) = TestDb::new("corpus_bugs_today") else {
-        return;
-    };
-    let mut c = db.connect();
-    for b in known_bugs() {
-        println!("known bug {}: {:?}", b.name, run(&mut c, &b));
-    }
 }

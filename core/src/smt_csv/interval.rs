@@ -145,6 +145,9 @@ pub struct IntervalCsvReader<R> {
     /// Records and rejects ready to hand out.
     out: VecDeque<Result<IntervalRecord, RecordError>>,
     day_slots: HashMap<NaiveDate, Rc<[u16]>>,
+    /// Whether the last row read was rejected alone (its day unknown): at the end of the file it
+    /// explains a last day without its last interval, which is then not "cut off".
+    last_row_rejected_alone: bool,
     done: bool,
 }
 
@@ -160,6 +163,7 @@ impl<R: BufRead> IntervalCsvReader<R> {
             open: Vec::new(),
             out: VecDeque::new(),
             day_slots: HashMap::new(),
+            last_row_rejected_alone: false,
             done: false,
         }
     }
@@ -199,14 +203,15 @@ impl<R: BufRead> IntervalCsvReader<R> {
     }
 
     /// End of file: days set aside come out as they are, oldest first; the last day read is
-    /// checked for a cut-off end.
+    /// checked for a cut-off end, unless the file's last row was rejected alone (that row is the
+    /// missing interval, reported as what it is).
     fn finish_all(&mut self) {
         let mut open = std::mem::take(&mut self.open);
         if let Some(last) = self.active.take() {
             open.push(last);
             let n = open.len();
             for (i, g) in open.into_iter().enumerate() {
-                let item = if i + 1 == n {
+                let item = if i + 1 == n && !self.last_row_rejected_alone {
                     g.finish_at_end()
                 } else {
                     g.finish()
@@ -292,6 +297,7 @@ impl<R: BufRead> IntervalCsvReader<R> {
                 ),
             ));
         }
+        self.last_row_rejected_alone = true;
         let key = match (key_missing, self.key(&row, line_no)) {
             (false, Ok(key)) => key,
             (_, Err(e)) => {
@@ -314,6 +320,7 @@ impl<R: BufRead> IntervalCsvReader<R> {
                 return;
             }
         };
+        self.last_row_rejected_alone = false;
         let mut group = self.activate(key, line_no);
         if group.error.is_some() {
             // Rows of a rejected day are not read, only counted, so that the day is handed out

@@ -14,7 +14,7 @@ pub struct DbArgs {
     /// PostgreSQL URL (else DATABASE_URL, else database_url in the config file).
     #[arg(long, global = true)]
     pub database_url: Option<String>,
-    /// TOML configuration file (else SMT_CONFIG).
+    /// TOML configuration file (else SMT_CONFIG); `smt run --help` lists its keys.
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
 }
@@ -52,4 +52,52 @@ pub fn settings(config: &Config, key_flag: Option<&PathBuf>, lenient: bool) -> R
         ftps: config.ftps.clone(),
         import_dirs: config.import_dirs.clone(),
     })
+}
+
+/// `word` as one shell word for a command we suggest (`smt jobs enable NAME`): quoted when it
+/// holds anything but letters, digits and `-_.,:/@%+=`, then made printable (a name with
+/// control characters is shown escaped, not run).
+pub fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.,:/@%+=".contains(c));
+    let quoted = if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    };
+    smt_scheduler::text::printable(&quoted).into_owned()
+}
+
+/// A header row, then every row (all columns text, NULL printed empty, every cell printable),
+/// tab-separated; `(none)` when there are no rows.
+pub fn print_table(header: &[&str], rows: &[tokio_postgres::Row]) {
+    println!("{}", header.join("\t"));
+    if rows.is_empty() {
+        println!("(none)");
+    }
+    for r in rows {
+        let cells: Vec<String> = (0..r.len())
+            .map(|i| {
+                let cell: Option<String> = r.get(i);
+                smt_scheduler::text::printable(cell.as_deref().unwrap_or("")).into_owned()
+            })
+            .collect();
+        println!("{}", cells.join("\t"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn shell_words() {
+        assert_eq!(shell_word("smt-ftps"), "smt-ftps");
+        assert_eq!(shell_word("my job"), "'my job'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
+        assert_eq!(shell_word("a\u{1b}[31m"), "'a\\u{1b}[31m'");
+    }
 }

@@ -2,7 +2,9 @@
 //! as the scheduler: decrypt, unzip, parse, COPY, merge, one transaction per file. Importing a file
 //! twice changes nothing. A path that cannot be imported (missing, a directory, unreadable) is
 //! reported on stderr and the others go on; the last line (stderr) sums up every load count, and
-//! the exit status is 1 when anything went wrong.
+//! the exit status is 1 when anything went wrong. Every name (of a file, of a report in a zip)
+//! and every error is printed through `text::printable`: a name with control characters cannot
+//! recolor or rewrite the terminal, nor break a tab-separated row.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,6 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use smt_scheduler::db;
 use smt_scheduler::ingest::LoadCounts;
 use smt_scheduler::sources::{self, LocalFile, Settings};
+use smt_scheduler::text::printable;
 
 use super::common::{self, DbArgs};
 
@@ -58,7 +61,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        bar.set_message(name.clone());
+        bar.set_message(printable(&name).into_owned());
         summary.files += 1;
         let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         match import_one(&mut client, path, &name, &settings, &bar, &mut summary).await {
@@ -72,7 +75,13 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             }
             Err(e) => {
                 summary.failed += 1;
-                bar.suspend(|| eprintln!("smt import: {}: {e:#}", path.display()));
+                bar.suspend(|| {
+                    eprintln!(
+                        "smt import: {}: {}",
+                        printable(&path.display().to_string()),
+                        printable(&format!("{e:#}"))
+                    )
+                });
             }
         }
         bar.inc(len);
@@ -156,21 +165,27 @@ async fn import_one(
         local_path: &local_path,
     };
     let delivery = sources::delivery_imported(client, &file, true).await?;
+    let shown = printable(name);
     if delivery.state == "loaded" {
-        bar.suspend(|| println!("{name}{empty}already imported: nothing changed"));
+        bar.suspend(|| println!("{shown}{empty}already imported: nothing changed"));
         return Ok(());
     }
     let outcome =
         sources::load_delivery(client, delivery.remote_file_id, &abs, name, settings).await?;
     if let Some(why) = &outcome.quarantined {
         summary.quarantined += 1;
-        bar.suspend(|| println!("{name}{empty}quarantined: {why}"));
+        bar.suspend(|| {
+            println!(
+                "{shown}{empty}quarantined: {} (after fixing the cause, import it again)",
+                printable(why)
+            )
+        });
     }
     for r in &outcome.reports {
         let note = match (&r.failed, r.already_loaded) {
             (Some(why), _) => {
                 summary.failed_reports += 1;
-                format!("failed: {why}")
+                format!("failed: {}", printable(why))
             }
             (None, true) => "already loaded: nothing changed".to_owned(),
             _ => String::new(),
@@ -184,9 +199,9 @@ async fn import_one(
             .collect();
         bar.suspend(|| {
             println!(
-                "{name}\t{}\t{}\t{}\t{note}",
-                r.name,
-                r.format.as_deref().unwrap_or("?"),
+                "{shown}\t{}\t{}\t{}\t{note}",
+                printable(&r.name),
+                printable(r.format.as_deref().unwrap_or("?")),
                 counts.join("\t")
             )
         });

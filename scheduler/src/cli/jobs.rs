@@ -1,6 +1,7 @@
-//! `smt jobs`: list, add, enable, disable, run-now. Each is one SQL call a DBA can make too:
-//! `smt.job_status` (a view), `smt.job_add`, `smt.job_enable`, `smt.job_disable`,
-//! `smt.job_run_now`; an unknown job name is an error (no_data_found) from the database.
+//! `smt jobs`: list, show, add, enable, disable, run-now, delete. Each is one SQL call a DBA can
+//! make too: `smt.job_status` and `smt.run_log` (views), `smt.job_add`, `smt.job_enable`,
+//! `smt.job_disable`, `smt.job_run_now`, `smt.job_delete`; an unknown job name is an error
+//! (no_data_found) from the database.
 
 use std::process::ExitCode;
 
@@ -9,7 +10,7 @@ use clap::Subcommand;
 use smt_scheduler::text::printable;
 use smt_scheduler::{db, sources};
 
-use super::common::DbArgs;
+use super::common::{print_table, shell_word, DbArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -23,38 +24,41 @@ pub struct Args {
 enum Action {
     /// Every job with its schedule, next run and state (the default).
     List,
-    /// Add a job.
+    /// Every column of one job (smt.job_status) and its last 10 runs (smt.run_log).
+    Show { name: String },
+    /// Add a job (`--help` lists the params of every kind).
     Add {
         name: String,
         /// 5-field crontab line, e.g. "0 7 * * *" (07:00 every day).
         #[arg(long)]
         schedule: String,
-        /// What the job does: import_dir or ftps_fetch (or a kind a DBA registered).
+        /// What the job does: ftps_fetch or import_dir (or a kind a DBA registered).
         #[arg(long)]
         kind: String,
         /// Job settings as JSON: the name of a source the worker's config file defines, e.g.
         /// '{"source": "inbox"}' (import_dir) or '{"source": "smt-ftps", "dirs": ["/reports"]}'
         /// (ftps_fetch). Hosts, paths, credentials and TLS settings are not accepted here.
-        #[arg(long, default_value = "{}")]
+        #[arg(long, default_value = "{}", long_help = sources::params_help())]
         params: String,
+        /// Time zone the schedule is read in (DST-safe).
         #[arg(long, default_value = "America/Chicago")]
         time_zone: String,
+        /// Attempts of one scheduled run (retried with a doubling delay) before the job is marked
+        /// failed; `smt jobs enable NAME` clears a failure.
         #[arg(long, default_value_t = 5)]
         max_attempts: i32,
     },
     /// Enable a job; also clears a failure, so a job that kept failing runs again.
-    Enable {
-        name: String,
-    },
-    Disable {
-        name: String,
-    },
+    Enable { name: String },
+    /// Disable a job: it is not run until enabled again.
+    Disable { name: String },
     /// Make the job due now. A failed job (it kept failing until max_attempts) or a disabled
     /// one is not run: run-now says so and exits 1; `smt jobs enable NAME` clears the failure
     /// (or enables it), then run-now runs it.
-    RunNow {
-        name: String,
-    },
+    RunNow { name: String },
+    /// Delete a job and its runs (smt.job_delete); the files it loaded and the deliveries it
+    /// registered stay.
+    Delete { name: String },
 }
 
 pub async fn run(args: Args) -> Result<ExitCode> {
@@ -126,10 +130,37 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         }
         Action::RunNow { name } => {
             if let Some(why) = not_runnable(&client, &name).await {
-                eprintln!("smt: job {name} {why}: run-now does nothing; `smt jobs enable {name}` clears the failure (or enables it), then run-now runs it");
+                eprintln!(
+                    "smt: job {} {}: run-now does nothing; `smt jobs enable {}` clears the failure (or enables it), then run-now runs it",
+                    printable(&name),
+                    printable(&why),
+                    shell_word(&name)
+                );
                 return Ok(ExitCode::from(1));
             }
             change(&client, "SELECT FROM smt.job_run_now($1)", &name).await?
+        }
+        Action::Show { name } => show(&client, &name).await?,
+        Action::Delete { name } => {
+            let runs: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM smt.run_log WHERE job_name = $1",
+                    &[&name],
+                )
+                .await
+                .map(|r| r.get(0))
+                .unwrap_or(0);
+            let job = client
+                .query_one("SELECT * FROM smt.job_delete($1)", &[&name])
+                .await
+                .with_context(|| format!("job {}", printable(&name)))?;
+            println!(
+                "deleted job {} ({}, {}) and its {runs} run{}; the files it loaded stay",
+                printable(&job.try_get::<_, String>("name")?),
+                printable(&job.try_get::<_, String>("kind")?),
+                printable(&job.try_get::<_, String>("schedule")?),
+                if runs == 1 { "" } else { "s" }
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -169,6 +200,87 @@ async fn change(client: &tokio_postgres::Client, sql: &str, name: &str) -> Resul
     client
         .execute(sql, &[&name])
         .await
-        .with_context(|| format!("job {name}"))?;
+        .with_context(|| format!("job {}", printable(name)))?;
+    Ok(())
+}
+
+/// `smt jobs show NAME`: every column of smt.job_status (whatever columns the installed version
+/// has, in its order), what to do when the job is failed or disabled, and its last 10 runs.
+async fn show(client: &tokio_postgres::Client, name: &str) -> Result<()> {
+    let columns: Vec<String> = client
+        .prepare("SELECT * FROM smt.job_status")
+        .await?
+        .columns()
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect();
+    let select: Vec<String> = columns
+        .iter()
+        .map(|c| format!("s.\"{}\"::text", c.replace('"', "\"\"")))
+        .collect();
+    let Some(row) = client
+        .query_opt(
+            &format!(
+                "SELECT {} FROM smt.job_status s WHERE s.name = $1",
+                select.join(", ")
+            ),
+            &[&name],
+        )
+        .await?
+    else {
+        bail!(
+            "no job named '{}'\nHINT: `smt jobs list` (or SELECT name FROM smt.job_status) shows the jobs.",
+            printable(&name.replace('\'', "''"))
+        );
+    };
+    println!("== job {}", printable(name));
+    println!("column\tvalue");
+    let mut value = std::collections::BTreeMap::new();
+    for (i, column) in columns.iter().enumerate() {
+        let v: Option<String> = row.try_get(i)?;
+        println!(
+            "{}\t{}",
+            printable(column),
+            printable(v.as_deref().unwrap_or(""))
+        );
+        value.insert(column.as_str(), v);
+    }
+    let is = |column: &str| value.get(column).and_then(|v| v.as_deref()) == Some("true");
+    if is("failed") {
+        println!(
+            "failed: it kept failing and is not run; after fixing the cause (last_error), `smt jobs enable {}` clears the failure",
+            shell_word(name)
+        );
+    } else if value.contains_key("enabled") && !is("enabled") {
+        println!(
+            "disabled: `smt jobs enable {}` enables it",
+            shell_word(name)
+        );
+    }
+    println!();
+    println!("== last 10 runs");
+    let runs = client
+        .query(
+            "SELECT run_id::text, scheduled_for::text, attempt::text, state, worker,
+                    started_at::text, finished_at::text, takeovers::text, error, counts::text
+               FROM smt.run_log r WHERE r.job_name = $1 ORDER BY r.run_id DESC LIMIT 10",
+            &[&name],
+        )
+        .await?;
+    print_table(
+        &[
+            "run_id",
+            "scheduled_for",
+            "attempt",
+            "state",
+            "worker",
+            "started_at",
+            "finished_at",
+            "takeovers",
+            "error",
+            "counts",
+        ],
+        &runs,
+    );
     Ok(())
 }

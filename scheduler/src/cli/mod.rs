@@ -1,4 +1,5 @@
 pub mod common;
+pub mod deliveries;
 pub mod generate;
 pub mod import;
 pub mod jobs;
