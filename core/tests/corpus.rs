@@ -4,9 +4,8 @@
 //! interval start, intervals, present, estimated, exact kWh sum).
 //!
 //! Inputs are built here from a few small templates and one edit each; nothing is taken from the
-//! other test files. `KNOWN_BUGS` holds the cases whose correct outcome the parsers do not give
-//! yet: they are asserted to still fail, so fixing a bug fails this test until its case is moved
-//! to `cases()`.
+//! other test files. The four bugs this corpus found when it was written are fixed; their cases
+//! say so where they stand.
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -1303,15 +1302,8 @@ fn daily_monthly_cases() -> Vec<Case> {
             join(&edit(monthly(), 1, |l| l.replacen("END_DATE", "FINISH", 1))),
         )
         .rej("bad_header", "END_DATE", 1),
-    ]
-}
-
-/// Cases whose correct outcome (as written here) the parsers do not give yet. Each is asserted
-/// to still fail: when one passes, its bug is fixed and it moves to the corpus above.
-fn known_bugs() -> Vec<Case> {
-    vec![
-        // A billing period that ends before it starts is accepted as it is (LSE has
-        // stop_before_start for the same mistake).
+        // A billing period that ends before it starts is rejected, as LSE does for the same
+        // mistake (found by this corpus, fixed).
         case(
             "monthly_period_ending_before_it_starts",
             Fmt::Monthly,
@@ -1348,31 +1340,4 @@ fn corpus_of_bad_inputs_gives_the_exact_outcome() {
         started.elapsed()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-#[test]
-fn known_bugs_still_fail() {
-    let bugs = known_bugs();
-    let fixed: Vec<&str> = bugs
-        .iter()
-        .filter(|c| check(c).is_none())
-        .map(|c| c.name)
-        .collect();
-    println!("core corpus: {} known bugs, all still failing", bugs.len());
-    assert!(
-        fixed.is_empty(),
-        "these KNOWN_BUGS cases now pass: move them to the corpus: {fixed:?}"
-    );
-}
-
-/// What each known bug does today, so the report of it stays exact.
-#[test]
-fn known_bugs_behave_as_reported() {
-    let today: Vec<(Vec<String>, Vec<String>)> = known_bugs().iter().map(run).collect();
-    for (c, got) in known_bugs().iter().zip(&today) {
-        println!(
-            "known bug {}: rejects {:?}, records {:?}",
-            c.name, got.0, got.1
-        );
-    }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::{HeaderMap, RowReader, RowReport};
 use crate::decimal::Decimal;
 use crate::esiid::EsiidMode;
-use crate::record::RecordError;
+use crate::record::{ErrorKind, RecordError};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MonthlyUsage {
@@ -78,10 +78,22 @@ impl RowReport for MonthlyReport {
     ) -> Result<MonthlyUsage, RecordError> {
         let value =
             |k: usize, names: &[&str]| super::decimal_field(row, c.values[k], names[0], line);
+        let esiid = super::esiid_field(row, c.esiid, mode, line)?;
+        let start_date = super::date_field(row, c.start, START_DATE[0], line)?;
+        let end_date = super::date_field(row, c.end, END_DATE[0], line)?;
+        if end_date < start_date {
+            return Err(RecordError::new(
+                ErrorKind::StopBeforeStart,
+                line,
+                END_DATE[0],
+                format!("billing period ends {end_date}, before it starts {start_date}"),
+            )
+            .with_context(Some(&esiid), None, None));
+        }
         Ok(MonthlyUsage {
-            esiid: super::esiid_field(row, c.esiid, mode, line)?,
-            start_date: super::date_field(row, c.start, START_DATE[0], line)?,
-            end_date: super::date_field(row, c.end, END_DATE[0], line)?,
+            esiid,
+            start_date,
+            end_date,
             revision: super::revision_field(row, c.revision, line)?,
             actual_kwh: value(0, ACTUAL_KWH)?,
             metered_kw: value(1, METERED_KW)?,
