@@ -12,9 +12,9 @@ use std::io::{Cursor, Write};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use smt_scheduler::ingest::{self, UnpackError};
-use smt_scheduler::pgp::{self, Keyring, PgpError};
-use smt_scheduler::unzip::{self, Limits, Member, UnzipError};
+use smt_scheduler::ingest;
+use smt_scheduler::pgp::{self, Keyring};
+use smt_scheduler::unzip::{self, Limits, Member};
 
 use common::{gpg_available, require_gpg, Gpg, PASSPHRASE};
 
@@ -699,30 +699,3 @@ fn corpus_of_bad_deliveries_gives_the_exact_outcome() {
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
-
-/// Cases whose correct outcome the code does not give yet, asserted to still fail.
-fn known_bugs() -> Vec<Case> {
-    Vec::new()
-}
-
-#[test]
-fn known_bugs_still_fail() {
-    let bugs = known_bugs();
-    let fixed: Vec<&str> = bugs
-        .iter()
-        .filter(|c| check(c, None).is_none())
-        .map(|c| c.name)
-        .collect();
-    println!(
-        "scheduler corpus: {} known bugs, all still failing",
-        bugs.len()
-    );
-    assert!(
-        fixed.is_empty(),
-        "KNOWN_BUGS cases now pass, move them: {fixed:?}"
-    );
-}
-
-// Keep `UnzipError`/`UnpackError`/`PgpError` in scope as the types the variants name.
-#[allow(dead_code)]
-fn _variants(_: UnzipError, _: UnpackError, _: PgpError) {}
