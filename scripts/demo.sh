@@ -34,7 +34,7 @@ psql=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres)
 "${psql[@]}" -d postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'smt_demo'" | grep -q 1 \
   || "${psql[@]}" -d postgres -c "CREATE DATABASE smt_demo"
 # A demo database made by an older build of this unreleased version lacks newer objects: start it over.
-if [ "$("${psql[@]}" -d smt_demo -tAc "SELECT to_regclass('smt.job') IS NULL AND EXISTS (SELECT FROM pg_extension WHERE extname = 'smt')")" = t ]; then
+if [ "$("${psql[@]}" -d smt_demo -tAc "SELECT to_regclass('smt.delivery_log') IS NULL AND EXISTS (SELECT FROM pg_extension WHERE extname = 'smt' AND extversion = '0.2.0')")" = t ]; then
   "${psql[@]}" -d smt_demo -c "DROP EXTENSION smt CASCADE"
 fi
 # A demo database from an earlier release is upgraded in place, as a user's would be.
