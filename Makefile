@@ -41,7 +41,7 @@ install-dev: setup
 	cd extension && $(CARGO) pgrx install --pg-config $(PG_CONFIG) $(SUDO_FLAG)
 	bash scripts/released.sh install
 
-# Released install and upgrade scripts are frozen (sql/released/SHA256SUMS), and the current
+# Released install and upgrade scripts are frozen (extension/sql/SHA256SUMS), and the current
 # version's SQL, once released, may not change without a new version and an upgrade script.
 check-released: setup
 	bash scripts/released.sh check

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Released SQL scripts are frozen. sql/released/ holds the install script of every released
+# Released SQL scripts are frozen. extension/sql/ holds the install script of every released
 # version (smt--X.sql, as pgrx generated it then) and every upgrade script (smt--A--B.sql);
-# sql/released/SHA256SUMS pins each one.
+# extension/sql/SHA256SUMS pins each one.
 #
 #   scripts/released.sh check     fail if a released file changed, a file is not pinned, or the
 #                                 install script pgrx generates now for a released version
@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 
 PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}"
 EXTDIR="$("$PG_CONFIG" --sharedir)/extension"
-RELEASED=sql/released
+RELEASED=extension/sql
 VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
 
 # The schema a script makes, without its comments (pgrx writes source file:line comments that
@@ -56,7 +56,7 @@ case "${1:-check}" in
       if ! diff -u <(schema_of "$RELEASED/smt--$VERSION.sql") <(schema_of "$gen") > "$gen.diff"; then
         cat "$gen.diff" >&2
         echo "released: the SQL of version $VERSION changed after its release (diff above)." \
-             "Bump the version in Cargo.toml and add sql/released/smt--$VERSION--NEW.sql." >&2
+             "Bump the version in Cargo.toml and add extension/sql/smt--$VERSION--NEW.sql." >&2
         rm -f "$gen" "$gen.diff"; exit 1
       fi
       rm -f "$gen" "$gen.diff"

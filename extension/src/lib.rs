@@ -12,7 +12,8 @@ mod parse_sql;
 mod schedule_sql;
 
 // The hand-written SQL lives in the repository's sql/extension/ and comes after the Rust functions
-// it uses. (extension/sql/ is for upgrade scripts only: cargo-pgrx installs smt--A--B.sql from there.)
+// it uses. (extension/sql/ holds the released scripts, frozen: cargo-pgrx installs the smt--A--B.sql
+// upgrade scripts from there, scripts/released.sh the install scripts of older versions.)
 extension_sql_file!(
     "../../sql/extension/schema.sql",
     name = "schema",

@@ -16,9 +16,9 @@ const CATALOG: &str = include_str!("../sql/catalog.sql");
 /// The version this build installs (the workspace version: pgrx's `@CARGO_VERSION@`).
 const CURRENT: &str = env!("CARGO_PKG_VERSION");
 
-/// Released versions older than the current one: every frozen `smt--X.sql` in sql/released.
+/// Released versions older than the current one: every frozen `smt--X.sql` in extension/sql.
 fn released_before_current() -> Vec<String> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sql/released");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../extension/sql");
     let mut versions: Vec<String> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -149,7 +149,7 @@ fn every_released_version_upgrades_to_the_fresh_schema_with_data_intact() {
     let versions = released_before_current();
     assert!(
         versions.contains(&"0.1.0".to_owned()),
-        "sql/released must hold the frozen 0.1.0 install script, found {versions:?}"
+        "extension/sql must hold the frozen 0.1.0 install script, found {versions:?}"
     );
     let files = deliveries();
 

@@ -1,4 +1,4 @@
--- smt 0.1.0 -> 0.2.0. Frozen once released, like every script in sql/released: a later change
+-- smt 0.1.0 -> 0.2.0. Frozen once released, like every script in extension/sql: a later change
 -- ships as its own smt--0.2.0--X.sql. tests/tests/upgrade.rs proves that this script turns a
 -- 0.1.0 database holding data into exactly the schema of a fresh 0.2.0 install, rows intact.
 --
