@@ -5,7 +5,7 @@
 //! interval is a NULL element. A day whose values do not fit 32 bits at that scale (rare: over
 //! 214 748 kWh in 15 minutes at 4 decimals) keeps its values as decimal text instead (stored as
 //! `numeric[]`), so nothing is ever rounded. Statuses are one character an interval: `A`, `E`, or
-//! `-` for missing. The extension and the scheduler (binary COPY) both write this encoding.
+//! `-` for missing. The extension writes this encoding (smt._stage) and reads it back (smt._decide).
 
 use crate::decimal::Decimal;
 use crate::record::{Reading, Status};

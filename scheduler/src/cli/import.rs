@@ -1,10 +1,11 @@
 //! `smt import FILE...`: local deliveries (.lse, .csv, .zip, .pgp/.gpg, .asc) through the same path
-//! as the scheduler: decrypt, unzip, parse, COPY, merge, one transaction per file. Importing a file
-//! twice changes nothing. A path that cannot be imported (missing, a directory, unreadable) is
-//! reported on stderr and the others go on; the last line (stderr) sums up every load count, and
-//! the exit status is 1 when anything went wrong. Every name (of a file, of a report in a zip)
-//! and every error is printed through `text::printable`: a name with control characters cannot
-//! recolor or rewrite the terminal, nor break a tab-separated row.
+//! as the scheduler: decrypt, unzip, then `smt.load` (the database parses and merges), one
+//! transaction per file. Importing a file twice changes nothing. A path that cannot be imported
+//! (missing, a directory, unreadable) is reported on stderr and the others go on; the last line
+//! (stderr) sums up every load count, and the exit status is 1 when anything went wrong. Every
+//! name (of a file, of a report in a zip) and every error is printed through `text::printable`: a
+//! name with control characters cannot recolor or rewrite the terminal, nor break a
+//! tab-separated row.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
