@@ -251,13 +251,6 @@ impl Worker {
         }
     }
 
-    /// A worker connected now; an unreachable database is an error.
-    pub async fn connect(url: &str, config: WorkerConfig, settings: Settings) -> Result<Worker> {
-        let mut worker = Worker::new(url, config, settings);
-        worker.conns = Some(Connections::open(url).await?);
-        Ok(worker)
-    }
-
     fn connections(&self) -> Result<&Connections> {
         self.conns.as_ref().context("not connected to the database")
     }
