@@ -5,6 +5,7 @@ use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
 
+mod content;
 mod convert;
 mod esiid_sql;
 mod load_sql;
@@ -25,6 +26,8 @@ extension_sql_file!(
     requires = [
         "schema",
         load_sql::_stage,
+        load_sql::_stage_file,
+        load_sql::_content_summary,
         load_sql::_decide,
         parse_sql::detect_format
     ]
@@ -52,6 +55,8 @@ extension_sql_file!(
         parse_sql::csv_parse,
         schedule_sql::cron_next,
         load_sql::_stage,
+        load_sql::_stage_file,
+        load_sql::_content_summary,
         load_sql::_decide
     ]
 );

@@ -7,11 +7,79 @@ use pgrx::AnyNumeric;
 use smt_core::replace::{self, Decision, Version};
 use smt_core::Format;
 
-use crate::convert;
+use std::io::{BufReader, Cursor, Read};
 
-/// Staging rows for one file, in file order: `record` for each good record, `reject` for each bad
-/// one (with its record's ESIID, channel and day when known). smt._merge_stage settles days the
-/// file holds more than once.
+use crate::{content, convert};
+
+/// How much of a file format detection looks at.
+const HEAD_BYTES: usize = 64 * 1024;
+
+/// One staging row. pgrx needs the columns spelled out in each function's signature, so
+/// `_stage_file` and `_stage` repeat them; this alias is the one definition the rows are built
+/// as (a mismatch does not compile), and a test checks both give the same rows.
+type StageRow = (
+    &'static str,
+    Option<String>,
+    Option<i16>,
+    Option<Date>,
+    Option<TimestampWithTimeZone>,
+    Option<TimestampWithTimeZone>,
+    Option<i32>,
+    Option<i16>,
+    Option<Vec<Option<i32>>>,
+    Option<Vec<Option<String>>>,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// Staging rows for a file kept in smt.file_content, in file order: `record` for each good
+/// record, `reject` for each bad one (with its record's ESIID, channel and day when known).
+/// smt._merge_stage settles days the file holds more than once. smt.stage has these columns.
+///
+/// The file is read a part at a time as the executor asks for rows (a value-per-call
+/// set-returning function): the backend holds one part (smt.load_part stores at most 8 MiB each)
+/// and the parser's bounded state, whatever the file's size.
+#[pg_extern(volatile, parallel_unsafe, strict)]
+#[search_path(pg_catalog, pg_temp)]
+fn _stage_file(
+    file_id: i64,
+    lenient_esiid: bool,
+) -> TableIterator<
+    'static,
+    (
+        name!(role, &'static str),
+        name!(esiid, Option<String>),
+        name!(channel, Option<i16>),
+        name!(day, Option<Date>),
+        name!(revision, Option<TimestampWithTimeZone>),
+        name!(first_start, Option<TimestampWithTimeZone>),
+        name!(interval_seconds, Option<i32>),
+        name!(scale, Option<i16>),
+        name!(units, Option<Vec<Option<i32>>>),
+        name!(kwh_exact, Option<Vec<Option<String>>>),
+        name!(status, Option<String>),
+        name!(transaction_id, Option<String>),
+        name!(line, i64),
+        name!(field, Option<String>),
+        name!(kind, Option<String>),
+        name!(reason, Option<String>),
+        name!(raw, Option<String>),
+    ),
+> {
+    let mut content = content::Reader::new(file_id);
+    let head = content.head(HEAD_BYTES);
+    let format = interval_format(&head, &format!("file {file_id}"));
+    stage_rows(Cursor::new(head).chain(content), format, lenient_esiid)
+}
+
+/// The same rows for a file given as bytes. smt 0.1.0's and 0.2.0's smt.load call it (C symbol
+/// `_stage_wrapper`): it must keep its arguments and meaning while a database has not yet been
+/// updated to this version's SQL.
 #[pg_extern(immutable, parallel_safe, strict)]
 fn _stage(
     data: &[u8],
@@ -38,67 +106,102 @@ fn _stage(
         name!(raw, Option<String>),
     ),
 > {
-    let format = match smt_core::format::detect(&data[..data.len().min(64 * 1024)]) {
+    let format = interval_format(&data[..data.len().min(HEAD_BYTES)], "the data");
+    // The iterator outlives this call, so it owns a copy of the bytes.
+    stage_rows(Cursor::new(data.to_vec()), format, lenient_esiid)
+}
+
+/// The interval format `head` (a file's first bytes) is in; an error naming `what` otherwise.
+fn interval_format(head: &[u8], what: &str) -> Format {
+    match smt_core::format::detect(head) {
         Some(f) if f.has_intervals() => f,
         other => convert::error(
             PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
             format!(
-                "not an LSE or SMT interval CSV file (detected: {})",
+                "{what} is not an LSE or SMT interval CSV file (detected: {})",
                 other.map_or("nothing known", Format::name)
             ),
         ),
-    };
+    }
+}
+
+/// The staging rows of `src`, lazily: a record is parsed when the executor asks for its row.
+fn stage_rows<R: Read + 'static>(
+    src: R,
+    format: Format,
+    lenient_esiid: bool,
+) -> TableIterator<'static, StageRow> {
+    let src = BufReader::with_capacity(256 * 1024, src);
     let records =
-        smt_core::interval_records(data, format, smt_core::EsiidMode::lenient_if(lenient_esiid))
+        smt_core::interval_records(src, format, smt_core::EsiidMode::lenient_if(lenient_esiid))
             .expect("interval format");
-    let rows: Vec<_> = records
-        .map(|item| match item {
-            Ok(r) => {
-                let v = convert::stored(&r.intervals);
-                (
-                    "record",
-                    Some(r.esiid),
-                    Some(i16::from(r.channel)),
-                    Some(convert::date(r.day)),
-                    Some(convert::timestamptz(r.revision)),
-                    Some(convert::timestamptz(r.start)),
-                    Some(r.interval_seconds as i32),
-                    Some(v.scale),
-                    v.units,
-                    v.kwh_exact,
-                    Some(v.status),
-                    r.transaction_id,
-                    r.line as i64,
-                    None,
-                    None,
-                    None,
-                    None,
-                )
-            }
-            // A reject carries the ESIID, channel and day of its record when the parser knows
-            // them, so smt.reject says which ESIID-day it cost.
-            Err(e) => (
-                "reject",
-                e.esiid,
-                e.channel.map(i16::from),
-                e.day.map(convert::date),
+    TableIterator::new(records.map(stage_row))
+}
+
+fn stage_row(item: Result<smt_core::IntervalRecord, smt_core::RecordError>) -> StageRow {
+    match item {
+        Ok(r) => {
+            let v = convert::stored(&r.intervals);
+            (
+                "record",
+                Some(r.esiid),
+                Some(i16::from(r.channel)),
+                Some(convert::date(r.day)),
+                Some(convert::timestamptz(r.revision)),
+                Some(convert::timestamptz(r.start)),
+                Some(r.interval_seconds as i32),
+                Some(v.scale),
+                v.units,
+                v.kwh_exact,
+                Some(v.status),
+                r.transaction_id,
+                r.line as i64,
                 None,
                 None,
                 None,
                 None,
-                None,
-                None,
-                None,
-                None,
-                e.line as i64,
-                Some(e.field),
-                Some(e.kind.name().to_owned()),
-                Some(e.reason),
-                Some(e.raw),
-            ),
-        })
-        .collect();
-    TableIterator::new(rows)
+            )
+        }
+        // A reject carries the ESIID, channel and day of its record when the parser knows them,
+        // so smt.reject says which ESIID-day it cost.
+        Err(e) => (
+            "reject",
+            e.esiid,
+            e.channel.map(i16::from),
+            e.day.map(convert::date),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            e.line as i64,
+            Some(e.field),
+            Some(e.kind.name().to_owned()),
+            Some(e.reason),
+            Some(e.raw),
+        ),
+    }
+}
+
+/// The digest, size and first bytes of a file kept in smt.file_content, in one pass over its
+/// parts: what smt.load_end needs to register it.
+#[pg_extern(volatile, parallel_unsafe, strict)]
+#[search_path(pg_catalog, pg_temp)]
+fn _content_summary(
+    file_id: i64,
+) -> TableIterator<
+    'static,
+    (
+        name!(sha256, Vec<u8>),
+        name!(size_bytes, i64),
+        name!(head, Vec<u8>),
+    ),
+> {
+    let summary = content::summary(file_id, HEAD_BYTES);
+    TableIterator::once((summary.sha256, summary.size_bytes, summary.head))
 }
 
 /// Core's replacement rule on a stored and an incoming version: `replace`, `replace_conflict`,
@@ -191,14 +294,47 @@ mod tests {
         let mut rows = Vec::new();
         smt_core::smt_csv::interval::write_record(&mut rows, &newer).unwrap();
         csv.extend_from_slice(&rows);
-        let roles = Spi::get_one_with_args::<String>(
-            "SELECT string_agg(role || ':' || line || ':' || coalesce(to_char(revision AT TIME ZONE 'UTC', 'MM-DD'), kind), ',' ORDER BY line) FROM smt._stage($1)",
-            &[csv.into()],
+        // Kept in parts of 7 bytes (a load may send parts of any size): records and lines span
+        // parts, and the head used to detect the format spans many.
+        let upload = Spi::get_one::<i64>("SELECT smt.load_begin('all-versions.csv')")
+            .unwrap()
+            .unwrap();
+        for piece in csv.chunks(7) {
+            Spi::get_one_with_args::<i64>(
+                "SELECT smt.load_part($1, $2)",
+                &[upload.into(), piece.to_vec().into()],
+            )
+            .unwrap();
+        }
+        // The load's id is the id reserved for the file: its parts are kept under it.
+        let file_id = upload;
+        let parts = Spi::get_one_with_args::<i64>(
+            "SELECT count(*) FROM smt.file_content WHERE file_id = $1",
+            &[file_id.into()],
         );
+        assert_eq!(parts, Ok(Some(csv.len().div_ceil(7) as i64)));
+        let roles = Spi::get_one_with_args::<String>(
+            "SELECT string_agg(role || ':' || line || ':' || coalesce(to_char(revision AT TIME ZONE 'UTC', 'MM-DD'), kind), ',' ORDER BY line) FROM smt._stage_file($1, false)",
+            &[file_id.into()],
+        );
+        // The bytes given at once stage to exactly the same rows.
+        let differing = Spi::get_one_with_args::<i64>(
+            "SELECT count(*) FROM ((SELECT * FROM smt._stage_file($1, false) EXCEPT ALL SELECT * FROM smt._stage($2))
+                                   UNION ALL
+                                   (SELECT * FROM smt._stage($2) EXCEPT ALL SELECT * FROM smt._stage_file($1, false))) d",
+            &[file_id.into(), csv.clone().into()],
+        );
+        assert_eq!(differing, Ok(Some(0)));
         // Both versions come out in file order; smt._merge_stage settles them (see tests/ e2e).
         assert_eq!(
             roles.unwrap().as_deref(),
             Some("record:2:07-03,reject:98:invalid_esiid,record:99:07-04")
         );
+        // smt.load_end reads the same parts: the file loads, with the one reject.
+        let loaded = Spi::get_two_with_args::<i32, i32>(
+            "SELECT records, rejected FROM smt.load_end($1)",
+            &[upload.into()],
+        );
+        assert_eq!(loaded, Ok((Some(2), Some(1))));
     }
 }

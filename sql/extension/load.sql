@@ -1,31 +1,40 @@
--- Loading files into storage, with the replacement rule. One door: smt.load(bytea, name).
+-- Loading files into storage, with the replacement rule. One door, in two shapes:
+--   smt.load(bytea, name)                    a file in one call (up to PostgreSQL's 1 GB value);
+--   smt.load_begin(name) -> upload,
+--   smt.load_part(upload, bytea) ...,
+--   smt.load_end(upload)                     a file of any size, streamed in parts, in one
+--                                            transaction (the smt scheduler loads this way).
 --
 -- The caller hands over the file's bytes and nothing else it could get wrong or forge: the
 -- database computes the digest, keeps the bytes, detects the format, parses with smt-core
--- (smt._stage, the same code the CLI uses) and merges. The smt scheduler loads this way too.
+-- (smt._stage_file, the same code the CLI uses) and merges.
 --
 -- Steps, all in the caller's transaction (so the registry row and the data commit together):
---   1. register: the same content (sha256) loaded before means nothing to do; otherwise the file
---      is registered and its raw bytes kept, whatever happens next.
---   2. staging rows in smt.stage, keyed by the file: one per record (role 'record') or rejected
---      record (role 'reject'), in file order.
---   3. smt._merge_stage: each staged version against the stored one by smt._decide (core's rule);
+--   1. smt.load_begin reserves the file's id; smt.load_part keeps the bytes in smt.file_content
+--      under it, in parts of at most 8 MiB.
+--   2. smt.load_end registers the file: the same content (sha256) loaded before means nothing to
+--      do (its new copy is dropped); otherwise the file is registered and its bytes kept,
+--      whatever happens next.
+--   3. staging rows in smt.stage, keyed by the file: one per record (role 'record') or rejected
+--      record (role 'reject'), in file order, parsed a part at a time (bounded memory).
+--   4. smt._merge_stage: each staged version against the stored one by smt._decide (core's rule);
 --      losers of every kind go to smt.interval_version, winners are upserted, rejects recorded.
 --
--- Trust: smt.load is SECURITY DEFINER (a loader needs no table privileges) and touches only
--- objects of this extension, found by schema-qualified names under a pinned search_path; nothing
--- a caller can create, own or alter (a temporary table, a function on its search_path) is ever
--- read or written by it. smt.stage and the helper functions are not granted to anyone.
+-- Trust: the load functions are SECURITY DEFINER (a loader needs no table privileges) and touch
+-- only objects of this extension, found by schema-qualified names under a pinned search_path;
+-- nothing a caller can create, own or alter (a temporary table, a function on its search_path)
+-- is ever read or written by them. An upload belongs to the login role and the transaction that
+-- began it. smt.stage, smt.upload and the helper functions are not granted to anyone.
 --
--- Loads are serialized by a transaction-level advisory lock: two loads touching the same day
--- must not both decide against the same stored version.
+-- Registering and merging are serialized by a transaction-level advisory lock: two loads touching
+-- the same day must not both decide against the same stored version. Parts upload concurrently.
 
--- The staging rows of the load in progress. Its columns are exactly smt._stage's (the one
+-- The staging rows of the load in progress. Its columns are exactly smt._stage_file's (the one
 -- definition of a staging row, in extension/src/load_sql.rs), plus the file and the merge's
 -- decision. Unlogged: rows live only inside the loading transaction.
 CREATE UNLOGGED TABLE smt.stage AS
 SELECT NULL::bigint AS file_id, s.*, NULL::text AS decision
-  FROM smt._stage(''::bytea, false) s
+  FROM smt._stage_file(NULL::bigint, false) s
   WITH NO DATA;
 -- No index: loads are serialized and each empties its rows before committing, so the table only
 -- ever holds the load in progress and every step reads all of it (an index cost 10% per load).
@@ -98,38 +107,157 @@ END
 $$;
 COMMENT ON FUNCTION smt._guard_meter_data() IS 'Makes the view smt.meter_data_guard (not an extension member) if it is missing, so that DROP EXTENSION smt needs CASCADE while data is held. Called by smt.load.';
 
--- Registers a file by content; the digest is computed here from the bytes that are kept.
-CREATE FUNCTION smt._register_file(
-    data bytea,
-    file_name text,
-    detected text,
-    OUT file_id bigint,
-    OUT already_loaded boolean
-)
+-- Loads in progress: one row from smt.load_begin to smt.load_end, in one transaction.
+CREATE TABLE smt.upload (
+    upload_id     bigint PRIMARY KEY,
+    file_name     text NOT NULL,
+    lenient_esiid boolean NOT NULL,
+    uploaded_by   text NOT NULL,
+    xact          xid8 NOT NULL,
+    started_at    timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE smt.upload IS 'Loads in progress (smt.load_begin to smt.load_end, within one transaction): what the file will be registered as. Written only by the load functions; never granted.';
+COMMENT ON COLUMN smt.upload.upload_id IS 'The handle smt.load_begin returned: the id reserved for the file in smt.file, under which its parts are kept in smt.file_content (a file whose content was registered before keeps its first id instead).';
+COMMENT ON COLUMN smt.upload.file_name IS 'File name as given to smt.load_begin.';
+COMMENT ON COLUMN smt.upload.lenient_esiid IS 'Whether ESIIDs are read leniently (the LSE spec''s 1-64 letters and digits).';
+COMMENT ON COLUMN smt.upload.uploaded_by IS 'Login role (session_user) that began the load: only it may add parts and end it.';
+COMMENT ON COLUMN smt.upload.xact IS 'Transaction that began the load: parts and the end must come in the same transaction.';
+COMMENT ON COLUMN smt.upload.started_at IS 'When the load began.';
+
+-- The caller's load in progress, or an error saying why it is not one.
+CREATE FUNCTION smt._upload(upload_id bigint) RETURNS smt.upload
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    digest bytea := sha256(data);
+    u smt.upload;
 BEGIN
-    SELECT f.file_id, f.state = 'loaded' INTO file_id, already_loaded FROM smt.file f WHERE f.sha256 = digest;
-    IF FOUND THEN
-        -- Content that failed before (a format this version could not load then) is tried again
-        -- under its first registration; only loaded content counts as already loaded.
-        IF NOT already_loaded THEN
-            UPDATE smt.file f SET state = 'loading', error = NULL WHERE f.file_id = _register_file.file_id;
-        END IF;
-        RETURN;
+    SELECT x.* INTO u FROM smt.upload x WHERE x.upload_id = _upload.upload_id;
+    IF NOT FOUND OR u.uploaded_by <> session_user THEN
+        RAISE EXCEPTION 'no load % is in progress for role %', upload_id, session_user
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Begin one with smt.load_begin(file_name) and use the id it returns, in the same transaction; a load ends with smt.load_end.';
     END IF;
-    already_loaded := false;
-    PERFORM smt._guard_meter_data();
-    -- session_user: inside SECURITY DEFINER smt.load current_user is the owner, not the loader.
-    INSERT INTO smt.file (name, sha256, size_bytes, format, loaded_by)
-    VALUES (file_name, digest, octet_length(data), detected, session_user)
-    RETURNING smt.file.file_id INTO file_id;
-    INSERT INTO smt.file_content (file_id, data) VALUES (file_id, data);
+    IF u.xact <> pg_current_xact_id() THEN
+        RAISE EXCEPTION 'load % was begun in another transaction', upload_id
+            USING ERRCODE = 'invalid_transaction_state',
+                  DETAIL = 'A file''s parts and its end must come in the transaction that began it, so that a file is kept and loaded whole or not at all.',
+                  HINT = 'Run smt.load_begin, smt.load_part and smt.load_end between one BEGIN and COMMIT.';
+    END IF;
+    RETURN u;
 END
 $$;
-COMMENT ON FUNCTION smt._register_file(bytea, text, text) IS
-'Registers a file by the SHA-256 of its bytes (computed here) and keeps the bytes; already_loaded = true when the same content was loaded before (content that failed is registered again under its first id, to be tried again). Internal to smt.load.';
+COMMENT ON FUNCTION smt._upload(bigint) IS 'The load in progress with this id, if the session''s login role began it in this transaction; an error otherwise. Internal to smt.load_part and smt.load_end.';
+
+CREATE FUNCTION smt.load_begin(file_name text, lenient_esiid boolean DEFAULT false) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    upload bigint;
+BEGIN
+    IF file_name IS NULL OR lenient_esiid IS NULL THEN
+        RAISE EXCEPTION 'smt.load_begin needs the file''s name and lenient_esiid, neither of them NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Call smt.load_begin(''name'') or smt.load_begin(''name'', true).';
+    END IF;
+    -- Loads begun in transactions that ended without smt.load_end are forgotten. Their parts did
+    -- not survive: parts need the file row smt.load_end makes, checked at commit.
+    DELETE FROM smt.upload x WHERE pg_xact_status(x.xact) IS DISTINCT FROM 'in progress';
+    INSERT INTO smt.upload (upload_id, file_name, lenient_esiid, uploaded_by, xact)
+    VALUES (nextval(pg_get_serial_sequence('smt.file', 'file_id')), file_name, lenient_esiid,
+            -- session_user: inside SECURITY DEFINER current_user is the owner, not the loader.
+            session_user, pg_current_xact_id())
+    RETURNING smt.upload.upload_id INTO upload;
+    RETURN upload;
+END
+$$;
+COMMENT ON FUNCTION smt.load_begin(text, boolean) IS
+'Begins loading a file of any size in parts: returns the handle to give smt.load_part (once per part, in order) and smt.load_end, all in this transaction. smt.load(bytea, name) does all three for a file in one piece.';
+
+CREATE FUNCTION smt.load_part(upload_id bigint, data bytea) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    -- Parts are kept at most this long, so reading a file back holds no more than this at once.
+    part_bytes constant integer := 8388608;
+    u smt.upload;
+    next_part integer;
+BEGIN
+    IF upload_id IS NULL OR data IS NULL THEN
+        RAISE EXCEPTION 'smt.load_part needs the load''s id and the bytes, neither of them NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the id smt.load_begin returned and the next bytes of the file.';
+    END IF;
+    u := smt._upload(upload_id);
+    SELECT coalesce(max(c.part) + 1, 0) INTO next_part FROM smt.file_content c WHERE c.file_id = u.upload_id;
+    FOR i IN 0 .. ceil(octet_length(data)::numeric / part_bytes)::integer - 1 LOOP
+        INSERT INTO smt.file_content (file_id, part, data)
+        VALUES (u.upload_id, next_part + i, substring(data FROM i * part_bytes + 1 FOR part_bytes));
+    END LOOP;
+    RETURN (SELECT coalesce(sum(octet_length(c.data)), 0) FROM smt.file_content c WHERE c.file_id = u.upload_id);
+END
+$$;
+COMMENT ON FUNCTION smt.load_part(bigint, bytea) IS
+'Adds the next bytes of a file to the load begun by smt.load_begin (in this transaction, by this login role); returns how many bytes the load has received so far. Any size up to PostgreSQL''s 1 GB value; kept in parts of at most 8 MiB.';
+
+CREATE FUNCTION smt.load_end(upload_id bigint) RETURNS smt.load_result
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    u smt.upload;
+    content record;
+    detected text;
+    existing record;
+    target bigint;
+    result smt.load_result;
+BEGIN
+    IF upload_id IS NULL THEN
+        RAISE EXCEPTION 'smt.load_end needs the load''s id, not NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the id smt.load_begin returned.';
+    END IF;
+    u := smt._upload(upload_id);
+    DELETE FROM smt.upload x WHERE x.upload_id = u.upload_id;
+    -- The digest is computed here, from the bytes that are kept.
+    SELECT s.* INTO content FROM smt._content_summary(u.upload_id) s;
+    detected := smt.detect_format(content.head);
+    PERFORM pg_advisory_xact_lock(hashtext('smt.load'));
+    SELECT f.file_id, f.state = 'loaded' AS loaded INTO existing FROM smt.file f WHERE f.sha256 = content.sha256;
+    IF FOUND THEN
+        -- The same content was given before and its bytes are kept: this copy goes.
+        DELETE FROM smt.file_content c WHERE c.file_id = u.upload_id;
+        IF existing.loaded THEN
+            -- This load did nothing, so every count is 0 (smt.file keeps what the first load
+            -- did): totals over many loads never count a file twice.
+            SELECT f.file_id, f.format, true, f.error, 0, 0, 0, 0, 0, 0, 0
+              INTO result FROM smt.file f WHERE f.file_id = existing.file_id;
+            RAISE NOTICE 'smt.load: % has the same content as file % already loaded; nothing changed',
+                u.file_name, existing.file_id;
+            RETURN result;
+        END IF;
+        -- Content that failed before (a format this version could not load then) is tried again
+        -- under its first registration; only loaded content counts as already loaded.
+        UPDATE smt.file f SET state = 'loading', error = NULL WHERE f.file_id = existing.file_id;
+        target := existing.file_id;
+    ELSE
+        PERFORM smt._guard_meter_data();
+        INSERT INTO smt.file (file_id, name, sha256, size_bytes, format, loaded_by)
+        OVERRIDING SYSTEM VALUE
+        VALUES (u.upload_id, u.file_name, content.sha256, content.size_bytes, detected, u.uploaded_by);
+        target := u.upload_id;
+    END IF;
+
+    IF detected IS NULL OR detected NOT IN ('lse', 'interval_csv') THEN
+        result := ROW(target, detected, false,
+                      CASE WHEN detected IS NULL THEN 'not an LSE or SMT CSV report (unknown content)'
+                           ELSE format('%s reports are not loaded yet (only LSE and SMT interval CSV)', detected) END,
+                      0, 0, 0, 0, 0, 0, 0)::smt.load_result;
+        UPDATE smt.file f SET state = 'failed', error = result.error WHERE f.file_id = target;
+        RAISE WARNING 'smt.load: %: %; kept as file % with state failed', u.file_name, result.error, target;
+        RETURN result;
+    END IF;
+
+    INSERT INTO smt.stage SELECT target, s.*, NULL FROM smt._stage_file(target, u.lenient_esiid) s;
+    RETURN smt._merge_stage(target);
+END
+$$;
+COMMENT ON FUNCTION smt.load_end(bigint) IS
+'Ends a load begun by smt.load_begin: registers the file by the SHA-256 of the bytes received, keeps them, and loads it as smt.load does (same result). Loading the same content twice changes nothing (already_loaded = true).';
 
 -- The last operating day a delivery can hold: tomorrow in Central time.
 CREATE FUNCTION smt._tomorrow() RETURNS date
@@ -266,13 +394,21 @@ $$;
 COMMENT ON FUNCTION smt._merge_stage(bigint) IS
 'Merges the staged rows of a file registered by smt.load into storage with the replacement rule; returns the counts also stored in smt.file. Internal to smt.load.';
 
+-- A kept file's bytes as one value: its parts in order (up to PostgreSQL's 1 GB value; a larger
+-- file is read part by part from smt.file_content). Runs with the caller's rights.
+CREATE FUNCTION smt.file_bytes(file_id bigint) RETURNS bytea
+LANGUAGE sql STABLE
+RETURN (SELECT coalesce(string_agg(c.data, '\x'::bytea ORDER BY c.part), '\x'::bytea)
+          FROM smt.file f LEFT JOIN smt.file_content c ON c.file_id = f.file_id
+         WHERE f.file_id = file_bytes.file_id
+         GROUP BY f.file_id);
+COMMENT ON FUNCTION smt.file_bytes(bigint) IS 'The bytes of a loaded file exactly as given (its parts in smt.file_content, in order); NULL when there is no such file. For files under 1 GB; needs SELECT on smt.file_content.';
+
 CREATE FUNCTION smt.load(data bytea, file_name text, lenient_esiid boolean DEFAULT false)
 RETURNS smt.load_result
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    detected text;
-    registered record;
-    result smt.load_result;
+    upload bigint;
 BEGIN
     IF data IS NULL OR file_name IS NULL OR lenient_esiid IS NULL THEN
         RAISE EXCEPTION 'smt.load needs the file''s bytes, its name and lenient_esiid, none of them NULL'
@@ -283,32 +419,10 @@ BEGIN
                                   CASE WHEN lenient_esiid IS NULL THEN 'is NULL' ELSE 'given' END),
                   HINT = 'Call smt.load(pg_read_binary_file(...), ''name''), or use `smt import FILE`.';
     END IF;
-    PERFORM pg_advisory_xact_lock(hashtext('smt.load'));
-    detected := smt.detect_format(data);
-    SELECT r.file_id, r.already_loaded INTO registered FROM smt._register_file(data, file_name, detected) r;
-    IF registered.already_loaded THEN
-        -- This load did nothing, so every count is 0 (smt.file keeps what the first load did):
-        -- totals over many loads never count a file twice.
-        SELECT f.file_id, f.format, true, f.error, 0, 0, 0, 0, 0, 0, 0
-          INTO result FROM smt.file f WHERE f.file_id = registered.file_id;
-        RAISE NOTICE 'smt.load: % has the same content as file % already loaded; nothing changed',
-            file_name, registered.file_id;
-        RETURN result;
-    END IF;
-
-    IF detected IS NULL OR detected NOT IN ('lse', 'interval_csv') THEN
-        result := ROW(registered.file_id, detected, false,
-                      CASE WHEN detected IS NULL THEN 'not an LSE or SMT CSV report (unknown content)'
-                           ELSE format('%s reports are not loaded yet (only LSE and SMT interval CSV)', detected) END,
-                      0, 0, 0, 0, 0, 0, 0)::smt.load_result;
-        UPDATE smt.file f SET state = 'failed', error = result.error WHERE f.file_id = registered.file_id;
-        RAISE WARNING 'smt.load: %: %; kept as file % with state failed', file_name, result.error, registered.file_id;
-        RETURN result;
-    END IF;
-
-    INSERT INTO smt.stage SELECT registered.file_id, s.*, NULL FROM smt._stage(data, lenient_esiid) s;
-    RETURN smt._merge_stage(registered.file_id);
+    upload := smt.load_begin(file_name, lenient_esiid);
+    PERFORM smt.load_part(upload, data);
+    RETURN smt.load_end(upload);
 END
 $$;
 COMMENT ON FUNCTION smt.load(bytea, text, boolean) IS
-'Loads one LSE or SMT interval CSV file: newer revisions replace stored days (the old version moves to smt.interval_version), older ones are kept as stale, bad records go to smt.reject, and the raw file is kept. Loading the same content twice changes nothing (already_loaded = true). The only way data enters smt; the smt scheduler uses it too.';
+'Loads one LSE or SMT interval CSV file: newer revisions replace stored days (the old version moves to smt.interval_version), older ones are kept as stale, bad records go to smt.reject, and the raw file is kept. Loading the same content twice changes nothing (already_loaded = true). The way data enters smt, for a file in one piece; smt.load_begin / smt.load_part / smt.load_end stream a file of any size.';

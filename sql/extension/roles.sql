@@ -25,19 +25,24 @@ GRANT USAGE ON SCHEMA smt TO smt_reader;
 GRANT SELECT ON smt.interval, smt.interval_15min, smt.daily_usage, smt.completeness, smt.interval_versions,
     smt.interval_day, smt.interval_version, smt.file, smt.reject TO smt_reader;
 
--- Loading goes through the one SECURITY DEFINER door, smt.load: the loader needs no table
--- privileges, and the internal steps it calls are granted to nobody.
-REVOKE EXECUTE ON FUNCTION smt.load(bytea, text, boolean), smt._register_file(bytea, text, text),
+-- Loading goes through the SECURITY DEFINER load functions (smt.load, or smt.load_begin /
+-- load_part / load_end for a file in parts): the loader needs no table privileges, and the
+-- internal steps they call are granted to nobody.
+REVOKE EXECUTE ON FUNCTION smt.load(bytea, text, boolean), smt.load_begin(text, boolean),
+    smt.load_part(bigint, bytea), smt.load_end(bigint), smt._upload(bigint),
+    smt._content_summary(bigint), smt._stage_file(bigint, boolean),
     smt._merge_stage(bigint), smt._ensure_partitions(date[]), smt._guard_meter_data() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION smt.load(bytea, text, boolean) TO smt_loader;
+GRANT EXECUTE ON FUNCTION smt.load(bytea, text, boolean), smt.load_begin(text, boolean),
+    smt.load_part(bigint, bytea), smt.load_end(bigint) TO smt_loader;
 
 -- The scheduler's worker role: smt_loader; its bookkeeping goes through the scheduler API below.
 GRANT SELECT ON smt.stale_remote_file TO smt_reader;
 
 -- The admin changes data and settings, but gets no TRIGGER (a trigger on a table that smt.load
--- writes would run as the extension's owner) and no access to the staging table.
+-- writes would run as the extension's owner) and no access to the staging table or the loads in
+-- progress.
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA smt TO smt_admin;
-REVOKE ALL ON smt.stage FROM smt_admin;
+REVOKE ALL ON smt.stage, smt.upload FROM smt_admin;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA smt TO smt_admin;
 
 -- BEGIN scheduler API grants

@@ -42,13 +42,20 @@ COMMENT ON COLUMN smt.file.error IS 'Why a failed file could not be loaded.';
 COMMENT ON COLUMN smt.file.loaded_at IS 'When the file was loaded.';
 COMMENT ON COLUMN smt.file.loaded_by IS 'Database role that loaded it (the session''s login role: smt.load runs as its owner).';
 
+-- A file's bytes in numbered parts of at most 8 MiB (smt.load_part splits what it is given), so a
+-- file of any size can be kept and read back a part at a time. The reference to smt.file is
+-- checked at commit: the parts arrive (smt.load_part) before the file is registered under the id
+-- its load reserved (smt.load_end), all in one transaction.
 CREATE TABLE smt.file_content (
-    file_id bigint PRIMARY KEY REFERENCES smt.file ON DELETE CASCADE,
-    data    bytea NOT NULL
+    file_id bigint NOT NULL REFERENCES smt.file ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+    part    integer NOT NULL CHECK (part >= 0),
+    data    bytea NOT NULL,
+    PRIMARY KEY (file_id, part)
 );
-COMMENT ON TABLE smt.file_content IS 'The raw bytes of every loaded file, kept so any load can be checked or redone.';
+COMMENT ON TABLE smt.file_content IS 'The raw bytes of every loaded file, in parts, kept so any load can be checked or redone: the file is its parts'' data in part order.';
 COMMENT ON COLUMN smt.file_content.file_id IS 'The file (smt.file).';
-COMMENT ON COLUMN smt.file_content.data IS 'The file exactly as given to smt.load.';
+COMMENT ON COLUMN smt.file_content.part IS 'Position of this part in the file, from 0 (a file loaded before version 0.3.0 is one part 0).';
+COMMENT ON COLUMN smt.file_content.data IS 'This part of the file exactly as given to smt.load or smt.load_part (at most 8 MiB).';
 
 -- One row per ESIID, channel and operating day. Values are exact scaled integers:
 -- kwh[i] = units[i] × 10^-scale (see smt_core::storage); kwh_exact holds the rare day whose values

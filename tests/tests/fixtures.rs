@@ -146,11 +146,7 @@ fn seed_example_is_rejected_strict_and_loads_lenient() {
             Some(first_line),
         ]]
     );
-    let kept: Vec<u8> = one(
-        &mut c,
-        "SELECT data FROM smt.file_content WHERE file_id = $1",
-        &[&l.file_id],
-    );
+    let kept: Vec<u8> = one(&mut c, "SELECT smt.file_bytes($1)", &[&l.file_id]);
     assert_eq!(kept, data, "raw bytes kept");
     let (state, rejected): (String, i32) = {
         let r = c

@@ -136,11 +136,7 @@ fn bad_lse_records_are_rejected_between_good_ones() {
     assert_eq!(kind, "wrong_interval_count");
     assert_eq!(raw, &file[short_line - 1], "raw: the record's first line");
 
-    let kept: Vec<u8> = one(
-        &mut c,
-        "SELECT data FROM smt.file_content WHERE file_id = $1",
-        &[&l.file_id],
-    );
+    let kept: Vec<u8> = one(&mut c, "SELECT smt.file_bytes($1)", &[&l.file_id]);
     assert_eq!(kept, data);
 }
 
@@ -223,11 +219,7 @@ fn a_file_that_is_not_usage_data_is_kept_as_failed() {
             error.is_some_and(|e| !e.is_empty()),
             "{name}: error says why"
         );
-        let kept: Vec<u8> = one(
-            &mut c,
-            "SELECT data FROM smt.file_content WHERE file_id = $1",
-            &[&l.file_id],
-        );
+        let kept: Vec<u8> = one(&mut c, "SELECT smt.file_bytes($1)", &[&l.file_id]);
         assert_eq!(kept, data, "{name}: raw bytes kept");
     }
     assert_eq!(

@@ -29,6 +29,10 @@ fn clear_words(state: &str) -> &'static [&'static str] {
         "42501" => &["permission denied", "must be owner"],
         "42883" => &["does not exist"],
         "2BP01" => &["depend"],
+        "22004" => &["null"],
+        "22023" => &["no load"],
+        "25000" => &["another transaction"],
+        "23503" => &["foreign key"],
         _ => &[],
     }
 }
@@ -78,7 +82,7 @@ fn denied(c: &mut Client, sql: &str) {
     refused(c, sql, &["42501"]);
 }
 
-/// A 0.1.0 function that is gone in 0.2.0: undefined (42883), or not executable (42501).
+/// A function of an earlier version that is gone: undefined (42883), or not executable (42501).
 #[track_caller]
 fn gone(c: &mut Client, sql: &str, params: &[&(dyn ToSql + Sync)]) {
     refused_with(c, sql, params, &["42883", "42501"]);
@@ -539,11 +543,10 @@ fn loader_cannot_claim_a_digest_for_bytes_not_yet_arrived() {
         "SELECT * FROM smt.begin_file(sha256($1::bytea), $2::text, 'lse', $3::bytea)",
         &[&real, &name, &junk],
     );
-    refused_with(
+    gone(
         &mut a,
         "SELECT * FROM smt._register_file($1::bytea, $2::text, 'lse')",
         &[&junk, &name],
-        &["42501"],
     );
     refused_with(
         &mut a,
@@ -554,7 +557,7 @@ fn loader_cannot_claim_a_digest_for_bytes_not_yet_arrived() {
     );
     refused_with(
         &mut a,
-        "INSERT INTO smt.file_content (file_id, data) VALUES (1, $1::bytea)",
+        "INSERT INTO smt.file_content (file_id, part, data) VALUES (1, 0, $1::bytea)",
         &[&junk],
         &["42501"],
     );
@@ -593,9 +596,10 @@ fn loader_cannot_claim_a_digest_for_bytes_not_yet_arrived() {
     // For every registered file the digest is that of the bytes kept.
     let row = admin
         .query_one(
-            "SELECT bool_and(f.sha256 = sha256(c.data)), count(*),
+            "SELECT bool_and(f.sha256 = sha256(smt.file_bytes(f.file_id))),
+                    count(*) FILTER (WHERE EXISTS (SELECT FROM smt.file_content c WHERE c.file_id = f.file_id)),
                     (SELECT count(*) FROM smt.file)
-               FROM smt.file f JOIN smt.file_content c USING (file_id)",
+               FROM smt.file f",
             &[],
         )
         .unwrap();
@@ -729,6 +733,119 @@ fn loader_cannot_create_partitions_for_the_year_2200() {
 }
 
 // ------------------------------------------------------------------------------------------------
+// 5b. A load in parts (smt.load_begin / load_part / load_end) belongs to the login role and the
+// transaction that began it: nobody else can add bytes to it or end it, and bytes of a load that
+// never ended do not survive.
+
+/// `smt.load_begin(name)` in its own (autocommitted) statement: a load whose transaction ended.
+fn begin_alone(c: &mut Client, name: &str) -> i64 {
+    one(c, "SELECT smt.load_begin($1)", &[&name])
+}
+
+#[test]
+fn loads_in_parts_belong_to_their_role_and_transaction() {
+    let Some(mut db) = TestDb::new("sec_parts") else {
+        return;
+    };
+    let victim = db.create_login_role("victim", "smt_loader");
+    let attacker = db.create_login_role("attacker", "smt_loader");
+    let mut admin = db.connect();
+    let mut v = db.connect_as(&victim);
+    let mut a = db.connect_as(&attacker);
+    let before = snapshot(&mut admin, &[&attacker, &victim]);
+    let real = lse(&Generator::new(551).records(2, &[date(2025, 7, 5)]));
+    let junk: &[u8] = b"not the real delivery";
+
+    // The victim's load whose transaction ended (its begin was committed alone).
+    let orphan = begin_alone(&mut v, "victim.lse");
+    // The attacker can neither add bytes to it nor end it: it is not the attacker's load.
+    refused_with(
+        &mut a,
+        "SELECT smt.load_part($1, $2::bytea)",
+        &[&orphan, &junk],
+        &["22023"],
+    );
+    refused_with(
+        &mut a,
+        "SELECT * FROM smt.load_end($1)",
+        &[&orphan],
+        &["22023"],
+    );
+    // Nor can the victim, in a later transaction: a file arrives whole in one transaction.
+    refused_with(
+        &mut v,
+        "SELECT smt.load_part($1, $2::bytea)",
+        &[&orphan, &real],
+        &["25000"],
+    );
+    refused_with(
+        &mut v,
+        "SELECT * FROM smt.load_end($1)",
+        &[&orphan],
+        &["25000"],
+    );
+    // A load that never existed, and NULL arguments.
+    refused_with(
+        &mut a,
+        "SELECT smt.load_part(-1, $1::bytea)",
+        &[&junk],
+        &["22023"],
+    );
+    refused(&mut a, "SELECT smt.load_part(NULL, '\\x00')", &["22004"]);
+    refused(&mut a, "SELECT smt.load_begin(NULL)", &["22004"]);
+    refused(&mut a, "SELECT * FROM smt.load_end(NULL)", &["22004"]);
+
+    // Bytes of a load that is committed without its end do not survive: the commit fails.
+    let mut t = a.transaction().unwrap();
+    let id: i64 = t
+        .query_one("SELECT smt.load_begin('never_ended.lse')", &[])
+        .unwrap()
+        .get(0);
+    t.execute("SELECT smt.load_part($1, $2::bytea)", &[&id, &real])
+        .unwrap();
+    let e = t
+        .commit()
+        .expect_err("a load without its end must not commit");
+    assert_eq!(sqlstate(&e).as_deref(), Some("23503"), "{}", explain(&e));
+
+    // All that remains is the victim's ended-without-end load row, which the next committed
+    // load forgets.
+    assert_eq!(
+        deltas(&before.counts, &snapshot(&mut admin, &[]).counts),
+        expected(&[("smt.upload", 1)])
+    );
+    let mut t = a.transaction().unwrap();
+    let id: i64 = t
+        .query_one("SELECT smt.load_begin('in_three_parts.lse')", &[])
+        .unwrap()
+        .get(0);
+    let third = real.len() / 3 + 1;
+    for piece in real.chunks(third) {
+        t.execute("SELECT smt.load_part($1, $2::bytea)", &[&id, &piece])
+            .unwrap();
+    }
+    let row = t
+        .query_one("SELECT records, inserted FROM smt.load_end($1)", &[&id])
+        .unwrap();
+    assert_eq!((row.get::<_, i32>(0), row.get::<_, i32>(1)), (2, 2));
+    t.commit().unwrap();
+    // The day's two rows count in smt.interval_day and again in its new monthly partition.
+    assert_eq!(
+        deltas(&before.counts, &snapshot(&mut admin, &[]).counts),
+        expected(&[
+            ("smt.file", 1),
+            ("smt.file_content", 3),
+            ("smt.interval_day", 2),
+            ("smt.interval_day_2025_07", 2),
+        ])
+    );
+    let kept: Vec<u8> = one(&mut admin, "SELECT smt.file_bytes($1)", &[&id]);
+    assert_eq!(kept, real);
+    assert_not_superuser(&mut admin, &attacker);
+    assert_not_superuser(&mut admin, &victim);
+}
+
+// ------------------------------------------------------------------------------------------------
 // 6. An admin's trigger on a table smt.load writes would run as the extension's owner.
 
 #[test]
@@ -798,7 +915,11 @@ fn admin_cannot_add_a_trigger_to_tables_smt_load_writes() {
         "DELETE FROM smt.stage",
         "TRUNCATE smt.stage",
         "SELECT smt._merge_stage(1)",
-        "SELECT * FROM smt._register_file('\\x00'::bytea, 'x.lse', 'lse')",
+        "SELECT * FROM smt._upload(1)",
+        "SELECT * FROM smt._stage_file(1, false)",
+        "SELECT * FROM smt._content_summary(1)",
+        "SELECT count(*) FROM smt.upload",
+        "INSERT INTO smt.upload VALUES (1, 'x.lse', false, current_user, pg_current_xact_id())",
         "SELECT smt._ensure_partitions(ARRAY['2200-01-01'::date])",
         "SELECT smt._guard_meter_data()",
     ] {

@@ -33,7 +33,8 @@ SELECT r AS role,
        has_table_privilege(r, 'smt.stage', 'SELECT, INSERT') AS use_stage,
        has_table_privilege(r, 'smt.interval_day', 'INSERT, UPDATE, DELETE') AS write_interval_day,
        has_function_privilege(r, 'smt.load(bytea, text, boolean)', 'EXECUTE') AS call_load,
-       has_function_privilege(r, 'smt._register_file(bytea, text, text)', 'EXECUTE') AS call_register_file,
+       has_function_privilege(r, 'smt.load_begin(text, boolean)', 'EXECUTE') AS call_load_begin,
+       has_function_privilege(r, 'smt._stage_file(bigint, boolean)', 'EXECUTE') AS call_stage,
        has_function_privilege(r, 'smt._merge_stage(bigint)', 'EXECUTE') AS call_merge_stage
   FROM unnest(ARRAY['regress_smt_bi', 'regress_smt_worker']) AS r
  ORDER BY r;
@@ -46,7 +47,7 @@ SELECT file_id, name, state, loaded_by FROM smt.file ORDER BY file_id;
 INSERT INTO smt.stage (file_id, role, line) VALUES (1, 'record', 1);
 DELETE FROM smt.interval_day;
 SELECT * FROM smt._merge_stage(1);
-SELECT * FROM smt._register_file('\x00'::bytea, 'x', NULL);
+SELECT * FROM smt._stage_file(1, false);
 SELECT count(*) FROM smt.file_content;
 RESET ROLE;
 
