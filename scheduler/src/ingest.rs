@@ -1,21 +1,40 @@
 //! One local file into the database, exactly once.
 //!
 //! A delivery is unpacked (OpenPGP-decrypted if it is encrypted, unzipped if it is a zip: each
-//! member is one report), then every report goes to the database through `smt.load`, which
-//! registers, parses and merges it with the replacement rule. All reports of a delivery load in
-//! the caller's single transaction, together with the caller's own bookkeeping (the remote-file
-//! row), so a crash at any point leaves the delivery fully loaded or not at all; a report whose
-//! content (sha256) is already registered is skipped, so a restart doubles nothing.
+//! member is one report), then every report goes to the database through smt.load_begin /
+//! smt.load_part / smt.load_end, which register, keep, parse and merge it with the replacement
+//! rule. All reports of a delivery load in the caller's single transaction, together with the
+//! caller's own bookkeeping (the remote-file row), so a crash at any point leaves the delivery
+//! fully loaded or not at all; a report whose content (sha256) is already registered is skipped,
+//! so a restart doubles nothing.
+//!
+//! **Bounded memory.** Nothing holds a whole delivery or report: decryption streams to an
+//! unlinked temporary file (private to the worker, gone when closed), unzipping streams member by
+//! member from it, and a blocking thread hands each report to the database in parts of
+//! [`PART_BYTES`] over a channel of [`PARTS_IN_FLIGHT`]; the database parses a part at a time too.
+//! Peak memory is a few parts, whatever the delivery's size (BENCHMARKS.md has the figures).
 
-use std::path::Path;
+use std::fs::File;
+use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use smt_core::EsiidMode;
+use tokio::sync::mpsc;
 use tokio_postgres::Transaction;
 
 use crate::pgp::{self, Keyring};
-use crate::unzip::{self, Member};
+use crate::unzip::{self, Archive, Limits, Member};
+
+/// The size of the parts a report is sent to the database in (smt.load_part keeps parts of at
+/// most 8 MiB, so a part this size is kept as it is).
+pub const PART_BYTES: usize = 8 << 20;
+
+/// Parts waiting in the channel between the unpacking thread and the database: one being sent,
+/// these waiting, one being filled.
+pub const PARTS_IN_FLIGHT: usize = 2;
 
 /// Why a delivery could not be unpacked: it is quarantined with this, never retried blindly.
 #[derive(Debug, thiserror::Error)]
@@ -28,40 +47,269 @@ pub enum UnpackError {
     Decrypt(String, pgp::PgpError),
     #[error("{0}: cannot unzip: {1}")]
     Unzip(String, unzip::UnzipError),
-    #[error("{0} is {1} bytes, more than the {max} a report may have to be stored in PostgreSQL", max = unzip::MAX_STORABLE_REPORT)]
-    TooLarge(String, u64),
+    #[error("{0} is {1} bytes, more than the limit of {2} for one report")]
+    TooLarge(String, u64, u64),
+    #[error("{0}: cannot read it: {1}")]
+    Read(String, io::Error),
+    #[error("{0}: the unpacking stopped unexpectedly: {1}")]
+    Crashed(String, String),
 }
 
-/// The reports in a delivery, decrypted and unzipped.
-pub fn unpack(
+/// What the unpacking hands on, in order: for each report its name, its bytes in parts, its end.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Piece {
+    Report(String),
+    Part(Vec<u8>),
+    EndReport,
+}
+
+/// A source the unpacking can read and seek: a delivery's file, a temporary file, bytes.
+trait Source: Read + Seek + Send + Sync {}
+impl<T: Read + Seek + Send + Sync> Source for T {}
+
+/// Unpacks the delivery `name` read from `src`, handing every report on to `sink` as [`Piece`]s
+/// with parts of at most `part_bytes`. `sink` returns false when nobody takes the pieces any more
+/// (the load stopped): the unpacking then stops too.
+pub fn unpack_into<S: Read + Seek + Send + Sync + 'static>(
     name: &str,
-    bytes: Vec<u8>,
+    src: S,
     keyring: Option<&Keyring>,
-) -> Result<Vec<Member>, UnpackError> {
-    let plain = if pgp::looks_encrypted(&bytes) {
+    limits: &Limits,
+    part_bytes: usize,
+    sink: &mut dyn FnMut(Piece) -> bool,
+) -> Result<(), UnpackError> {
+    let read_error = |e: io::Error| UnpackError::Read(name.to_owned(), e);
+    let mut src: Box<dyn Source> = Box::new(src);
+    let head = read_head(&mut src).map_err(read_error)?;
+    if pgp::looks_encrypted(&head) {
         let keyring = keyring.ok_or_else(|| UnpackError::NoKey(name.to_owned()))?;
-        let mut out = Vec::with_capacity(bytes.len() * 4);
-        pgp::decrypt(keyring, &bytes[..], &mut out)
-            .map_err(|e| UnpackError::Decrypt(name.to_owned(), e))?;
-        out
-    } else {
-        bytes
-    };
-    if unzip::looks_zipped(&plain) {
-        return unzip::members(&plain).map_err(|e| UnpackError::Unzip(name.to_owned(), e));
+        // The plaintext goes to an unlinked temporary file (only this process can reach it; it is
+        // gone when closed), never to memory: a message over sequoia's buffer is streamed out
+        // before its integrity check, so the file is used only when decryption succeeds.
+        let mut plain = tempfile::tempfile().map_err(read_error)?;
+        {
+            let mut capped = Capped {
+                out: io::BufWriter::new(&mut plain),
+                left: limits.max_total,
+            };
+            pgp::decrypt(keyring, &mut src, &mut capped)
+                .map_err(|e| UnpackError::Decrypt(name.to_owned(), e))?;
+            capped.out.flush().map_err(read_error)?;
+        }
+        plain.seek(SeekFrom::Start(0)).map_err(read_error)?;
+        src = Box::new(plain);
     }
-    if plain.len() as u64 > unzip::MAX_STORABLE_REPORT {
-        return Err(UnpackError::TooLarge(name.to_owned(), plain.len() as u64));
+    let head = read_head(&mut src).map_err(read_error)?;
+    if unzip::looks_zipped(&head) {
+        let unzip_error = |e| UnpackError::Unzip(name.to_owned(), e);
+        return unzip::guarded(|| {
+            let mut archive = Archive::open(src, *limits)?;
+            for i in 0..archive.len() {
+                let Some(member) = archive.member_name(i)? else {
+                    continue;
+                };
+                if !sink(Piece::Report(member)) {
+                    return Ok(());
+                }
+                let mut parts = Parts::new(part_bytes, sink);
+                match archive.copy_member(i, &mut parts) {
+                    Ok(_) => {}
+                    // The sink went away: the load stopped, and says why.
+                    Err(unzip::UnzipError::Output { .. }) => return Ok(()),
+                    Err(e) => return Err(e),
+                }
+                if !parts.finish() || !sink(Piece::EndReport) {
+                    return Ok(());
+                }
+            }
+            Ok(())
+        })
+        .map_err(unzip_error);
+    }
+    let len = src.seek(SeekFrom::End(0)).map_err(read_error)?;
+    src.seek(SeekFrom::Start(0)).map_err(read_error)?;
+    if len > limits.max_member {
+        return Err(UnpackError::TooLarge(
+            name.to_owned(),
+            len,
+            limits.max_member,
+        ));
     }
     // A plain report keeps the delivery's name without encryption suffixes.
     let inner = [".asc", ".pgp", ".gpg"]
         .iter()
         .find_map(|s| name.strip_suffix(s))
         .unwrap_or(name);
-    Ok(vec![Member {
-        name: inner.to_owned(),
-        data: plain,
-    }])
+    if !sink(Piece::Report(inner.to_owned())) {
+        return Ok(());
+    }
+    let mut parts = Parts::new(part_bytes, sink);
+    match io::copy(&mut src, &mut parts) {
+        Ok(_) => {}
+        // The sink went away: the load stopped, and says why.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+        Err(e) => return Err(read_error(e)),
+    }
+    if parts.finish() {
+        sink(Piece::EndReport);
+    }
+    Ok(())
+}
+
+/// The first bytes of `src` (enough to recognize OpenPGP and zip), leaving it at its start.
+fn read_head(src: &mut dyn Source) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(1024);
+    src.seek(SeekFrom::Start(0))?;
+    src.take(1024).read_to_end(&mut head)?;
+    src.seek(SeekFrom::Start(0))?;
+    Ok(head)
+}
+
+/// A writer that refuses to take more than `left` bytes: a decrypted delivery cannot fill the
+/// disk.
+struct Capped<W> {
+    out: W,
+    left: u64,
+}
+
+impl<W: Write> Write for Capped<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() as u64 > self.left {
+            return Err(io::Error::other(
+                "the decrypted delivery is larger than the limit for a delivery",
+            ));
+        }
+        let n = self.out.write(buf)?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// A writer that cuts what it is given into [`Piece::Part`]s of `part_bytes` for the sink.
+struct Parts<'s> {
+    part_bytes: usize,
+    buf: Vec<u8>,
+    sink: &'s mut dyn FnMut(Piece) -> bool,
+    open: bool,
+}
+
+impl<'s> Parts<'s> {
+    fn new(part_bytes: usize, sink: &'s mut dyn FnMut(Piece) -> bool) -> Parts<'s> {
+        Parts {
+            part_bytes,
+            buf: Vec::with_capacity(part_bytes.min(PART_BYTES)),
+            sink,
+            open: true,
+        }
+    }
+
+    fn send(&mut self) -> bool {
+        let part = std::mem::replace(&mut self.buf, Vec::with_capacity(self.part_bytes));
+        self.open = self.open && (self.sink)(Piece::Part(part));
+        self.open
+    }
+
+    /// Sends what is left; false when the sink went away.
+    fn finish(mut self) -> bool {
+        if self.buf.is_empty() {
+            self.open
+        } else {
+            self.send()
+        }
+    }
+}
+
+impl Write for Parts<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min(self.part_bytes - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == self.part_bytes && !self.send() {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the load stopped",
+            ));
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The reports in a delivery held in memory, decrypted and unzipped (for small deliveries and
+/// tests; [`spawn_unpack`] streams a delivery on disk).
+pub fn unpack(
+    name: &str,
+    bytes: Vec<u8>,
+    keyring: Option<&Keyring>,
+) -> Result<Vec<Member>, UnpackError> {
+    let mut members: Vec<Member> = Vec::new();
+    unpack_into(
+        name,
+        Cursor::new(bytes),
+        keyring,
+        &Limits::DEFAULT,
+        PART_BYTES,
+        &mut |piece| {
+            match piece {
+                Piece::Report(name) => members.push(Member {
+                    name,
+                    data: Vec::new(),
+                }),
+                Piece::Part(part) => members
+                    .last_mut()
+                    .expect("a part follows its report")
+                    .data
+                    .extend_from_slice(&part),
+                Piece::EndReport => {}
+            }
+            true
+        },
+    )?;
+    Ok(members)
+}
+
+/// Unpacks the delivery at `path` on a thread of its own, handing its pieces over a channel of
+/// [`PARTS_IN_FLIGHT`]: memory stays bounded by a few parts whatever the delivery's size. An
+/// error ends the stream.
+pub fn spawn_unpack(
+    path: PathBuf,
+    name: String,
+    keyring: Option<Arc<Keyring>>,
+    part_bytes: usize,
+) -> mpsc::Receiver<Result<Piece, UnpackError>> {
+    let (tx, rx) = mpsc::channel(PARTS_IN_FLIGHT);
+    std::thread::spawn(move || {
+        let run = || -> Result<(), UnpackError> {
+            let file = File::open(&path).map_err(|e| UnpackError::Read(name.clone(), e))?;
+            unpack_into(
+                &name,
+                file,
+                keyring.as_deref(),
+                &Limits::DEFAULT,
+                part_bytes,
+                &mut |piece| tx.blocking_send(Ok(piece)).is_ok(),
+            )
+        };
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|p| {
+                let what = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panic".to_owned());
+                Err(UnpackError::Crashed(name.clone(), what))
+            });
+        if let Err(e) = result {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    rx
 }
 
 /// The counts of one load, as the extension returns them (the columns of `smt.load_result`, also
@@ -158,53 +406,258 @@ pub struct ReportOutcome {
     pub counts: LoadCounts,
 }
 
-/// Loads the reports of one delivery inside `tx`. The caller commits.
-pub async fn load_reports(
+/// Why loading a delivery stopped: its unpacking failed (quarantine it), or the database did.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Unpack(#[from] UnpackError),
+    #[error("{0:#}")]
+    Database(anyhow::Error),
+}
+
+/// Loads the reports of one delivery, as `pieces` brings them, inside `tx`. The caller commits
+/// (or, on an error, drops `tx`: nothing of the delivery stays).
+pub async fn load_pieces(
     tx: &Transaction<'_>,
-    reports: &[Member],
+    mut pieces: mpsc::Receiver<Result<Piece, UnpackError>>,
     esiid_mode: EsiidMode,
-) -> Result<Vec<ReportOutcome>> {
-    let mut outcomes = Vec::with_capacity(reports.len());
-    for report in reports {
-        outcomes.push(
-            load_report(tx, report, esiid_mode)
-                .await
-                .with_context(|| format!("loading {}", report.name))?,
-        );
+) -> Result<Vec<ReportOutcome>, LoadError> {
+    let mut outcomes = Vec::new();
+    let mut current: Option<(String, i64)> = None;
+    while let Some(piece) = pieces.recv().await {
+        match piece? {
+            Piece::Report(name) => {
+                let upload: i64 = tx
+                    .query_one(
+                        "SELECT smt.load_begin($1, $2)",
+                        &[&name, &esiid_mode.is_lenient()],
+                    )
+                    .await
+                    .and_then(|row| row.try_get(0))
+                    .with_context(|| format!("beginning to load {name}"))
+                    .map_err(LoadError::Database)?;
+                current = Some((name, upload));
+            }
+            Piece::Part(bytes) => {
+                let (name, upload) = current.as_ref().expect("a part follows its report");
+                tx.execute("SELECT smt.load_part($1, $2)", &[upload, &bytes])
+                    .await
+                    .with_context(|| format!("loading {name}"))
+                    .map_err(LoadError::Database)?;
+            }
+            Piece::EndReport => {
+                let (name, upload) = current.take().expect("an end follows its report");
+                let row = tx
+                    .query_one("SELECT * FROM smt.load_end($1)", &[&upload])
+                    .await
+                    .with_context(|| format!("loading {name}"))
+                    .map_err(LoadError::Database)?;
+                outcomes.push(ReportOutcome::from_row(name, &row).map_err(LoadError::Database)?);
+            }
+        }
+    }
+    if let Some((name, _)) = current {
+        // The unpacking thread ended without an end or an error: it cannot, but never load half.
+        return Err(LoadError::Unpack(UnpackError::Crashed(
+            name,
+            "the report ended without its end".to_owned(),
+        )));
     }
     Ok(outcomes)
 }
 
-/// One report through the extension's only loading door, `smt.load`: the database digests the
-/// bytes, registers and keeps them, parses them with the same smt-core code and merges them with
-/// the replacement rule. Nothing the worker computes is trusted for any of that.
-async fn load_report(
-    tx: &Transaction<'_>,
-    report: &Member,
-    esiid_mode: EsiidMode,
-) -> Result<ReportOutcome> {
-    let row = tx
-        .query_one(
-            "SELECT * FROM smt.load($1, $2, $3)",
-            &[&report.data, &report.name, &esiid_mode.is_lenient()],
+impl ReportOutcome {
+    /// The outcome from a row holding the `smt.load_result` columns.
+    fn from_row(name: String, row: &tokio_postgres::Row) -> Result<ReportOutcome> {
+        Ok(ReportOutcome {
+            name,
+            file_id: row.try_get("file_id")?,
+            format: row.try_get("format")?,
+            already_loaded: row.try_get("already_loaded")?,
+            failed: row.try_get("error")?,
+            counts: LoadCounts::from_row(row)?,
+        })
+    }
+}
+
+/// sha256 of a file, read 1 MiB at a time.
+pub fn file_sha256(path: &Path) -> Result<Vec<u8>> {
+    let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            return Ok(hasher.finalize().to_vec());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zip_of(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, data) in members {
+            w.start_file(*name, opts).unwrap();
+            w.write_all(data).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    /// The pieces `unpack_into` hands on for `bytes`, with parts of `part_bytes`.
+    fn pieces(name: &str, bytes: Vec<u8>, limits: &Limits, part_bytes: usize) -> Vec<Piece> {
+        let mut out = Vec::new();
+        unpack_into(
+            name,
+            Cursor::new(bytes),
+            None,
+            limits,
+            part_bytes,
+            &mut |p| {
+                out.push(p);
+                true
+            },
         )
-        .await?;
-    Ok(ReportOutcome {
-        name: report.name.clone(),
-        file_id: row.try_get("file_id")?,
-        format: row.try_get("format")?,
-        already_loaded: row.try_get("already_loaded")?,
-        failed: row.try_get("error")?,
-        counts: LoadCounts::from_row(&row)?,
-    })
-}
+        .unwrap();
+        out
+    }
 
-/// sha256 of a delivery's bytes, as its registry row records it.
-pub fn sha256(bytes: &[u8]) -> Vec<u8> {
-    Sha256::digest(bytes).to_vec()
-}
+    fn text(n: usize, seed: u8) -> Vec<u8> {
+        (0..n)
+            .map(|i| b'a' + ((i as u8).wrapping_add(seed)) % 26)
+            .collect()
+    }
 
-/// Reads a local delivery; the error names the file.
-pub fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    #[test]
+    fn reports_come_in_parts_of_the_given_size_in_order() {
+        let (a, b) = (text(2500, 1), text(1000, 2));
+        let got = pieces(
+            "d.zip",
+            zip_of(&[("a.lse", &a), ("dir/", b""), ("b.csv", &b)]),
+            &Limits::DEFAULT,
+            1000,
+        );
+        let expect = vec![
+            Piece::Report("a.lse".into()),
+            Piece::Part(a[..1000].to_vec()),
+            Piece::Part(a[1000..2000].to_vec()),
+            Piece::Part(a[2000..].to_vec()),
+            Piece::EndReport,
+            Piece::Report("b.csv".into()),
+            Piece::Part(b.clone()),
+            Piece::EndReport,
+        ];
+        assert_eq!(got, expect);
+        // A plain report: one report, named without the encryption suffix of an .asc name.
+        let got = pieces("r.CSV.123.asc", a.clone(), &Limits::DEFAULT, 2048);
+        assert_eq!(
+            got,
+            vec![
+                Piece::Report("r.CSV.123".into()),
+                Piece::Part(a[..2048].to_vec()),
+                Piece::Part(a[2048..].to_vec()),
+                Piece::EndReport,
+            ]
+        );
+        // An empty report is a report with no parts.
+        assert_eq!(
+            pieces("empty.lse", Vec::new(), &Limits::DEFAULT, 10),
+            vec![Piece::Report("empty.lse".into()), Piece::EndReport]
+        );
+    }
+
+    #[test]
+    fn a_plain_report_over_the_member_limit_is_refused_before_any_part() {
+        let limits = Limits {
+            max_member: 100,
+            ..Limits::DEFAULT
+        };
+        let mut seen = 0;
+        let e = unpack_into(
+            "big.lse",
+            Cursor::new(text(101, 0)),
+            None,
+            &limits,
+            10,
+            &mut |_| {
+                seen += 1;
+                true
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(e, UnpackError::TooLarge(_, 101, 100)), "{e}");
+        assert_eq!(seen, 0);
+    }
+
+    #[test]
+    fn the_unpacking_stops_when_the_load_stops() {
+        let a = text(5000, 3);
+        let mut taken = 0;
+        unpack_into(
+            "d.zip",
+            Cursor::new(zip_of(&[("a.lse", &a), ("b.lse", &a)])),
+            None,
+            &Limits::DEFAULT,
+            1000,
+            &mut |_| {
+                taken += 1;
+                taken < 3
+            },
+        )
+        .unwrap();
+        // The report, one part, then the refused part: nothing after.
+        assert_eq!(taken, 3);
+    }
+
+    #[test]
+    fn spawned_unpacking_streams_a_file_and_reports_a_corrupt_member_as_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = text(30_000, 4);
+        let mut bytes = zip_of(&[("a.lse", &a), ("b.lse", &a)]);
+        let path = dir.path().join("good.zip");
+        std::fs::write(&path, &bytes).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let collect = |path: PathBuf| {
+            rt.block_on(async {
+                let mut rx = spawn_unpack(path, "d.zip".into(), None, 4096);
+                let mut out = Vec::new();
+                while let Some(p) = rx.recv().await {
+                    out.push(p.map_err(|e| e.to_string()));
+                }
+                out
+            })
+        };
+        let got = collect(path);
+        let parts: usize = got
+            .iter()
+            .filter(|p| matches!(p, Ok(Piece::Part(_))))
+            .count();
+        assert_eq!(parts, 2 * a.len().div_ceil(4096));
+        assert!(got.iter().all(|p| p.is_ok()));
+        // The second member's data overwritten: the stream ends with an error naming it.
+        let second = memchr::memmem::find_iter(&bytes, b"PK\x03\x04")
+            .nth(1)
+            .unwrap();
+        for b in &mut bytes[second + 100..second + 200] {
+            *b = !*b;
+        }
+        let path = dir.path().join("bad.zip");
+        std::fs::write(&path, &bytes).unwrap();
+        let got = collect(path);
+        let last = got.last().unwrap().as_ref().unwrap_err();
+        assert!(
+            last.contains("cannot unzip") && last.contains("b.lse"),
+            "{last}"
+        );
+        assert_eq!(got[0], Ok(Piece::Report("a.lse".into())));
+    }
 }

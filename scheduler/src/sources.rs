@@ -40,7 +40,7 @@ use smt_core::EsiidMode;
 use tokio_postgres::{Client, Row};
 
 use crate::config::FtpsSite;
-use crate::ingest::{self, LoadCounts, ReportOutcome};
+use crate::ingest::{self, LoadCounts, LoadError, ReportOutcome};
 use crate::jobs::ClaimedRun;
 use crate::pgp::Keyring;
 use crate::transport::ftps::{FtpsConfig, FtpsTransport};
@@ -57,6 +57,9 @@ pub struct Settings {
     pub ftps: std::collections::BTreeMap<String, FtpsSite>,
     /// The local directories import_dir jobs may name.
     pub import_dirs: std::collections::BTreeMap<String, PathBuf>,
+    /// The size of the parts reports are sent to the database in ([`ingest::PART_BYTES`];
+    /// tests make it small to send many).
+    pub part_bytes: usize,
 }
 
 impl Settings {
@@ -345,10 +348,12 @@ async fn quarantine(
     row.try_get("quarantined")
 }
 
-/// Unpacks and loads one delivery on disk and marks it loaded, in one transaction. A delivery
-/// that cannot be unpacked is quarantined (kept, with its error); a database failure is an error
-/// (the run fails and is retried; nothing was committed), and so is a delivery this login role
-/// may not mark (registered by another role): its loads are rolled back.
+/// Unpacks and loads one delivery on disk and marks it loaded, in one transaction, streaming it
+/// (see [`ingest`]: memory stays bounded whatever its size). A delivery that cannot be unpacked
+/// (no key, corrupt, a zip bomb, found wrong halfway through) is quarantined with why, and
+/// nothing of it stays loaded; a database failure is an error (the run fails and is retried;
+/// nothing was committed), and so is a delivery this login role may not mark (registered by
+/// another role): its loads are rolled back.
 pub async fn load_delivery(
     work: &mut Client,
     remote_file_id: i64,
@@ -356,15 +361,28 @@ pub async fn load_delivery(
     name: &str,
     settings: &Settings,
 ) -> Result<DeliveryOutcome> {
-    let bytes = ingest::read(path)?;
-    let digest = ingest::sha256(&bytes);
+    let digest = {
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || ingest::file_sha256(&path))
+            .await
+            .context("digesting the delivery")??
+    };
     let mut outcome = DeliveryOutcome {
         name: name.to_owned(),
         ..Default::default()
     };
-    let reports = match ingest::unpack(name, bytes, settings.keyring.as_deref()) {
-        Ok(r) => r,
-        Err(e) => {
+    let pieces = ingest::spawn_unpack(
+        path.to_owned(),
+        name.to_owned(),
+        settings.keyring.clone(),
+        settings.part_bytes,
+    );
+    let tx = work.transaction().await?;
+    let reports = match ingest::load_pieces(&tx, pieces, settings.esiid_mode).await {
+        Ok(reports) => reports,
+        Err(LoadError::Unpack(e)) => {
+            // Whatever of it was loaded goes with the transaction.
+            drop(tx);
             let why = e.to_string();
             tracing::warn!(file = name, "quarantined: {why}");
             if !quarantine(work, remote_file_id, &why, Some(&digest)).await? {
@@ -376,9 +394,9 @@ pub async fn load_delivery(
             outcome.quarantined = Some(why);
             return Ok(outcome);
         }
+        Err(LoadError::Database(e)) => return Err(e),
     };
-    let tx = work.transaction().await?;
-    outcome.reports = ingest::load_reports(&tx, &reports, settings.esiid_mode).await?;
+    outcome.reports = reports;
     let file_ids: Vec<i64> = outcome.reports.iter().map(|r| r.file_id).collect();
     let marked: bool = tx
         .query_one(
@@ -665,7 +683,12 @@ pub async fn ftps_fetch(
             blocking(transport, move |t| t.fetch(&f, &d)).await?
         };
         transport = t;
-        let digest = ingest::sha256(&ingest::read(&dest)?);
+        let digest = {
+            let dest = dest.clone();
+            tokio::task::spawn_blocking(move || ingest::file_sha256(&dest))
+                .await
+                .context("digesting the download")??
+        };
         let marked: bool = work
             .query_one(
                 "SELECT smt.delivery_fetched($1, $2, $3) AS marked",

@@ -1,10 +1,11 @@
 //! Unzipping the archives Smart Meter Texas delivers (one zip may hold several LSE or CSV
-//! reports), in memory, with limits against zip bombs.
+//! reports), streamed member by member from a file (or any seekable source) with limits against
+//! zip bombs: memory stays bounded whatever the archive's size.
 //!
 //! Member names are returned as stored in the archive: they may contain directories, `..` or an
 //! absolute path, so a caller that writes members to disk must not use them as paths unchecked.
 
-use std::io::{self, Cursor, Read};
+use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
 
 use zip::result::ZipError;
 use zip::ZipArchive;
@@ -27,10 +28,6 @@ impl std::fmt::Debug for Member {
     }
 }
 
-/// The largest report the database can take in one piece: PostgreSQL refuses a protocol message
-/// or a value of 1 GiB (1,073,741,824 bytes) or more, so this leaves room for the rest of the call.
-pub const MAX_STORABLE_REPORT: u64 = 1_000_000_000;
-
 /// Caps on what one archive may expand to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -43,12 +40,14 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// 4 GiB in all, 1,000,000,000 bytes per member (a report goes to the database as one
-    /// bytea, and PostgreSQL takes no message or value of 1 GiB or more: a larger member could
-    /// never load, so it is refused here and its delivery quarantined), 10,000 entries.
+    /// 64 GiB in all, 16 GiB per member, 10,000 entries. A report streams into the database in
+    /// parts (smt.load_part), so its size is bounded by disk, not by PostgreSQL's 1 GB value
+    /// limit: these caps only stop an archive that expands without end (a few MB of zip can
+    /// declare terabytes). The largest real SMT reports are a few GB (an LSE day of every
+    /// ESIID of a big REP).
     pub const DEFAULT: Limits = Limits {
-        max_total: 4 << 30,
-        max_member: MAX_STORABLE_REPORT,
+        max_total: 64 << 30,
+        max_member: 16 << 30,
         max_members: 10_000,
     };
 }
@@ -82,6 +81,9 @@ pub enum UnzipError {
     /// per name, so the others would be lost without a word.
     #[error("zip archive lists {entries} entries but only {distinct} distinct names: members with the same name would hide each other")]
     DuplicateNames { entries: u64, distinct: usize },
+    /// The unzipped bytes could not be handed on (the database load they were for stopped).
+    #[error("zip member {name:?} could not be passed on: {reason}")]
+    Output { name: String, reason: String },
     /// The members together exceed the total cap.
     #[error("zip archive expands to more than the limit of {limit} bytes (at member {name:?})")]
     TotalTooLarge { name: String, limit: u64 },
@@ -106,6 +108,38 @@ pub fn members(bytes: &[u8]) -> Result<Vec<Member>, UnzipError> {
     members_with_limits(bytes, &Limits::DEFAULT)
 }
 
+/// The files of the zip archive `bytes` under the given `limits`, in memory (for small archives
+/// and tests; deliveries stream through [`Archive`]).
+pub fn members_with_limits(bytes: &[u8], limits: &Limits) -> Result<Vec<Member>, UnzipError> {
+    guarded(|| {
+        let mut archive = Archive::open(Cursor::new(bytes), *limits)?;
+        let mut out = Vec::new();
+        for i in 0..archive.len() {
+            if let Some(name) = archive.member_name(i)? {
+                let mut data = Vec::new();
+                archive.copy_member(i, &mut data)?;
+                out.push(Member { name, data });
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// Runs `f`, turning a panic of the zip reader into an error: bad input must be an error, never a
+/// crash.
+pub fn guarded<T>(f: impl FnOnce() -> Result<T, UnzipError>) -> Result<T, UnzipError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("panic");
+        Err(UnzipError::NotZip(format!(
+            "the zip reader failed on malformed input ({what})"
+        )))
+    })
+}
+
 fn zip_reason(e: &ZipError) -> String {
     e.to_string()
 }
@@ -118,113 +152,157 @@ fn io_reason(e: &io::Error) -> String {
     }
 }
 
-/// The files of the zip archive `bytes` under the given `limits`.
-pub fn members_with_limits(bytes: &[u8], limits: &Limits) -> Result<Vec<Member>, UnzipError> {
-    // Bad input must be an error, never a crash, even should the zip reader panic on it.
-    std::panic::catch_unwind(|| members_inner(bytes, limits)).unwrap_or_else(|payload| {
-        let what = payload
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-            .unwrap_or("panic");
-        Err(UnzipError::NotZip(format!(
-            "the zip reader failed on malformed input ({what})"
-        )))
-    })
-}
-
-/// How many entries the archive's end-of-central-directory record declares (`None` for a zip64
-/// archive, whose count is elsewhere, or when there is no such record).
-fn central_directory_entries(bytes: &[u8]) -> Option<u64> {
+/// How many entries the end-of-central-directory record at the end of `tail` (the archive's
+/// last bytes, at least 22 + 65,535 of them when the archive is that long) declares: `None` for a
+/// zip64 archive, whose count is elsewhere, or when there is no such record.
+fn central_directory_entries(tail: &[u8]) -> Option<u64> {
     const SIGNATURE: &[u8] = b"PK\x05\x06";
-    // The record is 22 bytes plus a comment of up to 65,535 at the very end.
-    let from = bytes.len().saturating_sub(22 + 65_535);
-    let at = from + memchr::memmem::rfind(&bytes[from..], SIGNATURE)?;
-    let total = bytes.get(at + 10..at + 12)?;
+    let at = memchr::memmem::rfind(tail, SIGNATURE)?;
+    let total = tail.get(at + 10..at + 12)?;
     let total = u16::from_le_bytes([total[0], total[1]]);
     (total != u16::MAX).then_some(u64::from(total))
 }
 
-fn members_inner(bytes: &[u8], limits: &Limits) -> Result<Vec<Member>, UnzipError> {
-    let mut archive =
-        ZipArchive::new(Cursor::new(bytes)).map_err(|e| UnzipError::NotZip(zip_reason(&e)))?;
-    if let Some(entries) = central_directory_entries(bytes) {
-        if entries != archive.len() as u64 {
-            return Err(UnzipError::DuplicateNames {
-                entries,
-                distinct: archive.len(),
+/// An archive read member by member from a seekable source, under [`Limits`].
+pub struct Archive<R> {
+    zip: ZipArchive<R>,
+    limits: Limits,
+    /// Bytes of the members copied so far.
+    total: u64,
+}
+
+impl<R: Read + Seek> Archive<R> {
+    /// Opens the archive and checks what its directory says: entry count and distinct names.
+    pub fn open(mut src: R, limits: Limits) -> Result<Archive<R>, UnzipError> {
+        let io_error = |e: io::Error| UnzipError::NotZip(e.to_string());
+        // The end-of-central-directory record is within the last 22 + 65,535 bytes.
+        let len = src.seek(SeekFrom::End(0)).map_err(io_error)?;
+        let from = len.saturating_sub(22 + 65_535);
+        src.seek(SeekFrom::Start(from)).map_err(io_error)?;
+        let mut tail = Vec::with_capacity((len - from) as usize);
+        src.read_to_end(&mut tail).map_err(io_error)?;
+        src.seek(SeekFrom::Start(0)).map_err(io_error)?;
+        let zip = ZipArchive::new(src).map_err(|e| UnzipError::NotZip(zip_reason(&e)))?;
+        if let Some(entries) = central_directory_entries(&tail) {
+            if entries != zip.len() as u64 {
+                return Err(UnzipError::DuplicateNames {
+                    entries,
+                    distinct: zip.len(),
+                });
+            }
+        }
+        if zip.len() > limits.max_members {
+            return Err(UnzipError::TooManyMembers {
+                count: zip.len(),
+                limit: limits.max_members,
             });
         }
+        Ok(Archive {
+            zip,
+            limits,
+            total: 0,
+        })
     }
-    if archive.len() > limits.max_members {
-        return Err(UnzipError::TooManyMembers {
-            count: archive.len(),
-            limit: limits.max_members,
-        });
+
+    /// Entries in the archive (directories included).
+    pub fn len(&self) -> usize {
+        self.zip.len()
     }
-    let mut out = Vec::new();
-    let mut total = 0u64;
-    for i in 0..archive.len() {
+
+    pub fn is_empty(&self) -> bool {
+        self.zip.len() == 0
+    }
+
+    /// The name of entry `i` as stored, `None` for a directory; an error when it cannot be read
+    /// or declares more than the limits allow.
+    pub fn member_name(&mut self, i: usize) -> Result<Option<String>, UnzipError> {
         // Named up front so a member that cannot even be opened is still named in the error.
-        let stored_name = match archive.name_for_index(i) {
+        let name = match self.zip.name_for_index(i) {
             Some(Ok(n)) => n.into_owned(),
             _ => format!("#{i}"),
         };
-        let mut file = archive.by_index(i).map_err(|e| UnzipError::Member {
-            name: stored_name.clone(),
+        let file = self.zip.by_index(i).map_err(|e| UnzipError::Member {
+            name: name.clone(),
             reason: zip_reason(&e),
         })?;
-        let name = stored_name;
         if file.is_dir() {
-            continue;
+            return Ok(None);
         }
         let declared = file.size();
-        if declared > limits.max_member {
+        if declared > self.limits.max_member {
             return Err(UnzipError::MemberTooLarge {
                 name,
                 declared,
-                limit: limits.max_member,
+                limit: self.limits.max_member,
             });
         }
-        if total.saturating_add(declared) > limits.max_total {
+        if self.total.saturating_add(declared) > self.limits.max_total {
             return Err(UnzipError::TotalTooLarge {
                 name,
-                limit: limits.max_total,
+                limit: self.limits.max_total,
             });
         }
-        // Never trust the declared size for more than it claims: read at most one byte past it,
-        // so a member that lies is caught without expanding it.
-        let mut data = Vec::with_capacity(declared.min(64 << 20) as usize);
-        (&mut file)
-            .take(declared.saturating_add(1))
-            .read_to_end(&mut data)
-            .map_err(|e| {
+        Ok(Some(name))
+    }
+
+    /// Copies the uncompressed bytes of file entry `i` (see [`Archive::member_name`]) to `out`,
+    /// 64 KiB at a time; returns how many. Never trusts the declared size for more than it
+    /// claims: reading stops one byte past it, so a member that lies is caught without expanding
+    /// it.
+    pub fn copy_member(&mut self, i: usize, out: &mut dyn Write) -> Result<u64, UnzipError> {
+        let name = self.member_name(i)?.unwrap_or_else(|| format!("#{i}"));
+        let mut file = self.zip.by_index(i).map_err(|e| UnzipError::Member {
+            name: name.clone(),
+            reason: zip_reason(&e),
+        })?;
+        let declared = file.size();
+        let mut limited = (&mut file).take(declared.saturating_add(1));
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut actual = 0u64;
+        loop {
+            let n = match limited.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // The zip crate itself stops a member growing past its declared size.
-                if e.kind() == io::ErrorKind::InvalidData
-                    && io_reason(&e).contains("larger than its declared")
+                Err(e)
+                    if e.kind() == io::ErrorKind::InvalidData
+                        && io_reason(&e).contains("larger than its declared") =>
                 {
-                    UnzipError::SizeMismatch {
-                        name: name.clone(),
+                    return Err(UnzipError::SizeMismatch {
+                        name,
                         declared,
                         actual: None,
-                    }
-                } else {
-                    UnzipError::Member {
-                        name: name.clone(),
-                        reason: io_reason(&e),
-                    }
+                    })
                 }
+                Err(e) => {
+                    return Err(UnzipError::Member {
+                        name,
+                        reason: io_reason(&e),
+                    })
+                }
+            };
+            actual += n as u64;
+            if actual > declared {
+                return Err(UnzipError::SizeMismatch {
+                    name,
+                    declared,
+                    actual: None,
+                });
+            }
+            out.write_all(&buf[..n]).map_err(|e| UnzipError::Output {
+                name: name.clone(),
+                reason: e.to_string(),
             })?;
-        let actual = data.len() as u64;
+        }
         if actual != declared {
             return Err(UnzipError::SizeMismatch {
                 name,
                 declared,
-                actual: (actual < declared).then_some(actual),
+                actual: Some(actual),
             });
         }
-        total += actual;
-        out.push(Member { name, data });
+        self.total += actual;
+        Ok(actual)
     }
-    Ok(out)
 }

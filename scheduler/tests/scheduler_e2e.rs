@@ -365,6 +365,19 @@ fn import_quarantines_or_rejects_bad_files_without_stopping_the_others() {
     for b in &mut corrupt[n / 4..n / 2] {
         *b = !*b;
     }
+    // A zip whose first member is good and whose second is corrupt: the first is loaded before the
+    // second is found bad (deliveries stream), and must not stay loaded.
+    let half_first = lse_report("first.lse", data.records(3));
+    let half_second = csv_report("second.csv", data.records(3));
+    let mut half = zip_of(&[&half_first, &half_second]);
+    let second_at = memchr::memmem::find_iter(&half, b"PK\x03\x04")
+        .nth(1)
+        .expect("a second member");
+    let directory_at = memchr::memmem::find(&half, b"PK\x01\x02").expect("a central directory");
+    let data_len = directory_at - second_at - 64;
+    for b in &mut half[second_at + 64 + data_len / 3..second_at + 64 + data_len / 2] {
+        *b = !*b;
+    }
     // A zip cut in half (no central directory).
     let full = zip_of(&[&lost]);
     let truncated_zip = full[..full.len() / 2].to_vec();
@@ -386,6 +399,7 @@ fn import_quarantines_or_rejects_bad_files_without_stopping_the_others() {
         write(dir.path(), "corrupt.zip", &corrupt),
         write(dir.path(), "truncated.lse", &truncated_lse),
         write(dir.path(), "truncated.zip", &truncated_zip),
+        write(dir.path(), "half_corrupt.zip", &half),
         write(dir.path(), "good2.zip", &zip_of(&[&good2_lse, &good2_csv])),
     ];
     let args: Vec<&str> = files.iter().map(|p| p.to_str().unwrap()).collect();
@@ -395,6 +409,7 @@ fn import_quarantines_or_rejects_bad_files_without_stopping_the_others() {
     for (name, fragment) in [
         ("corrupt.zip", "cannot unzip"),
         ("truncated.zip", "cannot unzip"),
+        ("half_corrupt.zip", "second.csv"),
     ] {
         let (state, error, ids) = remote_file(&mut c, name);
         assert_eq!(state, "quarantined", "{name}");
@@ -947,7 +962,7 @@ fn worker_killed_mid_load_is_taken_over_after_its_lease() {
                 AND (SELECT count(*) FROM smt.job_run WHERE state = 'running') = 1
                 AND EXISTS (SELECT 1 FROM pg_stat_activity
                              WHERE datname = current_database() AND pid <> pg_backend_pid()
-                               AND backend_xid IS NOT NULL AND query LIKE '%smt.load(%')",
+                               AND backend_xid IS NOT NULL AND query LIKE '%smt.load%')",
             &[],
         );
         if ready {
@@ -2276,7 +2291,7 @@ fn daemon_waits_for_the_database_and_survives_its_restart_mid_import() {
             AND (SELECT count(*) FROM smt.job_run WHERE state = 'running') = 1
             AND EXISTS (SELECT 1 FROM pg_stat_activity
                          WHERE datname = current_database() AND pid <> pg_backend_pid()
-                           AND backend_xid IS NOT NULL AND query LIKE '%smt.load(%')",
+                           AND backend_xid IS NOT NULL AND query LIKE '%smt.load%')",
         Duration::from_secs(60),
         "the daemon started loading once the database came up",
     );
