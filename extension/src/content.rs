@@ -43,10 +43,25 @@ impl Reader {
 
     /// Fetches the next part; false when there is none.
     fn advance(&mut self) -> bool {
-        let part = Spi::get_one_with_args::<Vec<u8>>(
-            "SELECT (SELECT c.data FROM smt.file_content c WHERE c.file_id = $1 AND c.part = $2)",
-            &[self.file_id.into(), self.next_part.into()],
-        )
+        let part = Spi::connect(|client| {
+            let table = client.select(
+                "SELECT (SELECT c.data FROM smt.file_content c WHERE c.file_id = $1 AND c.part = $2)",
+                Some(1),
+                &[self.file_id.into(), self.next_part.into()],
+            )?;
+            let Some(datum) = table.first().get_datum_by_ordinal(1)? else {
+                return Ok::<_, pgrx::spi::Error>(None);
+            };
+            // Detoasted here, in SPI's own memory, which is freed when this connection ends.
+            // (pgrx's typed getters copy into the memory context above SPI's, the transaction's:
+            // every part of the file would stay there until commit.)
+            // SAFETY: a non-null bytea datum of the row just read, used before SPI_finish.
+            let bytes = unsafe {
+                let value = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
+                pgrx::varlena::varlena_to_byte_slice(value).to_vec()
+            };
+            Ok(Some(bytes))
+        })
         .unwrap_or_else(|e| {
             pgrx::error!(
                 "smt: reading part {} of file {}: {e}",
