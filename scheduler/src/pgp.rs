@@ -505,8 +505,8 @@ fn classify(
 ///
 /// With a signer configured in `keyring`, the message must carry a good signature by it.
 ///
-/// On error, `out` may already hold part of the plaintext (messages over sequoia's 25 MiB buffer
-/// are streamed before their integrity check completes): **the caller must discard it** — write to
+/// On error, `out` may already hold part of the plaintext (messages over the 1 MiB buffer are
+/// streamed before their integrity check completes): **the caller must discard it** — write to
 /// a temporary file and use it only when this returns `Ok`.
 ///
 /// `input` must be `Send + Sync` (sequoia's buffered readers require it); files, byte slices and
@@ -563,8 +563,12 @@ where
         keyring,
         failure: failure.clone(),
     };
+    // sequoia holds back up to `buffer_size` of plaintext so a small message's signature is
+    // checked before any of it is released (25 MiB by default, per layer of the message). Callers
+    // discard the output of a failed decryption anyway (see above), so 1 MiB keeps memory low.
     let builder = DecryptorBuilder::from_reader(input)
-        .map_err(|e| classify(e.as_ref(), &failure, &input_error))?;
+        .map_err(|e| classify(e.as_ref(), &failure, &input_error))?
+        .buffer_size(1 << 20);
     let mut decryptor = builder
         .with_policy(&policy, None, helper)
         .map_err(|e| classify(e.as_ref(), &failure, &input_error))?;
