@@ -108,17 +108,9 @@ pub fn unpack_into<S: Read + Seek + Send + Sync + 'static>(
                 let Some(member) = archive.member_name(i)? else {
                     continue;
                 };
-                if !sink(Piece::Report(member)) {
-                    return Ok(());
-                }
-                let mut parts = Parts::new(part_bytes, sink);
-                match archive.copy_member(i, &mut parts) {
-                    Ok(_) => {}
-                    // The sink went away: the load stopped, and says why.
-                    Err(unzip::UnzipError::Output { .. }) => return Ok(()),
-                    Err(e) => return Err(e),
-                }
-                if !parts.finish() || !sink(Piece::EndReport) {
+                if !send_report(member, part_bytes, sink, |parts| {
+                    archive.copy_member(i, parts).map(drop)
+                })? {
                     return Ok(());
                 }
             }
@@ -140,20 +132,31 @@ pub fn unpack_into<S: Read + Seek + Send + Sync + 'static>(
         .iter()
         .find_map(|s| name.strip_suffix(s))
         .unwrap_or(name);
-    if !sink(Piece::Report(inner.to_owned())) {
-        return Ok(());
+    send_report(inner.to_owned(), part_bytes, sink, |parts| {
+        io::copy(&mut src, parts).map(drop).map_err(read_error)
+    })?;
+    Ok(())
+}
+
+/// Hands one report to `sink`: its name, the bytes `copy` writes (in parts), its end. `Ok(false)`
+/// when the sink went away meanwhile (the load stopped, and says why): then an error `copy` met
+/// writing is that, not the report's fault.
+fn send_report<E>(
+    name: String,
+    part_bytes: usize,
+    sink: &mut dyn FnMut(Piece) -> bool,
+    copy: impl FnOnce(&mut Parts<'_>) -> Result<(), E>,
+) -> Result<bool, E> {
+    if !sink(Piece::Report(name)) {
+        return Ok(false);
     }
     let mut parts = Parts::new(part_bytes, sink);
-    match io::copy(&mut src, &mut parts) {
-        Ok(_) => {}
-        // The sink went away: the load stopped, and says why.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
-        Err(e) => return Err(read_error(e)),
+    match copy(&mut parts) {
+        Ok(()) => {}
+        Err(_) if !parts.open => return Ok(false),
+        Err(e) => return Err(e),
     }
-    if parts.finish() {
-        sink(Piece::EndReport);
-    }
-    Ok(())
+    Ok(parts.finish() && sink(Piece::EndReport))
 }
 
 /// The first bytes of `src` (enough to recognize OpenPGP and zip), leaving it at its start.
@@ -298,12 +301,10 @@ pub fn spawn_unpack(
         };
         let result =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|p| {
-                let what = p
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| p.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "panic".to_owned());
-                Err(UnpackError::Crashed(name.clone(), what))
+                Err(UnpackError::Crashed(
+                    name.clone(),
+                    crate::text::panic_message(&*p).to_owned(),
+                ))
             });
         if let Err(e) = result {
             let _ = tx.blocking_send(Err(e));
@@ -480,8 +481,16 @@ impl ReportOutcome {
     }
 }
 
-/// sha256 of a file, read 1 MiB at a time.
-pub fn file_sha256(path: &Path) -> Result<Vec<u8>> {
+/// sha256 of a file (a delivery as its registry row records it), read 1 MiB at a time on a
+/// blocking thread.
+pub async fn file_sha256(path: &Path) -> Result<Vec<u8>> {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || file_sha256_blocking(&path))
+        .await
+        .context("digesting a file")?
+}
+
+fn file_sha256_blocking(path: &Path) -> Result<Vec<u8>> {
     let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

@@ -24,6 +24,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use crate::text::panic_message;
 use sequoia_openpgp as openpgp;
 
 use openpgp::cert::{Cert, CertParser};
@@ -524,16 +525,6 @@ where
             "the OpenPGP parser failed on malformed input ({})",
             panic_message(&*payload)
         ))),
-    }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s
-    } else {
-        "panic"
     }
 }
 

@@ -57,9 +57,6 @@ pub struct Settings {
     pub ftps: std::collections::BTreeMap<String, FtpsSite>,
     /// The local directories import_dir jobs may name.
     pub import_dirs: std::collections::BTreeMap<String, PathBuf>,
-    /// The size of the parts reports are sent to the database in ([`ingest::PART_BYTES`];
-    /// tests make it small to send many).
-    pub part_bytes: usize,
 }
 
 impl Settings {
@@ -361,12 +358,7 @@ pub async fn load_delivery(
     name: &str,
     settings: &Settings,
 ) -> Result<DeliveryOutcome> {
-    let digest = {
-        let path = path.to_owned();
-        tokio::task::spawn_blocking(move || ingest::file_sha256(&path))
-            .await
-            .context("digesting the delivery")??
-    };
+    let digest = ingest::file_sha256(path).await?;
     let mut outcome = DeliveryOutcome {
         name: name.to_owned(),
         ..Default::default()
@@ -375,7 +367,7 @@ pub async fn load_delivery(
         path.to_owned(),
         name.to_owned(),
         settings.keyring.clone(),
-        settings.part_bytes,
+        ingest::PART_BYTES,
     );
     let tx = work.transaction().await?;
     let reports = match ingest::load_pieces(&tx, pieces, settings.esiid_mode).await {
@@ -683,12 +675,7 @@ pub async fn ftps_fetch(
             blocking(transport, move |t| t.fetch(&f, &d)).await?
         };
         transport = t;
-        let digest = {
-            let dest = dest.clone();
-            tokio::task::spawn_blocking(move || ingest::file_sha256(&dest))
-                .await
-                .context("digesting the download")??
-        };
+        let digest = ingest::file_sha256(&dest).await?;
         let marked: bool = work
             .query_one(
                 "SELECT smt.delivery_fetched($1, $2, $3) AS marked",

@@ -129,13 +129,9 @@ pub fn members_with_limits(bytes: &[u8], limits: &Limits) -> Result<Vec<Member>,
 /// crash.
 pub fn guarded<T>(f: impl FnOnce() -> Result<T, UnzipError>) -> Result<T, UnzipError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
-        let what = payload
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-            .unwrap_or("panic");
         Err(UnzipError::NotZip(format!(
-            "the zip reader failed on malformed input ({what})"
+            "the zip reader failed on malformed input ({})",
+            crate::text::panic_message(&*payload)
         )))
     })
 }

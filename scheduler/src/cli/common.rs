@@ -51,7 +51,6 @@ pub fn settings(config: &Config, key_flag: Option<&PathBuf>, lenient: bool) -> R
         retention: config.retention(),
         ftps: config.ftps.clone(),
         import_dirs: config.import_dirs.clone(),
-        part_bytes: smt_scheduler::ingest::PART_BYTES,
     })
 }
 
