@@ -68,6 +68,27 @@ pub fn stored(intervals: &[Option<Reading>]) -> StoredValues {
     }
 }
 
+/// 32-bit units as 16-bit units when every value fits (then the 32-bit column stays NULL):
+/// `(units16, units)`.
+pub fn narrow_units(
+    units: Option<Vec<Option<i32>>>,
+) -> (Option<Vec<Option<i16>>>, Option<Vec<Option<i32>>>) {
+    let Some(units) = units else {
+        return (None, None);
+    };
+    let narrow: Option<Vec<Option<i16>>> = units
+        .iter()
+        .map(|u| match u {
+            None => Some(None),
+            Some(u) => i16::try_from(*u).ok().map(Some),
+        })
+        .collect();
+    match narrow {
+        Some(narrow) => (Some(narrow), None),
+        None => (None, Some(units)),
+    }
+}
+
 pub fn from_stored(
     scale: i16,
     units: Option<Vec<Option<i32>>>,

@@ -27,9 +27,11 @@ extension_sql_file!(
         "schema",
         load_sql::_stage,
         load_sql::_stage_file,
+        load_sql::_stage_records,
         load_sql::_content_summary,
         load_sql::_decide,
-        parse_sql::detect_format
+        parse_sql::detect_format,
+        parse_sql::day_slots
     ]
 );
 extension_sql_file!(
@@ -56,6 +58,7 @@ extension_sql_file!(
         schedule_sql::cron_next,
         load_sql::_stage,
         load_sql::_stage_file,
+        load_sql::_stage_records,
         load_sql::_content_summary,
         load_sql::_decide
     ]

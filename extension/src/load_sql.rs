@@ -4,6 +4,8 @@
 use pgrx::datum::{Date, TimestampWithTimeZone};
 use pgrx::prelude::*;
 use pgrx::AnyNumeric;
+use smt_core::decimal::DecimalSum;
+use smt_core::record::{Reading, Status};
 use smt_core::replace::{self, Decision, Version};
 use smt_core::Format;
 
@@ -14,9 +16,10 @@ use crate::{content, convert};
 /// How much of a file format detection looks at.
 const HEAD_BYTES: usize = 64 * 1024;
 
-/// One staging row. pgrx needs the columns spelled out in each function's signature, so
-/// `_stage_file` and `_stage` repeat them; this alias is the one definition the rows are built
-/// as (a mismatch does not compile), and a test checks both give the same rows.
+/// One staging row of smt 0.1.0 to 0.3.0 (`_stage`, `_stage_file`): those versions' SQL calls
+/// them until `ALTER EXTENSION smt UPDATE`, so they keep this shape. pgrx needs the columns spelled
+/// out in each function's signature; this alias is the one definition the rows are built as (a
+/// mismatch does not compile), and a test checks both give the same rows.
 type StageRow = (
     &'static str,
     Option<String>,
@@ -35,6 +38,35 @@ type StageRow = (
     Option<String>,
     Option<String>,
     Option<String>,
+);
+
+/// One staging row from 0.4.0 on (`_stage_records`, the columns of smt.stage): a record's values
+/// in 16-bit units when they all fit (the usual day: half the bytes of 32-bit units), else 32-bit
+/// units, else exact decimals; and the day's totals, computed here once so that daily and monthly
+/// figures never unnest intervals (smt.day_total).
+type RecordRow = (
+    &'static str,                  // role
+    Option<String>,                // esiid
+    Option<i16>,                   // channel
+    Option<Date>,                  // day
+    Option<TimestampWithTimeZone>, // revision
+    Option<TimestampWithTimeZone>, // first_start
+    Option<i32>,                   // interval_seconds
+    Option<i16>,                   // scale
+    Option<Vec<Option<i16>>>,      // units16
+    Option<Vec<Option<i32>>>,      // units
+    Option<Vec<Option<String>>>,   // kwh_exact
+    Option<String>,                // status
+    Option<String>,                // transaction_id
+    Option<String>,                // kwh_total
+    Option<i16>,                   // intervals_expected
+    Option<i16>,                   // intervals_present
+    Option<i16>,                   // intervals_estimated
+    i64,                           // line
+    Option<String>,                // field
+    Option<String>,                // kind
+    Option<String>,                // reason
+    Option<String>,                // raw
 );
 
 /// Staging rows for a file kept in smt.file_content, in file order: `record` for each good
@@ -75,6 +107,49 @@ fn _stage_file(
     let head = content.head(HEAD_BYTES);
     let format = interval_format(&head, &format!("file {file_id}"));
     stage_rows(Cursor::new(head).chain(content), format, lenient_esiid)
+}
+
+/// The staging rows of a file kept in smt.file_content, as smt.load from 0.4.0 on stages them
+/// (smt.stage has these columns, after file_id): like `_stage_file`, with values in 16-bit units
+/// when they fit and the day's totals. Read a part at a time, like `_stage_file`.
+#[pg_extern(volatile, parallel_unsafe, strict)]
+#[search_path(pg_catalog, pg_temp)]
+fn _stage_records(
+    file_id: i64,
+    lenient_esiid: bool,
+) -> TableIterator<
+    'static,
+    (
+        name!(role, &'static str),
+        name!(esiid, Option<String>),
+        name!(channel, Option<i16>),
+        name!(day, Option<Date>),
+        name!(revision, Option<TimestampWithTimeZone>),
+        name!(first_start, Option<TimestampWithTimeZone>),
+        name!(interval_seconds, Option<i32>),
+        name!(scale, Option<i16>),
+        name!(units16, Option<Vec<Option<i16>>>),
+        name!(units, Option<Vec<Option<i32>>>),
+        name!(kwh_exact, Option<Vec<Option<String>>>),
+        name!(status, Option<String>),
+        name!(transaction_id, Option<String>),
+        name!(kwh_total, Option<String>),
+        name!(intervals_expected, Option<i16>),
+        name!(intervals_present, Option<i16>),
+        name!(intervals_estimated, Option<i16>),
+        name!(line, i64),
+        name!(field, Option<String>),
+        name!(kind, Option<String>),
+        name!(reason, Option<String>),
+        name!(raw, Option<String>),
+    ),
+> {
+    let mut content = content::Reader::new(file_id);
+    let head = content.head(HEAD_BYTES);
+    let format = interval_format(&head, &format!("file {file_id}"));
+    TableIterator::new(
+        records(Cursor::new(head).chain(content), format, lenient_esiid).map(record_row),
+    )
 }
 
 /// The same rows for a file given as bytes. smt 0.1.0's and 0.2.0's smt.load call it (C symbol
@@ -125,23 +200,47 @@ fn interval_format(head: &[u8], what: &str) -> Format {
     }
 }
 
-/// The staging rows of `src`, lazily: a record is parsed when the executor asks for its row.
+/// The records of `src`, lazily: a record is parsed when the executor asks for its row.
+fn records<R: Read + 'static>(
+    src: R,
+    format: Format,
+    lenient_esiid: bool,
+) -> impl Iterator<Item = Result<smt_core::IntervalRecord, smt_core::RecordError>> {
+    let src = BufReader::with_capacity(256 * 1024, src);
+    smt_core::interval_records(src, format, smt_core::EsiidMode::lenient_if(lenient_esiid))
+        .expect("interval format")
+}
+
+/// The staging rows (0.3.0's shape) of `src`.
 fn stage_rows<R: Read + 'static>(
     src: R,
     format: Format,
     lenient_esiid: bool,
 ) -> TableIterator<'static, StageRow> {
-    let src = BufReader::with_capacity(256 * 1024, src);
-    let records =
-        smt_core::interval_records(src, format, smt_core::EsiidMode::lenient_if(lenient_esiid))
-            .expect("interval format");
-    TableIterator::new(records.map(stage_row))
+    TableIterator::new(records(src, format, lenient_esiid).map(stage_row))
 }
 
+/// 0.3.0's row: `record_row` without the totals, its values in 32-bit units.
 fn stage_row(item: Result<smt_core::IntervalRecord, smt_core::RecordError>) -> StageRow {
+    let r = record_row(item);
+    let units = r.9.or_else(|| {
+        r.8.map(|narrow| narrow.into_iter().map(|u| u.map(i32::from)).collect())
+    });
+    (
+        r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, units, r.10, r.11, r.12, r.17, r.18, r.19, r.20,
+        r.21,
+    )
+}
+
+fn record_row(item: Result<smt_core::IntervalRecord, smt_core::RecordError>) -> RecordRow {
     match item {
         Ok(r) => {
+            let totals = DayTotals::of(&r.intervals);
+            // Intervals the operating day has at this length (96, or 92 / 100 on DST days).
+            let expected = i16::try_from(smt_core::time::slots_in_day(r.day, r.interval_seconds))
+                .unwrap_or(i16::MAX);
             let v = convert::stored(&r.intervals);
+            let (units16, units) = convert::narrow_units(v.units);
             (
                 "record",
                 Some(r.esiid),
@@ -151,10 +250,16 @@ fn stage_row(item: Result<smt_core::IntervalRecord, smt_core::RecordError>) -> S
                 Some(convert::timestamptz(r.start)),
                 Some(r.interval_seconds as i32),
                 Some(v.scale),
-                v.units,
+                units16,
+                units,
                 v.kwh_exact,
                 Some(v.status),
                 r.transaction_id,
+                // No value at all: no total (NULL), as a sum over no values is.
+                (totals.present > 0).then(|| totals.kwh.to_string()),
+                Some(expected),
+                Some(totals.present),
+                Some(totals.estimated),
                 r.line as i64,
                 None,
                 None,
@@ -177,12 +282,43 @@ fn stage_row(item: Result<smt_core::IntervalRecord, smt_core::RecordError>) -> S
             None,
             None,
             None,
+            None,
+            None,
+            None,
+            None,
+            None,
             e.line as i64,
             Some(e.field),
             Some(e.kind.name().to_owned()),
             Some(e.reason),
             Some(e.raw),
         ),
+    }
+}
+
+/// A day's totals: exact kWh, intervals with a value, intervals estimated.
+struct DayTotals {
+    kwh: DecimalSum,
+    present: i16,
+    estimated: i16,
+}
+
+impl DayTotals {
+    fn of(intervals: &[Option<Reading>]) -> Self {
+        let mut totals = DayTotals {
+            kwh: DecimalSum::default(),
+            present: 0,
+            estimated: 0,
+        };
+        for reading in intervals.iter().flatten() {
+            totals.kwh.add(reading.kwh);
+            // A day has at most 1,440 one-minute intervals (core checks the count).
+            totals.present = totals.present.saturating_add(1);
+            if reading.status == Status::Estimated {
+                totals.estimated = totals.estimated.saturating_add(1);
+            }
+        }
+        totals
     }
 }
 
@@ -325,6 +461,29 @@ mod tests {
             &[file_id.into(), csv.clone().into()],
         );
         assert_eq!(differing, Ok(Some(0)));
+        // 0.4.0's staging rows are the same records, values in 16-bit units (the generator's fit),
+        // with totals that match the values.
+        let differing = Spi::get_one_with_args::<i64>(
+            "SELECT count(*) FROM (
+                 SELECT role, esiid, channel, day, revision, coalesce(units16::integer[], units), status, line, kind
+                   FROM smt._stage_records($1, false)
+                 EXCEPT ALL
+                 SELECT role, esiid, channel, day, revision, units, status, line, kind
+                   FROM smt._stage_file($1, false)) d",
+            &[file_id.into()],
+        );
+        assert_eq!(differing, Ok(Some(0)));
+        let wrong_totals = Spi::get_one_with_args::<i64>(
+            "SELECT count(*) FROM smt._stage_records($1, false) r
+              WHERE r.role = 'record'
+                AND (r.units16 IS NULL
+                     OR r.kwh_total::numeric IS DISTINCT FROM (SELECT sum(u) / 1000.0 FROM unnest(r.units16) u)
+                     OR r.intervals_present <> (SELECT count(u) FROM unnest(r.units16) u)
+                     OR r.intervals_estimated <> length(r.status) - length(replace(r.status, 'E', ''))
+                     OR r.intervals_expected <> smt.day_slots(r.day, r.interval_seconds))",
+            &[file_id.into()],
+        );
+        assert_eq!(wrong_totals, Ok(Some(0)));
         // Both versions come out in file order; smt._merge_stage settles them (see tests/ e2e).
         assert_eq!(
             roles.unwrap().as_deref(),

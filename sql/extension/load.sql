@@ -7,7 +7,7 @@
 --
 -- The caller hands over the file's bytes and nothing else it could get wrong or forge: the
 -- database computes the digest, keeps the bytes, detects the format, parses with smt-core
--- (smt._stage_file, the same code the CLI uses) and merges.
+-- (smt._stage_records, the same code the CLI uses) and merges.
 --
 -- Steps, all in the caller's transaction (so the registry row and the data commit together):
 --   1. smt.load_begin reserves the file's id; smt.load_part keeps the bytes in smt.file_content
@@ -17,7 +17,8 @@
 --      whatever happens next.
 --   3. staging rows in smt.stage, keyed by the file: one per record (role 'record') or rejected
 --      record (role 'reject'), in file order, parsed a part at a time (bounded memory).
---   4. smt._merge_stage: each staged version against the stored one by smt._decide (core's rule);
+--   4. smt._merge_stage: days not stored are inserted; each staged version of a stored day is
+--      decided against the stored one by core's rule (smt._decide for equal revisions);
 --      losers of every kind go to smt.interval_version, winners are upserted, rejects recorded.
 --
 -- Trust: the load functions are SECURITY DEFINER (a loader needs no table privileges) and touch
@@ -29,12 +30,12 @@
 -- Registering and merging are serialized by a transaction-level advisory lock: two loads touching
 -- the same day must not both decide against the same stored version. Parts upload concurrently.
 
--- The staging rows of the load in progress. Its columns are exactly smt._stage_file's (the one
+-- The staging rows of the load in progress. Its columns are exactly smt._stage_records's (the one
 -- definition of a staging row, in extension/src/load_sql.rs), plus the file and the merge's
 -- decision. Unlogged: rows live only inside the loading transaction.
 CREATE UNLOGGED TABLE smt.stage AS
 SELECT NULL::bigint AS file_id, s.*, NULL::text AS decision
-  FROM smt._stage_file(NULL::bigint, false) s
+  FROM smt._stage_records(NULL::bigint, false) s
   WITH NO DATA;
 -- No index: loads are serialized and each empties its rows before committing, so the table only
 -- ever holds the load in progress and every step reads all of it (an index cost 10% per load).
@@ -48,7 +49,12 @@ COMMENT ON COLUMN smt.stage.revision IS 'Revision of a record.';
 COMMENT ON COLUMN smt.stage.first_start IS 'Start of the first interval of a record.';
 COMMENT ON COLUMN smt.stage.interval_seconds IS 'Interval length of a record.';
 COMMENT ON COLUMN smt.stage.scale IS 'Decimal scale of units.';
-COMMENT ON COLUMN smt.stage.units IS 'Values as scaled integers.';
+COMMENT ON COLUMN smt.stage.units16 IS 'Values as scaled integers, when they all fit 16 bits.';
+COMMENT ON COLUMN smt.stage.units IS 'Values as scaled integers needing 32 bits.';
+COMMENT ON COLUMN smt.stage.kwh_total IS 'Sum of the record''s values, exact (decimal text); NULL when it has none.';
+COMMENT ON COLUMN smt.stage.intervals_expected IS 'Intervals the record''s operating day has at its interval length (96, or 92 / 100 on DST days).';
+COMMENT ON COLUMN smt.stage.intervals_present IS 'Intervals of the record with a value.';
+COMMENT ON COLUMN smt.stage.intervals_estimated IS 'Intervals of the record marked E.';
 COMMENT ON COLUMN smt.stage.kwh_exact IS 'Values as decimal text when they do not fit units.';
 COMMENT ON COLUMN smt.stage.status IS 'One character per interval: A, E or -.';
 COMMENT ON COLUMN smt.stage.transaction_id IS 'LSE transaction id.';
@@ -57,7 +63,7 @@ COMMENT ON COLUMN smt.stage.field IS 'Field at fault (rejects).';
 COMMENT ON COLUMN smt.stage.kind IS 'Kind of problem (rejects).';
 COMMENT ON COLUMN smt.stage.reason IS 'What is wrong (rejects).';
 COMMENT ON COLUMN smt.stage.raw IS 'Text of the offending line (rejects).';
-COMMENT ON COLUMN smt.stage.decision IS 'What the merge decided: insert, replace, replace_conflict, keep, keep_conflict, identical; in_file_conflict for a version that lost to one of the same revision in the same file.';
+COMMENT ON COLUMN smt.stage.decision IS 'What the merge decided for a record whose day was stored (NULL: the day was not stored and the record was inserted): replace, replace_conflict, keep, keep_conflict, identical; in_file_conflict for a version that lost to one of the same revision in the same file.';
 
 -- What one load did: the one definition of the load counts (smt.file keeps the same per file).
 CREATE TYPE smt.load_result AS (
@@ -252,7 +258,7 @@ BEGIN
         RETURN result;
     END IF;
 
-    INSERT INTO smt.stage SELECT target, s.*, NULL FROM smt._stage_file(target, u.lenient_esiid) s;
+    INSERT INTO smt.stage SELECT target, s.*, NULL FROM smt._stage_records(target, u.lenient_esiid) s;
     RETURN smt._merge_stage(target);
 END
 $$;
@@ -265,10 +271,49 @@ LANGUAGE sql STABLE PARALLEL SAFE
 RETURN (now() AT TIME ZONE 'America/Chicago')::date + 1;
 COMMENT ON FUNCTION smt._tomorrow() IS 'Tomorrow''s date in Central prevailing time: no delivery holds an operating day after it.';
 
+-- The day totals of the load (channel 4) and generation (channel 1) versions a file's merge made
+-- current in one month, written into that month's smt.day_total partition: a new meter-day is
+-- inserted, a stored one gets the channels the file brought and keeps the others.
+CREATE FUNCTION smt._apply_day_totals(file_id bigint, month date) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    EXECUTE format($sql$
+        INSERT INTO smt.%I AS t (esiid, day, channels, import_kwh, export_kwh, intervals_expected,
+                                 intervals_present, intervals_estimated)
+        SELECT s.esiid, s.day,
+               bit_or(CASE s.channel WHEN 4 THEN 1 ELSE 2 END)::smallint,
+               min(s.kwh_total::numeric) FILTER (WHERE s.channel = 4),
+               min(s.kwh_total::numeric) FILTER (WHERE s.channel = 1),
+               coalesce(min(s.intervals_expected) FILTER (WHERE s.channel = 4), min(s.intervals_expected)),
+               coalesce(min(s.intervals_present) FILTER (WHERE s.channel = 4), 0),
+               coalesce(min(s.intervals_estimated) FILTER (WHERE s.channel = 4), 0)
+          FROM smt.stage s
+         WHERE s.file_id = $1 AND s.role = 'record' AND s.channel IN (1, 4)
+           AND s.day >= $2 AND s.day < ($2 + interval '1 month')
+           AND (s.decision IS NULL OR s.decision IN ('replace', 'replace_conflict'))
+         GROUP BY s.esiid, s.day
+        ON CONFLICT (esiid, day) DO UPDATE SET
+            channels = t.channels | excluded.channels,
+            import_kwh = CASE WHEN excluded.channels & 1 = 1 THEN excluded.import_kwh ELSE t.import_kwh END,
+            export_kwh = CASE WHEN excluded.channels & 2 = 2 THEN excluded.export_kwh ELSE t.export_kwh END,
+            intervals_expected = CASE WHEN excluded.channels & 1 = 1 OR t.channels & 1 = 0
+                                      THEN excluded.intervals_expected ELSE t.intervals_expected END,
+            intervals_present = CASE WHEN excluded.channels & 1 = 1
+                                     THEN excluded.intervals_present ELSE t.intervals_present END,
+            intervals_estimated = CASE WHEN excluded.channels & 1 = 1
+                                       THEN excluded.intervals_estimated ELSE t.intervals_estimated END
+    $sql$, format('day_total_%s', to_char(month, 'YYYY_MM')))
+    USING file_id, month;
+END
+$$;
+COMMENT ON FUNCTION smt._apply_day_totals(bigint, date) IS 'Writes into smt.day_total the totals of the versions that a file''s merge made current in one month. Internal to smt.load.';
+
 CREATE FUNCTION smt._merge_stage(file_id bigint) RETURNS smt.load_result
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     result smt.load_result;
+    months date[];
+    month date;
 BEGIN
     -- Records no real delivery can hold are rejected with their reason, not stored: an operating
     -- day before 2000 or after tomorrow (a stray year would also make a partition for it), or a
@@ -295,8 +340,8 @@ BEGIN
          GROUP BY s.esiid, s.channel, s.day HAVING count(*) > 1
     ), pairs AS (
         SELECT s.line, o.line AS other_line,
-               smt._decide(s.revision, s.scale, s.units, s.kwh_exact::numeric[], s.status,
-                           o.revision, o.scale, o.units, o.kwh_exact::numeric[], o.status) AS other_vs_this
+               smt._decide(s.revision, s.scale, coalesce(s.units16::integer[], s.units), s.kwh_exact::numeric[], s.status,
+                           o.revision, o.scale, coalesce(o.units16::integer[], o.units), o.kwh_exact::numeric[], o.status) AS other_vs_this
           FROM staged s
           JOIN dup ON dup.esiid = s.esiid AND dup.channel = s.channel AND dup.day = s.day
           JOIN staged o ON o.esiid = s.esiid AND o.channel = s.channel AND o.day = s.day AND o.line <> s.line
@@ -319,58 +364,77 @@ BEGIN
     SELECT _merge_stage.file_id, s.line, s.field, s.kind, s.reason, s.raw, s.esiid, s.channel, s.day
       FROM smt.stage s WHERE s.file_id = _merge_stage.file_id AND s.role = 'reject' ORDER BY s.line;
 
-    PERFORM smt._ensure_partitions(array_agg(DISTINCT date_trunc('month', s.day)::date))
-       FROM smt.stage s WHERE s.file_id = _merge_stage.file_id AND s.role = 'record';
+    SELECT array_agg(DISTINCT date_trunc('month', s.day)::date) INTO months
+      FROM smt.stage s WHERE s.file_id = _merge_stage.file_id AND s.role = 'record';
+    PERFORM smt._ensure_partitions(months);
 
-    UPDATE smt.stage s SET decision = 'insert' WHERE s.file_id = _merge_stage.file_id AND s.role = 'record';
+    -- Days nobody has stored are inserted outright: no decision, no second look-up (the insert's
+    -- own key check finds the stored ones). Only the records whose day is stored get a decision,
+    -- here, against the stored version: a newer or older revision by comparison, the full rule
+    -- (smt._decide) only for an equal one. Records left without a decision were inserted.
+    WITH inserted AS (
+        INSERT INTO smt.interval_day (esiid, channel, day, revision, first_start, interval_seconds, scale,
+                                      units16, units, kwh_exact, status, transaction_id, file_id)
+        SELECT s.esiid, s.channel, s.day, s.revision, s.first_start, s.interval_seconds, s.scale,
+               s.units16, s.units, s.kwh_exact::numeric[], s.status, s.transaction_id, _merge_stage.file_id
+          FROM smt.stage s
+         WHERE s.file_id = _merge_stage.file_id AND s.role = 'record'
+        ON CONFLICT DO NOTHING
+        RETURNING esiid, channel, day
+    )
     UPDATE smt.stage s
-       SET decision = smt._decide(d.revision, d.scale, d.units, d.kwh_exact, d.status,
-                                  s.revision, s.scale, s.units, s.kwh_exact::numeric[], s.status)
+       SET decision = CASE
+               WHEN s.revision > d.revision THEN 'replace'
+               WHEN s.revision < d.revision THEN 'keep'
+               ELSE smt._decide(d.revision, d.scale, coalesce(d.units16::integer[], d.units), d.kwh_exact, d.status,
+                                s.revision, s.scale, coalesce(s.units16::integer[], s.units), s.kwh_exact::numeric[], s.status)
+           END
       FROM smt.interval_day d
      WHERE s.file_id = _merge_stage.file_id AND s.role = 'record'
-       AND d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day;
+       AND d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day
+       AND NOT EXISTS (SELECT FROM inserted i WHERE i.esiid = s.esiid AND i.channel = s.channel AND i.day = s.day);
 
     -- Stored versions that lose move to history before being overwritten.
-    INSERT INTO smt.interval_version (esiid, channel, day, revision, first_start, interval_seconds, scale, units,
-                                      kwh_exact, status, transaction_id, file_id, loaded_at, outcome, decided_by_file_id)
-    SELECT d.esiid, d.channel, d.day, d.revision, d.first_start, d.interval_seconds, d.scale, d.units,
-           d.kwh_exact, d.status, d.transaction_id, d.file_id, d.loaded_at,
+    INSERT INTO smt.interval_version (esiid, channel, day, revision, first_start, interval_seconds, scale, units16,
+                                      units, kwh_exact, status, transaction_id, file_id, loaded_at, outcome,
+                                      decided_by_file_id)
+    SELECT d.esiid, d.channel, d.day, d.revision, d.first_start, d.interval_seconds, d.scale, d.units16,
+           d.units, d.kwh_exact, d.status, d.transaction_id, d.file_id, d.loaded_at,
            CASE s.decision WHEN 'replace' THEN 'replaced' ELSE 'conflict_lost' END, _merge_stage.file_id
       FROM smt.stage s
       JOIN smt.interval_day d ON d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day
      WHERE s.file_id = _merge_stage.file_id AND s.decision IN ('replace', 'replace_conflict');
 
     -- Incoming versions that lose are kept too: every version received is somewhere.
-    INSERT INTO smt.interval_version (esiid, channel, day, revision, first_start, interval_seconds, scale, units,
-                                      kwh_exact, status, transaction_id, file_id, loaded_at, outcome, decided_by_file_id)
-    SELECT s.esiid, s.channel, s.day, s.revision, s.first_start, s.interval_seconds, s.scale, s.units,
-           s.kwh_exact::numeric[], s.status, s.transaction_id, _merge_stage.file_id, now(),
+    INSERT INTO smt.interval_version (esiid, channel, day, revision, first_start, interval_seconds, scale, units16,
+                                      units, kwh_exact, status, transaction_id, file_id, loaded_at, outcome,
+                                      decided_by_file_id)
+    SELECT s.esiid, s.channel, s.day, s.revision, s.first_start, s.interval_seconds, s.scale, s.units16,
+           s.units, s.kwh_exact::numeric[], s.status, s.transaction_id, _merge_stage.file_id, now(),
            CASE WHEN s.role = 'superseded' THEN 'superseded_in_file'
                 WHEN s.decision = 'keep' THEN 'stale' ELSE 'conflict_lost' END,
            _merge_stage.file_id
       FROM smt.stage s
      WHERE s.file_id = _merge_stage.file_id AND (s.role = 'superseded' OR s.decision IN ('keep', 'keep_conflict'));
 
-    -- Winners over a stored version overwrite it in place; days not stored before are inserted.
-    -- (No ON CONFLICT: the key is each partition's own, see smt._ensure_partitions.)
+    -- Winners over a stored version overwrite it in place.
     UPDATE smt.interval_day d
        SET revision = s.revision, first_start = s.first_start, interval_seconds = s.interval_seconds,
-           scale = s.scale, units = s.units, kwh_exact = s.kwh_exact::numeric[], status = s.status,
-           transaction_id = s.transaction_id, file_id = _merge_stage.file_id, loaded_at = now()
+           scale = s.scale, units16 = s.units16, units = s.units, kwh_exact = s.kwh_exact::numeric[],
+           status = s.status, transaction_id = s.transaction_id, file_id = _merge_stage.file_id, loaded_at = now()
       FROM smt.stage s
      WHERE s.file_id = _merge_stage.file_id AND s.decision IN ('replace', 'replace_conflict')
        AND d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day;
 
-    INSERT INTO smt.interval_day (esiid, channel, day, revision, first_start, interval_seconds, scale, units,
-                                  kwh_exact, status, transaction_id, file_id)
-    SELECT s.esiid, s.channel, s.day, s.revision, s.first_start, s.interval_seconds, s.scale, s.units,
-           s.kwh_exact::numeric[], s.status, s.transaction_id, _merge_stage.file_id
-      FROM smt.stage s
-     WHERE s.file_id = _merge_stage.file_id AND s.decision = 'insert';
+    -- The day totals of every version that became current (inserted or replacing), per month
+    -- partition (an upsert needs the partition's own key).
+    FOREACH month IN ARRAY coalesce(months, '{}') LOOP
+        PERFORM smt._apply_day_totals(_merge_stage.file_id, month);
+    END LOOP;
 
     SELECT _merge_stage.file_id, f.format, false, NULL::text,
            count(*) FILTER (WHERE s.role <> 'reject'),
-           count(*) FILTER (WHERE s.decision = 'insert'),
+           count(*) FILTER (WHERE s.role = 'record' AND s.decision IS NULL),
            count(*) FILTER (WHERE s.decision IN ('replace', 'replace_conflict')),
            count(*) FILTER (WHERE s.decision IN ('keep', 'keep_conflict') OR s.role = 'superseded'),
            count(*) FILTER (WHERE s.decision = 'identical' OR s.role = 'identical'),

@@ -23,15 +23,15 @@ GRANT USAGE ON SCHEMA smt TO smt_reader;
 -- entitlement can be added to the tables later), so the reader also reads the tables under them.
 -- Not the raw file bytes (smt.file_content) nor the staging table.
 GRANT SELECT ON smt.interval, smt.interval_15min, smt.daily_usage, smt.completeness, smt.interval_versions,
-    smt.interval_day, smt.interval_version, smt.file, smt.reject TO smt_reader;
+    smt.interval_day, smt.interval_version, smt.day_total, smt.file, smt.reject TO smt_reader;
 
 -- Loading goes through the SECURITY DEFINER load functions (smt.load, or smt.load_begin /
 -- load_part / load_end for a file in parts): the loader needs no table privileges, and the
 -- internal steps they call are granted to nobody.
 REVOKE EXECUTE ON FUNCTION smt.load(bytea, text, boolean), smt.load_begin(text, boolean),
     smt.load_part(bigint, bytea), smt.load_end(bigint), smt._upload(bigint),
-    smt._content_summary(bigint), smt._stage_file(bigint, boolean),
-    smt._merge_stage(bigint), smt._ensure_partitions(date[]), smt._guard_meter_data() FROM PUBLIC;
+    smt._content_summary(bigint), smt._stage_file(bigint, boolean), smt._stage_records(bigint, boolean),
+    smt._merge_stage(bigint), smt._apply_day_totals(bigint, date), smt._ensure_partitions(date[]), smt._guard_meter_data() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION smt.load(bytea, text, boolean), smt.load_begin(text, boolean),
     smt.load_part(bigint, bytea), smt.load_end(bigint) TO smt_loader;
 

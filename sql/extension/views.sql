@@ -5,13 +5,19 @@ CREATE VIEW smt.interval WITH (security_invoker = true) AS
 SELECT d.esiid,
        d.channel,
        d.day,
-       d.first_start + make_interval(secs => (i - 1) * d.interval_seconds) AS interval_start,
-       d.first_start + make_interval(secs => i * d.interval_seconds) AS interval_end,
-       smt.kwh(d.units[i], d.scale, d.kwh_exact[i]) AS kwh,
-       nullif(substr(d.status, i, 1), '-') AS status,
+       d.first_start + make_interval(secs => (v.i - 1) * d.interval_seconds) AS interval_start,
+       d.first_start + make_interval(secs => v.i * d.interval_seconds) AS interval_end,
+       -- units × 10^-scale, exactly and with the day's scale (580 at scale 3 is 0.580)
+       coalesce(v.kwh_exact, coalesce(v.units16, v.units) * f.unit) AS kwh,
+       nullif(v.status, '-') AS status,
        d.revision
   FROM smt.interval_day d
- CROSS JOIN LATERAL generate_series(1, length(d.status)) AS i;
+ -- computed once per day, not per interval
+ CROSS JOIN LATERAL (SELECT round(1 / (10::numeric ^ d.scale), d.scale) AS unit) f
+ -- one row per status character (every interval, missing ones included); the value arrays are
+ -- as long, and only one of them is not NULL
+ CROSS JOIN LATERAL unnest(string_to_array(d.status, NULL), d.units16, d.units, d.kwh_exact)
+       WITH ORDINALITY AS v(status, units16, units, kwh_exact, i);
 COMMENT ON VIEW smt.interval IS 'One row per interval of the current version of each ESIID-channel-day, missing intervals included (kwh and status NULL).';
 COMMENT ON COLUMN smt.interval.esiid IS 'ESIID.';
 COMMENT ON COLUMN smt.interval.channel IS 'ERCOT channel: 4 load (consumption), 1 generation (surplus).';
@@ -134,27 +140,16 @@ COMMENT ON COLUMN smt.interval_15min.export_kwh IS 'kWh received from the premis
 COMMENT ON COLUMN smt.interval_15min.net_kwh IS 'import_kwh minus export_kwh (export missing counts as 0); NULL when import is missing.';
 
 CREATE VIEW smt.daily_usage WITH (security_invoker = true) AS
-WITH per_channel AS (
-    SELECT d.esiid, d.day, d.channel,
-           smt.day_slots(d.day, d.interval_seconds) AS slots,
-           (SELECT sum(smt.kwh(d.units[i], d.scale, d.kwh_exact[i])) FROM generate_series(1, length(d.status)) i) AS kwh,
-           length(d.status) - length(replace(d.status, '-', '')) AS missing_in_record,
-           length(d.status) - length(replace(d.status, 'E', '')) AS estimated,
-           length(d.status) AS recorded
-      FROM smt.interval_day d
-)
-SELECT esiid,
-       day,
-       sum(kwh) FILTER (WHERE channel = 4) AS import_kwh,
-       sum(kwh) FILTER (WHERE channel = 1) AS export_kwh,
-       coalesce(sum(kwh) FILTER (WHERE channel = 4), 0) - coalesce(sum(kwh) FILTER (WHERE channel = 1), 0) AS net_kwh,
-       coalesce(sum(recorded - missing_in_record) FILTER (WHERE channel = 4), 0)::integer AS intervals_present,
-       coalesce(sum(estimated) FILTER (WHERE channel = 4), 0)::integer AS intervals_estimated,
-       coalesce(max(slots) FILTER (WHERE channel = 4) - sum(recorded - missing_in_record) FILTER (WHERE channel = 4),
-                max(slots))::integer AS intervals_missing
-  FROM per_channel
- GROUP BY esiid, day;
-COMMENT ON VIEW smt.daily_usage IS 'Per ESIID and operating day: kWh imported, exported and net, and how many load (channel 4) intervals are present, estimated and missing.';
+SELECT t.esiid,
+       t.day,
+       t.import_kwh,
+       t.export_kwh,
+       coalesce(t.import_kwh, 0) - coalesce(t.export_kwh, 0) AS net_kwh,
+       t.intervals_present::integer AS intervals_present,
+       t.intervals_estimated::integer AS intervals_estimated,
+       (t.intervals_expected - t.intervals_present)::integer AS intervals_missing
+  FROM smt.day_total t;
+COMMENT ON VIEW smt.daily_usage IS 'Per ESIID and operating day with load (channel 4) or generation (channel 1) data: kWh imported, exported and net, and how many load intervals are present, estimated and missing. Reads the totals kept at load time (smt.day_total), never the intervals.';
 COMMENT ON COLUMN smt.daily_usage.esiid IS 'ESIID.';
 COMMENT ON COLUMN smt.daily_usage.day IS 'Operating day, Central prevailing time.';
 COMMENT ON COLUMN smt.daily_usage.import_kwh IS 'Sum of channel 4 (consumption) kWh, exact.';

@@ -26,7 +26,7 @@ fn lse(r: &IntervalRecord) -> Vec<u8> {
 fn history(c: &mut Client, r: &IntervalRecord) -> Vec<(String, String, String)> {
     let sql = format!(
         "SELECT {}, v.outcome,
-                (SELECT sum(smt.kwh(v.units[i], v.scale, v.kwh_exact[i]))
+                (SELECT sum(smt.kwh(coalesce(v.units16[i], v.units[i]), v.scale, v.kwh_exact[i]))
                    FROM generate_series(1, length(v.status)) i)::text
            FROM smt.interval_version v
           WHERE v.esiid = $1 AND v.channel = $2 AND v.day = $3::text::date

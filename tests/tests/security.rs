@@ -403,6 +403,9 @@ fn loader_cannot_become_superuser_through_a_temp_stage_trigger() {
             ("smt.file_content", 4),
             ("smt.interval_day", added),
             ("smt.interval_day_2025_07", added),
+            // one ESIID-day per record (channel 4 only): one row of totals each
+            ("smt.day_total", added),
+            ("smt.day_total_2025_07", added),
             ("smt.interval_version", 1),
             ("smt.reject", 1),
         ]),
@@ -837,6 +840,8 @@ fn loads_in_parts_belong_to_their_role_and_transaction() {
             ("smt.file_content", 3),
             ("smt.interval_day", 2),
             ("smt.interval_day_2025_07", 2),
+            ("smt.day_total", 2),
+            ("smt.day_total_2025_07", 2),
         ])
     );
     let kept: Vec<u8> = one(&mut admin, "SELECT smt.file_bytes($1)", &[&id]);

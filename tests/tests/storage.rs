@@ -1,4 +1,5 @@
-//! Storage cost: bytes on disk per stored interval, heap, TOAST and indexes of every partition.
+//! Storage cost: bytes on disk per stored interval, heap, TOAST and indexes of every partition of
+//! the hot tables (smt.interval_day and the day totals in smt.day_total).
 
 use smt_core::testdata::{self, Generator};
 use smt_e2e::*;
@@ -31,17 +32,19 @@ fn bytes_per_interval_within_target() {
                     sum(pg_relation_size(i.inhrelid))::bigint,
                     sum(pg_indexes_size(i.inhrelid))::bigint,
                     count(*)
-               FROM pg_inherits i WHERE i.inhparent = 'smt.interval_day'::regclass",
+               FROM pg_inherits i
+              WHERE i.inhparent IN ('smt.interval_day'::regclass, 'smt.day_total'::regclass)",
             &[],
         )
         .unwrap();
     let (total, heap, indexes, partitions): (i64, i64, i64, i64) =
         (row.get(0), row.get(1), row.get(2), row.get(3));
-    assert_eq!(partitions, 1);
+    assert_eq!(partitions, 2, "one month of each table");
     let per_interval = total as f64 / intervals as f64;
     let row = c
         .query_one(
-            "SELECT avg(pg_column_size(d.*))::float8, avg(pg_column_size(d.units))::float8,
+            "SELECT avg(pg_column_size(d.*))::float8,
+                    avg(coalesce(pg_column_size(d.units16), pg_column_size(d.units)))::float8,
                     avg(pg_column_size(d.status))::float8
                FROM smt.interval_day d",
             &[],
@@ -54,7 +57,7 @@ fn bytes_per_interval_within_target() {
          before the tuple header, item pointer and fillfactor"
     );
     eprintln!(
-        "storage: {} records, {intervals} intervals: {total} bytes in smt.interval_day \
+        "storage: {} records, {intervals} intervals: {total} bytes in smt.interval_day and smt.day_total \
          (heap {heap}, indexes {indexes}, rest {}) = {per_interval:.2} bytes/interval, \
          {:.1} bytes/record",
         records.len(),

@@ -1,0 +1,485 @@
+-- smt 0.3.0 -> 0.4.0. Frozen once released, like every script in extension/sql: a later change
+-- ships as its own smt--0.4.0--X.sql. tests/tests/upgrade.rs proves that this script turns a
+-- 0.3.0 (0.2.0, 0.1.0) database holding data into exactly the schema of a fresh 0.4.0 install,
+-- rows intact.
+--
+-- What 0.4.0 changes (issue 9, speed at Texas scale):
+--   * A day whose units all fit 16 bits (the usual one) is stored in the new column units16
+--     (2 bytes an interval instead of 4); units keeps the days that need 32 bits. Rows stored
+--     before stay as they are (either column is read).
+--   * smt.day_total keeps each ESIID-day's totals, written by the load; smt.daily_usage reads them
+--     instead of unnesting every interval. Filled here from the stored days.
+--   * The merge inserts days nobody has stored without deciding anything, and decides the others
+--     by comparing revisions (smt._decide only for equal ones); staging rows come from
+--     smt._stage_records, which adds the 16-bit units and the totals.
+--   * smt.file_content compresses with lz4 instead of pglz (new parts; parts kept before stay).
+--   * smt.interval unnests the arrays instead of indexing them per interval.
+
+
+-- 1. 16-bit units.
+ALTER TABLE smt.interval_day ADD COLUMN units16 smallint[];
+ALTER TABLE smt.interval_day DROP CONSTRAINT interval_day_check;
+ALTER TABLE smt.interval_day ADD CONSTRAINT interval_day_values CHECK (num_nonnulls(units16, units, kwh_exact) = 1);
+COMMENT ON COLUMN smt.interval_day.units16 IS 'Interval values as scaled integers, in time order, when they all fit 16 bits (the usual day); NULL element = missing interval.';
+COMMENT ON COLUMN smt.interval_day.units IS 'Interval values as scaled integers, in time order, for a day whose units need 32 bits; NULL element = missing interval.';
+ALTER TABLE smt.interval_version ADD COLUMN units16 smallint[];
+ALTER TABLE smt.interval_version ADD CONSTRAINT interval_version_values CHECK (num_nonnulls(units16, units, kwh_exact) = 1);
+COMMENT ON COLUMN smt.interval_version.units16 IS 'Interval values as scaled integers when they all fit 16 bits (NULL element = missing).';
+COMMENT ON COLUMN smt.interval_version.units IS 'Interval values as scaled integers needing 32 bits (NULL element = missing).';
+
+-- 2. Raw parts compress with lz4.
+ALTER TABLE smt.file_content ALTER COLUMN data SET COMPRESSION lz4;
+COMMENT ON COLUMN smt.file_content.data IS 'This part of the file exactly as given to smt.load or smt.load_part (at most 8 MiB).';
+
+-- 3. Day totals, with a partition for every month that holds data, filled from the stored days.
+-- One row per ESIID and operating day with the day's totals, kept by the load whenever a version
+-- of the day's load (channel 4) or generation (channel 1) becomes current: daily and monthly
+-- figures read one narrow row per meter-day instead of unnesting 96 intervals (smt.daily_usage).
+-- Partitioned by month of operating day like smt.interval_day (partitions made together by
+-- smt._ensure_partitions, each with its own primary key for the same reason, and a BRIN index
+-- on day: a day's rows are written together, so "every meter on day D" reads only their blocks).
+CREATE TABLE smt.day_total (
+    esiid               text NOT NULL,
+    day                 date NOT NULL,
+    channels            smallint NOT NULL CHECK (channels BETWEEN 1 AND 3),
+    import_kwh          numeric,
+    export_kwh          numeric,
+    intervals_expected  smallint NOT NULL,
+    intervals_present   smallint NOT NULL,
+    intervals_estimated smallint NOT NULL
+) PARTITION BY RANGE (day);
+COMMENT ON TABLE smt.day_total IS 'Totals of each ESIID-operating day''s current versions (load and generation), kept by smt.load: what smt.daily_usage reads.';
+COMMENT ON COLUMN smt.day_total.esiid IS 'ESIID (normalized).';
+COMMENT ON COLUMN smt.day_total.day IS 'Operating day, Central prevailing time.';
+COMMENT ON COLUMN smt.day_total.channels IS 'Which channels the day has: 1 load (channel 4), 2 generation (channel 1), 3 both.';
+COMMENT ON COLUMN smt.day_total.import_kwh IS 'Sum of the current channel 4 (consumption) intervals, exact; NULL when it has none with a value.';
+COMMENT ON COLUMN smt.day_total.export_kwh IS 'Sum of the current channel 1 (surplus generation) intervals, exact; NULL without generation data.';
+COMMENT ON COLUMN smt.day_total.intervals_expected IS 'Intervals the day has at the channel 4 interval length (96, or 92 / 100 on DST days at 15 minutes); the channel 1 length when there is no channel 4 data.';
+COMMENT ON COLUMN smt.day_total.intervals_present IS 'Channel 4 intervals with a value.';
+COMMENT ON COLUMN smt.day_total.intervals_estimated IS 'Channel 4 intervals marked E (estimated).';
+
+SELECT pg_catalog.pg_extension_config_dump('smt.day_total', '');
+
+CREATE OR REPLACE FUNCTION smt._ensure_partitions(months date[]) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    month date;
+    part text;
+    made integer := 0;
+BEGIN
+    FOR month IN SELECT DISTINCT date_trunc('month', m)::date FROM unnest(months) m WHERE m IS NOT NULL ORDER BY 1
+    LOOP
+        part := format('interval_day_%s', to_char(month, 'YYYY_MM'));
+        IF to_regclass(format('smt.%I', part)) IS NULL THEN
+            EXECUTE format(
+                'CREATE TABLE smt.%I PARTITION OF smt.interval_day FOR VALUES FROM (%L) TO (%L)',
+                part, month, (month + interval '1 month')::date);
+            EXECUTE format('ALTER TABLE smt.%I ADD PRIMARY KEY (esiid, channel, day)', part);
+            EXECUTE format('COMMENT ON TABLE smt.%I IS %L', part,
+                format('smt.interval_day rows for operating days in %s.', to_char(month, 'YYYY-MM')));
+            made := made + 1;
+        END IF;
+        part := format('day_total_%s', to_char(month, 'YYYY_MM'));
+        IF to_regclass(format('smt.%I', part)) IS NULL THEN
+            EXECUTE format(
+                'CREATE TABLE smt.%I PARTITION OF smt.day_total FOR VALUES FROM (%L) TO (%L)',
+                part, month, (month + interval '1 month')::date);
+            EXECUTE format('ALTER TABLE smt.%I ADD PRIMARY KEY (esiid, day)', part);
+            EXECUTE format('CREATE INDEX %I ON smt.%I USING brin (day) WITH (autosummarize = on)',
+                           part || '_day_brin', part);
+            EXECUTE format('COMMENT ON TABLE smt.%I IS %L', part,
+                format('smt.day_total rows for operating days in %s.', to_char(month, 'YYYY-MM')));
+            made := made + 1;
+        END IF;
+    END LOOP;
+    RETURN made;
+END
+$$;
+COMMENT ON FUNCTION smt._ensure_partitions(date[]) IS 'Creates the monthly partitions of smt.interval_day and smt.day_total for the given months that do not exist yet; returns how many it made. Internal to smt.load.';
+
+SELECT smt._ensure_partitions(array_agg(DISTINCT date_trunc('month', d.day)::date)) FROM smt.interval_day d;
+-- Partitions are data, not extension members (see smt._ensure_partitions): the ones made by this
+-- script would otherwise become members.
+DO $$
+DECLARE
+    part regclass;
+BEGIN
+    FOR part IN SELECT i.inhrelid::regclass FROM pg_catalog.pg_inherits i
+                 WHERE i.inhparent = 'smt.day_total'::regclass
+    LOOP
+        EXECUTE format('ALTER EXTENSION smt DROP TABLE %s', part);
+    END LOOP;
+END
+$$;
+INSERT INTO smt.day_total (esiid, day, channels, import_kwh, export_kwh, intervals_expected,
+                           intervals_present, intervals_estimated)
+SELECT d.esiid, d.day,
+       bit_or(CASE d.channel WHEN 4 THEN 1 ELSE 2 END)::smallint,
+       min(k.kwh) FILTER (WHERE d.channel = 4),
+       min(k.kwh) FILTER (WHERE d.channel = 1),
+       coalesce(min(smt.day_slots(d.day, d.interval_seconds)) FILTER (WHERE d.channel = 4),
+                min(smt.day_slots(d.day, d.interval_seconds))),
+       coalesce(min(k.present) FILTER (WHERE d.channel = 4), 0),
+       coalesce(min(k.estimated) FILTER (WHERE d.channel = 4), 0)
+  FROM smt.interval_day d
+ CROSS JOIN LATERAL (
+       SELECT sum(smt.kwh(d.units[i], d.scale, d.kwh_exact[i])) AS kwh,
+              count(*) FILTER (WHERE substr(d.status, i, 1) <> '-') AS present,
+              count(*) FILTER (WHERE substr(d.status, i, 1) = 'E') AS estimated
+         FROM generate_series(1, length(d.status)) i) k
+ WHERE d.channel IN (1, 4)
+ GROUP BY d.esiid, d.day;
+
+-- 4. Staging with 16-bit units and totals.
+CREATE FUNCTION smt."_stage_records"(
+	"file_id" bigint, /* i64 */
+	"lenient_esiid" bool /* bool */
+) RETURNS TABLE (
+	"role" TEXT,  /* & '_ str */
+	"esiid" TEXT,  /* Option < String > */
+	"channel" smallint,  /* Option < i16 > */
+	"day" date,  /* Option < Date > */
+	"revision" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
+	"first_start" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
+	"interval_seconds" INT,  /* Option < i32 > */
+	"scale" smallint,  /* Option < i16 > */
+	"units16" smallint[],  /* :: std :: option :: Option < Vec < Option < i16 > > > */
+	"units" INT[],  /* :: std :: option :: Option < Vec < Option < i32 > > > */
+	"kwh_exact" TEXT[],  /* :: std :: option :: Option < Vec < Option < String > > > */
+	"status" TEXT,  /* Option < String > */
+	"transaction_id" TEXT,  /* Option < String > */
+	"kwh_total" TEXT,  /* Option < String > */
+	"intervals_expected" smallint,  /* Option < i16 > */
+	"intervals_present" smallint,  /* Option < i16 > */
+	"intervals_estimated" smallint,  /* Option < i16 > */
+	"line" bigint,  /* i64 */
+	"field" TEXT,  /* Option < String > */
+	"kind" TEXT,  /* Option < String > */
+	"reason" TEXT,  /* Option < String > */
+	"raw" TEXT  /* Option < String > */
+)
+STRICT VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_stage_records_wrapper';
+COMMENT ON FUNCTION smt._stage_file(bigint, boolean) IS 'Staging rows of a file kept in smt.file_content in the shape smt 0.3.0 loaded them (kept for databases not yet updated to this version''s SQL): one per record (role record) or bad record (role reject), in file order, parsed a part at a time as the rows are read (bounded memory).';
+COMMENT ON FUNCTION smt._stage_records(bigint, boolean) IS 'Staging rows of a file kept in smt.file_content: one per record (role record, with its values in 16-bit units when they fit and its totals) or bad record (role reject), in file order, parsed a part at a time as the rows are read (bounded memory). smt.stage has its columns. Internal to smt.load_end.';
+DROP TABLE smt.stage;
+CREATE UNLOGGED TABLE smt.stage AS
+SELECT NULL::bigint AS file_id, s.*, NULL::text AS decision
+  FROM smt._stage_records(NULL::bigint, false) s
+  WITH NO DATA;
+-- No index: loads are serialized and each empties its rows before committing, so the table only
+-- ever holds the load in progress and every step reads all of it (an index cost 10% per load).
+COMMENT ON TABLE smt.stage IS 'Staging rows of the load in progress (written and emptied by smt.load only, inside the loading transaction; never granted).';
+COMMENT ON COLUMN smt.stage.file_id IS 'The file being loaded (smt.file).';
+COMMENT ON COLUMN smt.stage.role IS 'record (a good record), reject (a bad one), superseded or identical (settled within the file).';
+COMMENT ON COLUMN smt.stage.esiid IS 'ESIID of a record.';
+COMMENT ON COLUMN smt.stage.channel IS 'Channel of a record.';
+COMMENT ON COLUMN smt.stage.day IS 'Operating day of a record.';
+COMMENT ON COLUMN smt.stage.revision IS 'Revision of a record.';
+COMMENT ON COLUMN smt.stage.first_start IS 'Start of the first interval of a record.';
+COMMENT ON COLUMN smt.stage.interval_seconds IS 'Interval length of a record.';
+COMMENT ON COLUMN smt.stage.scale IS 'Decimal scale of units.';
+COMMENT ON COLUMN smt.stage.units16 IS 'Values as scaled integers, when they all fit 16 bits.';
+COMMENT ON COLUMN smt.stage.units IS 'Values as scaled integers needing 32 bits.';
+COMMENT ON COLUMN smt.stage.kwh_total IS 'Sum of the record''s values, exact (decimal text); NULL when it has none.';
+COMMENT ON COLUMN smt.stage.intervals_expected IS 'Intervals the record''s operating day has at its interval length (96, or 92 / 100 on DST days).';
+COMMENT ON COLUMN smt.stage.intervals_present IS 'Intervals of the record with a value.';
+COMMENT ON COLUMN smt.stage.intervals_estimated IS 'Intervals of the record marked E.';
+COMMENT ON COLUMN smt.stage.kwh_exact IS 'Values as decimal text when they do not fit units.';
+COMMENT ON COLUMN smt.stage.status IS 'One character per interval: A, E or -.';
+COMMENT ON COLUMN smt.stage.transaction_id IS 'LSE transaction id.';
+COMMENT ON COLUMN smt.stage.line IS '1-based line in the file.';
+COMMENT ON COLUMN smt.stage.field IS 'Field at fault (rejects).';
+COMMENT ON COLUMN smt.stage.kind IS 'Kind of problem (rejects).';
+COMMENT ON COLUMN smt.stage.reason IS 'What is wrong (rejects).';
+COMMENT ON COLUMN smt.stage.raw IS 'Text of the offending line (rejects).';
+COMMENT ON COLUMN smt.stage.decision IS 'What the merge decided for a record whose day was stored (NULL: the day was not stored and the record was inserted): replace, replace_conflict, keep, keep_conflict, identical; in_file_conflict for a version that lost to one of the same revision in the same file.';
+
+-- A fresh install grants the admin every table, then takes the staging table back.
+GRANT SELECT ON smt.stage TO smt_admin;
+REVOKE ALL ON smt.stage FROM smt_admin;
+
+CREATE FUNCTION smt._apply_day_totals(file_id bigint, month date) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    EXECUTE format($sql$
+        INSERT INTO smt.%I AS t (esiid, day, channels, import_kwh, export_kwh, intervals_expected,
+                                 intervals_present, intervals_estimated)
+        SELECT s.esiid, s.day,
+               bit_or(CASE s.channel WHEN 4 THEN 1 ELSE 2 END)::smallint,
+               min(s.kwh_total::numeric) FILTER (WHERE s.channel = 4),
+               min(s.kwh_total::numeric) FILTER (WHERE s.channel = 1),
+               coalesce(min(s.intervals_expected) FILTER (WHERE s.channel = 4), min(s.intervals_expected)),
+               coalesce(min(s.intervals_present) FILTER (WHERE s.channel = 4), 0),
+               coalesce(min(s.intervals_estimated) FILTER (WHERE s.channel = 4), 0)
+          FROM smt.stage s
+         WHERE s.file_id = $1 AND s.role = 'record' AND s.channel IN (1, 4)
+           AND s.day >= $2 AND s.day < ($2 + interval '1 month')
+           AND (s.decision IS NULL OR s.decision IN ('replace', 'replace_conflict'))
+         GROUP BY s.esiid, s.day
+        ON CONFLICT (esiid, day) DO UPDATE SET
+            channels = t.channels | excluded.channels,
+            import_kwh = CASE WHEN excluded.channels & 1 = 1 THEN excluded.import_kwh ELSE t.import_kwh END,
+            export_kwh = CASE WHEN excluded.channels & 2 = 2 THEN excluded.export_kwh ELSE t.export_kwh END,
+            intervals_expected = CASE WHEN excluded.channels & 1 = 1 OR t.channels & 1 = 0
+                                      THEN excluded.intervals_expected ELSE t.intervals_expected END,
+            intervals_present = CASE WHEN excluded.channels & 1 = 1
+                                     THEN excluded.intervals_present ELSE t.intervals_present END,
+            intervals_estimated = CASE WHEN excluded.channels & 1 = 1
+                                       THEN excluded.intervals_estimated ELSE t.intervals_estimated END
+    $sql$, format('day_total_%s', to_char(month, 'YYYY_MM')))
+    USING file_id, month;
+END
+$$;
+COMMENT ON FUNCTION smt._apply_day_totals(bigint, date) IS 'Writes into smt.day_total the totals of the versions that a file''s merge made current in one month. Internal to smt.load.';
+
+CREATE OR REPLACE FUNCTION smt._merge_stage(file_id bigint) RETURNS smt.load_result
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    result smt.load_result;
+    months date[];
+    month date;
+BEGIN
+    -- Records no real delivery can hold are rejected with their reason, not stored: an operating
+    -- day before 2000 or after tomorrow (a stray year would also make a partition for it), or a
+    -- revision from the future (it would win against every real correction of that day).
+    UPDATE smt.stage s
+       SET role = 'reject',
+           field = CASE WHEN s.day < date '2000-01-01' OR s.day > smt._tomorrow() THEN 'day' ELSE 'revision' END,
+           kind = CASE WHEN s.day < date '2000-01-01' OR s.day > smt._tomorrow() THEN 'day_out_of_range'
+                       ELSE 'revision_in_future' END,
+           reason = CASE WHEN s.day < date '2000-01-01' OR s.day > smt._tomorrow()
+                         THEN format('operating day %s is outside 2000-01-01 .. %s (tomorrow, Central time)', s.day, smt._tomorrow())
+                         ELSE format('revision %s is later than now', s.revision) END,
+           raw = format('ESIID %s, channel %s, day %s, revision %s', s.esiid, s.channel, s.day, s.revision)
+     WHERE s.file_id = _merge_stage.file_id AND s.role = 'record'
+       AND (s.day < date '2000-01-01' OR s.day > smt._tomorrow() OR s.revision > now() + interval '1 hour');
+
+    -- A file may hold several versions of one day (SMT's "all versions" reports). Core's rule is a
+    -- total order, so exactly one staged version of each day beats or equals all the others: the
+    -- rest are superseded (older or losing) or identical repeats of an earlier line.
+    WITH staged AS (
+        SELECT s.* FROM smt.stage s WHERE s.file_id = _merge_stage.file_id AND s.role = 'record'
+    ), dup AS (
+        SELECT s.esiid, s.channel, s.day FROM staged s
+         GROUP BY s.esiid, s.channel, s.day HAVING count(*) > 1
+    ), pairs AS (
+        SELECT s.line, o.line AS other_line,
+               smt._decide(s.revision, s.scale, coalesce(s.units16::integer[], s.units), s.kwh_exact::numeric[], s.status,
+                           o.revision, o.scale, coalesce(o.units16::integer[], o.units), o.kwh_exact::numeric[], o.status) AS other_vs_this
+          FROM staged s
+          JOIN dup ON dup.esiid = s.esiid AND dup.channel = s.channel AND dup.day = s.day
+          JOIN staged o ON o.esiid = s.esiid AND o.channel = s.channel AND o.day = s.day AND o.line <> s.line
+    ), verdict AS (
+        SELECT p.line,
+               bool_or(p.other_vs_this IN ('replace', 'replace_conflict')) AS beaten,
+               bool_or(p.other_vs_this = 'replace_conflict') AS beaten_in_conflict,
+               bool_or(p.other_vs_this = 'identical' AND p.other_line < p.line) AS repeated
+          FROM pairs p GROUP BY p.line
+    )
+    UPDATE smt.stage s
+       SET role = CASE WHEN v.beaten THEN 'superseded' ELSE 'identical' END,
+           -- a version that lost to another of the same revision in the same file is a conflict
+           decision = CASE WHEN v.beaten_in_conflict THEN 'in_file_conflict' END
+      FROM verdict v
+     WHERE s.file_id = _merge_stage.file_id AND s.role = 'record' AND s.line = v.line
+       AND (v.beaten OR v.repeated);
+
+    INSERT INTO smt.reject (file_id, line, field, kind, reason, raw, esiid, channel, day)
+    SELECT _merge_stage.file_id, s.line, s.field, s.kind, s.reason, s.raw, s.esiid, s.channel, s.day
+      FROM smt.stage s WHERE s.file_id = _merge_stage.file_id AND s.role = 'reject' ORDER BY s.line;
+
+    SELECT array_agg(DISTINCT date_trunc('month', s.day)::date) INTO months
+      FROM smt.stage s WHERE s.file_id = _merge_stage.file_id AND s.role = 'record';
+    PERFORM smt._ensure_partitions(months);
+
+    -- Days nobody has stored are inserted outright: no decision, no second look-up (the insert's
+    -- own key check finds the stored ones). Only the records whose day is stored get a decision,
+    -- here, against the stored version: a newer or older revision by comparison, the full rule
+    -- (smt._decide) only for an equal one. Records left without a decision were inserted.
+    WITH inserted AS (
+        INSERT INTO smt.interval_day (esiid, channel, day, revision, first_start, interval_seconds, scale,
+                                      units16, units, kwh_exact, status, transaction_id, file_id)
+        SELECT s.esiid, s.channel, s.day, s.revision, s.first_start, s.interval_seconds, s.scale,
+               s.units16, s.units, s.kwh_exact::numeric[], s.status, s.transaction_id, _merge_stage.file_id
+          FROM smt.stage s
+         WHERE s.file_id = _merge_stage.file_id AND s.role = 'record'
+        ON CONFLICT DO NOTHING
+        RETURNING esiid, channel, day
+    )
+    UPDATE smt.stage s
+       SET decision = CASE
+               WHEN s.revision > d.revision THEN 'replace'
+               WHEN s.revision < d.revision THEN 'keep'
+               ELSE smt._decide(d.revision, d.scale, coalesce(d.units16::integer[], d.units), d.kwh_exact, d.status,
+                                s.revision, s.scale, coalesce(s.units16::integer[], s.units), s.kwh_exact::numeric[], s.status)
+           END
+      FROM smt.interval_day d
+     WHERE s.file_id = _merge_stage.file_id AND s.role = 'record'
+       AND d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day
+       AND NOT EXISTS (SELECT FROM inserted i WHERE i.esiid = s.esiid AND i.channel = s.channel AND i.day = s.day);
+
+    -- Stored versions that lose move to history before being overwritten.
+    INSERT INTO smt.interval_version (esiid, channel, day, revision, first_start, interval_seconds, scale, units16,
+                                      units, kwh_exact, status, transaction_id, file_id, loaded_at, outcome,
+                                      decided_by_file_id)
+    SELECT d.esiid, d.channel, d.day, d.revision, d.first_start, d.interval_seconds, d.scale, d.units16,
+           d.units, d.kwh_exact, d.status, d.transaction_id, d.file_id, d.loaded_at,
+           CASE s.decision WHEN 'replace' THEN 'replaced' ELSE 'conflict_lost' END, _merge_stage.file_id
+      FROM smt.stage s
+      JOIN smt.interval_day d ON d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day
+     WHERE s.file_id = _merge_stage.file_id AND s.decision IN ('replace', 'replace_conflict');
+
+    -- Incoming versions that lose are kept too: every version received is somewhere.
+    INSERT INTO smt.interval_version (esiid, channel, day, revision, first_start, interval_seconds, scale, units16,
+                                      units, kwh_exact, status, transaction_id, file_id, loaded_at, outcome,
+                                      decided_by_file_id)
+    SELECT s.esiid, s.channel, s.day, s.revision, s.first_start, s.interval_seconds, s.scale, s.units16,
+           s.units, s.kwh_exact::numeric[], s.status, s.transaction_id, _merge_stage.file_id, now(),
+           CASE WHEN s.role = 'superseded' THEN 'superseded_in_file'
+                WHEN s.decision = 'keep' THEN 'stale' ELSE 'conflict_lost' END,
+           _merge_stage.file_id
+      FROM smt.stage s
+     WHERE s.file_id = _merge_stage.file_id AND (s.role = 'superseded' OR s.decision IN ('keep', 'keep_conflict'));
+
+    -- Winners over a stored version overwrite it in place.
+    UPDATE smt.interval_day d
+       SET revision = s.revision, first_start = s.first_start, interval_seconds = s.interval_seconds,
+           scale = s.scale, units16 = s.units16, units = s.units, kwh_exact = s.kwh_exact::numeric[],
+           status = s.status, transaction_id = s.transaction_id, file_id = _merge_stage.file_id, loaded_at = now()
+      FROM smt.stage s
+     WHERE s.file_id = _merge_stage.file_id AND s.decision IN ('replace', 'replace_conflict')
+       AND d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day;
+
+    -- The day totals of every version that became current (inserted or replacing), per month
+    -- partition (an upsert needs the partition's own key).
+    FOREACH month IN ARRAY coalesce(months, '{}') LOOP
+        PERFORM smt._apply_day_totals(_merge_stage.file_id, month);
+    END LOOP;
+
+    SELECT _merge_stage.file_id, f.format, false, NULL::text,
+           count(*) FILTER (WHERE s.role <> 'reject'),
+           count(*) FILTER (WHERE s.role = 'record' AND s.decision IS NULL),
+           count(*) FILTER (WHERE s.decision IN ('replace', 'replace_conflict')),
+           count(*) FILTER (WHERE s.decision IN ('keep', 'keep_conflict') OR s.role = 'superseded'),
+           count(*) FILTER (WHERE s.decision = 'identical' OR s.role = 'identical'),
+           count(*) FILTER (WHERE s.decision IN ('replace_conflict', 'keep_conflict', 'in_file_conflict')),
+           count(*) FILTER (WHERE s.role = 'reject')
+      INTO result
+      FROM smt.file f
+      LEFT JOIN smt.stage s ON s.file_id = f.file_id
+     WHERE f.file_id = _merge_stage.file_id
+     GROUP BY f.format;
+
+    UPDATE smt.file f
+       SET state = 'loaded', records = result.records, inserted = result.inserted,
+           replaced = result.replaced, stale = result.stale, identical = result.identical,
+           conflicts = result.conflicts, rejected = result.rejected
+     WHERE f.file_id = _merge_stage.file_id;
+    DELETE FROM smt.stage s WHERE s.file_id = _merge_stage.file_id;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION smt._merge_stage(bigint) IS
+'Merges the staged rows of a file registered by smt.load into storage with the replacement rule; returns the counts also stored in smt.file. Internal to smt.load.';
+
+CREATE OR REPLACE FUNCTION smt.load_end(upload_id bigint) RETURNS smt.load_result
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    u smt.upload;
+    content record;
+    detected text;
+    existing record;
+    target bigint;
+    result smt.load_result;
+BEGIN
+    IF upload_id IS NULL THEN
+        RAISE EXCEPTION 'smt.load_end needs the load''s id, not NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the id smt.load_begin returned.';
+    END IF;
+    u := smt._upload(upload_id);
+    DELETE FROM smt.upload x WHERE x.upload_id = u.upload_id;
+    -- The digest is computed here, from the bytes that are kept.
+    SELECT s.* INTO content FROM smt._content_summary(u.upload_id) s;
+    detected := smt.detect_format(content.head);
+    PERFORM pg_advisory_xact_lock(hashtext('smt.load'));
+    SELECT f.file_id, f.state = 'loaded' AS loaded INTO existing FROM smt.file f WHERE f.sha256 = content.sha256;
+    IF FOUND THEN
+        -- The same content was given before and its bytes are kept: this copy goes.
+        DELETE FROM smt.file_content c WHERE c.file_id = u.upload_id;
+        IF existing.loaded THEN
+            -- This load did nothing, so every count is 0 (smt.file keeps what the first load
+            -- did): totals over many loads never count a file twice.
+            SELECT f.file_id, f.format, true, f.error, 0, 0, 0, 0, 0, 0, 0
+              INTO result FROM smt.file f WHERE f.file_id = existing.file_id;
+            RAISE NOTICE 'smt.load: % has the same content as file % already loaded; nothing changed',
+                u.file_name, existing.file_id;
+            RETURN result;
+        END IF;
+        -- Content that failed before (a format this version could not load then) is tried again
+        -- under its first registration; only loaded content counts as already loaded.
+        UPDATE smt.file f SET state = 'loading', error = NULL WHERE f.file_id = existing.file_id;
+        target := existing.file_id;
+    ELSE
+        PERFORM smt._guard_meter_data();
+        INSERT INTO smt.file (file_id, name, sha256, size_bytes, format, loaded_by)
+        OVERRIDING SYSTEM VALUE
+        VALUES (u.upload_id, u.file_name, content.sha256, content.size_bytes, detected, u.uploaded_by);
+        target := u.upload_id;
+    END IF;
+
+    IF detected IS NULL OR detected NOT IN ('lse', 'interval_csv') THEN
+        result := ROW(target, detected, false,
+                      CASE WHEN detected IS NULL THEN 'not an LSE or SMT CSV report (unknown content)'
+                           ELSE format('%s reports are not loaded yet (only LSE and SMT interval CSV)', detected) END,
+                      0, 0, 0, 0, 0, 0, 0)::smt.load_result;
+        UPDATE smt.file f SET state = 'failed', error = result.error WHERE f.file_id = target;
+        RAISE WARNING 'smt.load: %: %; kept as file % with state failed', u.file_name, result.error, target;
+        RETURN result;
+    END IF;
+
+    INSERT INTO smt.stage SELECT target, s.*, NULL FROM smt._stage_records(target, u.lenient_esiid) s;
+    RETURN smt._merge_stage(target);
+END
+$$;
+COMMENT ON FUNCTION smt.load_end(bigint) IS
+'Ends a load begun by smt.load_begin: registers the file by the SHA-256 of the bytes received, keeps them, and loads it as smt.load does (same result). Loading the same content twice changes nothing (already_loaded = true).';
+
+-- 5. Views.
+CREATE OR REPLACE VIEW smt.interval WITH (security_invoker = true) AS
+SELECT d.esiid,
+       d.channel,
+       d.day,
+       d.first_start + make_interval(secs => (v.i - 1) * d.interval_seconds) AS interval_start,
+       d.first_start + make_interval(secs => v.i * d.interval_seconds) AS interval_end,
+       -- units × 10^-scale, exactly and with the day's scale (580 at scale 3 is 0.580)
+       coalesce(v.kwh_exact, coalesce(v.units16, v.units) * f.unit) AS kwh,
+       nullif(v.status, '-') AS status,
+       d.revision
+  FROM smt.interval_day d
+ -- computed once per day, not per interval
+ CROSS JOIN LATERAL (SELECT round(1 / (10::numeric ^ d.scale), d.scale) AS unit) f
+ -- one row per status character (every interval, missing ones included); the value arrays are
+ -- as long, and only one of them is not NULL
+ CROSS JOIN LATERAL unnest(string_to_array(d.status, NULL), d.units16, d.units, d.kwh_exact)
+       WITH ORDINALITY AS v(status, units16, units, kwh_exact, i);
+
+CREATE OR REPLACE VIEW smt.daily_usage WITH (security_invoker = true) AS
+SELECT t.esiid,
+       t.day,
+       t.import_kwh,
+       t.export_kwh,
+       coalesce(t.import_kwh, 0) - coalesce(t.export_kwh, 0) AS net_kwh,
+       t.intervals_present::integer AS intervals_present,
+       t.intervals_estimated::integer AS intervals_estimated,
+       (t.intervals_expected - t.intervals_present)::integer AS intervals_missing
+  FROM smt.day_total t;
+COMMENT ON VIEW smt.daily_usage IS 'Per ESIID and operating day with load (channel 4) or generation (channel 1) data: kWh imported, exported and net, and how many load intervals are present, estimated and missing. Reads the totals kept at load time (smt.day_total), never the intervals.';
+
+-- 6. Rights, as a fresh install grants them.
+GRANT SELECT ON smt.day_total TO smt_reader;
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON smt.day_total TO smt_admin;
+REVOKE EXECUTE ON FUNCTION smt._stage_records(bigint, boolean), smt._apply_day_totals(bigint, date) FROM PUBLIC;
