@@ -14,6 +14,7 @@ pub mod record;
 pub mod replace;
 pub mod schedule;
 pub mod smt_csv;
+pub mod stage;
 pub mod storage;
 pub mod test_support;
 pub mod testdata;

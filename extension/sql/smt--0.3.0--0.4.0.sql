@@ -14,6 +14,10 @@
 --     smt._stage_records, which adds the 16-bit units and the totals.
 --   * smt.file_content compresses with lz4 instead of pglz (new parts; parts kept before stay).
 --   * smt.interval unnests the arrays instead of indexing them per interval.
+--   * A loader may parse reports itself and copy the rows into smt.stage (binary COPY, INSERT
+--     only), then smt.load_staged checks every row and merges them: the smt scheduler loads this
+--     way. Rows are settled among themselves (smt._settle_stage) before the load lock.
+--   * smt.delivery_content keeps deliveries as received (smt.delivery_keep, smt.delivery_bytes).
 
 
 -- 1. 16-bit units.
@@ -173,7 +177,7 @@ SELECT NULL::bigint AS file_id, s.*, NULL::text AS decision
 -- ever holds the load in progress and every step reads all of it (an index cost 10% per load).
 COMMENT ON TABLE smt.stage IS 'Staging rows of the load in progress (written and emptied by smt.load only, inside the loading transaction; never granted).';
 COMMENT ON COLUMN smt.stage.file_id IS 'The file being loaded (smt.file).';
-COMMENT ON COLUMN smt.stage.role IS 'record (a good record), reject (a bad one), superseded or identical (settled within the file).';
+COMMENT ON COLUMN smt.stage.role IS 'record (a good record), reject (a bad one), superseded or identical (settled within the file); foreign for a row under this load''s id that this load''s transaction did not write (ignored).';
 COMMENT ON COLUMN smt.stage.esiid IS 'ESIID of a record.';
 COMMENT ON COLUMN smt.stage.channel IS 'Channel of a record.';
 COMMENT ON COLUMN smt.stage.day IS 'Operating day of a record.';
@@ -200,7 +204,25 @@ COMMENT ON COLUMN smt.stage.decision IS 'What the merge decided for a record who
 -- A fresh install grants the admin every table, then takes the staging table back.
 GRANT SELECT ON smt.stage TO smt_admin;
 REVOKE ALL ON smt.stage FROM smt_admin;
+GRANT INSERT ON smt.stage TO smt_loader;
 
+CREATE FUNCTION smt."_staged_problem"(
+	"day" date, /* Option < Date > */
+	"interval_seconds" INT, /* Option < i32 > */
+	"scale" smallint, /* Option < i16 > */
+	"units16" smallint[], /* :: std :: option :: Option < Vec < Option < i16 > > > */
+	"units" INT[], /* :: std :: option :: Option < Vec < Option < i32 > > > */
+	"kwh_exact" TEXT[], /* :: std :: option :: Option < Vec < Option < String > > > */
+	"status" TEXT, /* Option < String > */
+	"kwh_total" TEXT, /* Option < String > */
+	"intervals_expected" smallint, /* Option < i16 > */
+	"intervals_present" smallint, /* Option < i16 > */
+	"intervals_estimated" smallint /* Option < i16 > */
+) RETURNS TEXT /* Option < String > */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_staged_problem_wrapper';
+COMMENT ON FUNCTION smt._staged_problem(date, integer, smallint, smallint[], integer[], text[], text, text, smallint, smallint, smallint) IS 'What is wrong with a record a loader staged itself (its values, statuses and totals must agree and fill the day); NULL when it holds together. Internal to smt.load_staged.';
 CREATE FUNCTION smt._apply_day_totals(file_id bigint, month date) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -235,12 +257,12 @@ END
 $$;
 COMMENT ON FUNCTION smt._apply_day_totals(bigint, date) IS 'Writes into smt.day_total the totals of the versions that a file''s merge made current in one month. Internal to smt.load.';
 
-CREATE OR REPLACE FUNCTION smt._merge_stage(file_id bigint) RETURNS smt.load_result
+-- The part of a merge that needs only the load's own staged rows, done before the load lock so
+-- that a load settles its rows while another merges: records no real delivery can hold become
+-- rejects, and a day the file holds more than once keeps one version (the others are superseded
+-- or identical repeats).
+CREATE FUNCTION smt._settle_stage(stage_id bigint) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    result smt.load_result;
-    months date[];
-    month date;
 BEGIN
     -- Records no real delivery can hold are rejected with their reason, not stored: an operating
     -- day before 2000 or after tomorrow (a stray year would also make a partition for it), or a
@@ -254,23 +276,28 @@ BEGIN
                          THEN format('operating day %s is outside 2000-01-01 .. %s (tomorrow, Central time)', s.day, smt._tomorrow())
                          ELSE format('revision %s is later than now', s.revision) END,
            raw = format('ESIID %s, channel %s, day %s, revision %s', s.esiid, s.channel, s.day, s.revision)
-     WHERE s.file_id = _merge_stage.file_id AND s.role = 'record'
+     WHERE s.file_id = stage_id AND s.role = 'record'
        AND (s.day < date '2000-01-01' OR s.day > smt._tomorrow() OR s.revision > now() + interval '1 hour');
 
     -- A file may hold several versions of one day (SMT's "all versions" reports). Core's rule is a
     -- total order, so exactly one staged version of each day beats or equals all the others: the
     -- rest are superseded (older or losing) or identical repeats of an earlier line.
-    WITH staged AS (
-        SELECT s.* FROM smt.stage s WHERE s.file_id = _merge_stage.file_id AND s.role = 'record'
-    ), dup AS (
-        SELECT s.esiid, s.channel, s.day FROM staged s
+    IF NOT EXISTS (SELECT FROM smt.stage s WHERE s.file_id = stage_id AND s.role = 'record'
+                    GROUP BY s.esiid, s.channel, s.day HAVING count(*) > 1) THEN
+        RETURN;
+    END IF;
+    WITH dup AS (
+        SELECT s.esiid, s.channel, s.day FROM smt.stage s
+         WHERE s.file_id = stage_id AND s.role = 'record'
          GROUP BY s.esiid, s.channel, s.day HAVING count(*) > 1
+    ), staged AS (
+        SELECT s.* FROM smt.stage s JOIN dup USING (esiid, channel, day)
+         WHERE s.file_id = stage_id AND s.role = 'record'
     ), pairs AS (
         SELECT s.line, o.line AS other_line,
                smt._decide(s.revision, s.scale, coalesce(s.units16::integer[], s.units), s.kwh_exact::numeric[], s.status,
                            o.revision, o.scale, coalesce(o.units16::integer[], o.units), o.kwh_exact::numeric[], o.status) AS other_vs_this
           FROM staged s
-          JOIN dup ON dup.esiid = s.esiid AND dup.channel = s.channel AND dup.day = s.day
           JOIN staged o ON o.esiid = s.esiid AND o.channel = s.channel AND o.day = s.day AND o.line <> s.line
     ), verdict AS (
         SELECT p.line,
@@ -284,15 +311,31 @@ BEGIN
            -- a version that lost to another of the same revision in the same file is a conflict
            decision = CASE WHEN v.beaten_in_conflict THEN 'in_file_conflict' END
       FROM verdict v
-     WHERE s.file_id = _merge_stage.file_id AND s.role = 'record' AND s.line = v.line
+     WHERE s.file_id = stage_id AND s.role = 'record' AND s.line = v.line
        AND (v.beaten OR v.repeated);
+END
+$$;
+COMMENT ON FUNCTION smt._settle_stage(bigint) IS
+'Settles a load''s staged rows among themselves before the load lock: out-of-range records become rejects, and of a day staged more than once one version stays a record. Internal to smt.load.';
 
+CREATE OR REPLACE FUNCTION smt._merge_stage(file_id bigint) RETURNS smt.load_result
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    result smt.load_result;
+    months date[];
+    month date;
+    decided bigint;
+BEGIN
     INSERT INTO smt.reject (file_id, line, field, kind, reason, raw, esiid, channel, day)
     SELECT _merge_stage.file_id, s.line, s.field, s.kind, s.reason, s.raw, s.esiid, s.channel, s.day
       FROM smt.stage s WHERE s.file_id = _merge_stage.file_id AND s.role = 'reject' ORDER BY s.line;
 
-    SELECT array_agg(DISTINCT date_trunc('month', s.day)::date) INTO months
-      FROM smt.stage s WHERE s.file_id = _merge_stage.file_id AND s.role = 'record';
+    SELECT array_agg(DISTINCT date_trunc('month', s.day)::date) FILTER (WHERE s.role = 'record'),
+           count(*) FILTER (WHERE s.role IN ('record', 'superseded', 'identical')),
+           count(*) FILTER (WHERE s.role IN ('superseded', 'identical')),
+           count(*) FILTER (WHERE s.role = 'reject')
+      INTO months, result.records, result.stale, result.rejected
+      FROM smt.stage s WHERE s.file_id = _merge_stage.file_id;
     PERFORM smt._ensure_partitions(months);
 
     -- Days nobody has stored are inserted outright: no decision, no second look-up (the insert's
@@ -320,38 +363,43 @@ BEGIN
      WHERE s.file_id = _merge_stage.file_id AND s.role = 'record'
        AND d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day
        AND NOT EXISTS (SELECT FROM inserted i WHERE i.esiid = s.esiid AND i.channel = s.channel AND i.day = s.day);
+    GET DIAGNOSTICS decided = ROW_COUNT;
 
-    -- Stored versions that lose move to history before being overwritten.
-    INSERT INTO smt.interval_version (esiid, channel, day, revision, first_start, interval_seconds, scale, units16,
-                                      units, kwh_exact, status, transaction_id, file_id, loaded_at, outcome,
-                                      decided_by_file_id)
-    SELECT d.esiid, d.channel, d.day, d.revision, d.first_start, d.interval_seconds, d.scale, d.units16,
-           d.units, d.kwh_exact, d.status, d.transaction_id, d.file_id, d.loaded_at,
-           CASE s.decision WHEN 'replace' THEN 'replaced' ELSE 'conflict_lost' END, _merge_stage.file_id
-      FROM smt.stage s
-      JOIN smt.interval_day d ON d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day
-     WHERE s.file_id = _merge_stage.file_id AND s.decision IN ('replace', 'replace_conflict');
+    IF decided > 0 THEN
+        -- Stored versions that lose move to history before being overwritten.
+        INSERT INTO smt.interval_version (esiid, channel, day, revision, first_start, interval_seconds, scale, units16,
+                                          units, kwh_exact, status, transaction_id, file_id, loaded_at, outcome,
+                                          decided_by_file_id)
+        SELECT d.esiid, d.channel, d.day, d.revision, d.first_start, d.interval_seconds, d.scale, d.units16,
+               d.units, d.kwh_exact, d.status, d.transaction_id, d.file_id, d.loaded_at,
+               CASE s.decision WHEN 'replace' THEN 'replaced' ELSE 'conflict_lost' END, _merge_stage.file_id
+          FROM smt.stage s
+          JOIN smt.interval_day d ON d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day
+         WHERE s.file_id = _merge_stage.file_id AND s.decision IN ('replace', 'replace_conflict');
+
+        -- Winners over a stored version overwrite it in place.
+        UPDATE smt.interval_day d
+           SET revision = s.revision, first_start = s.first_start, interval_seconds = s.interval_seconds,
+               scale = s.scale, units16 = s.units16, units = s.units, kwh_exact = s.kwh_exact::numeric[],
+               status = s.status, transaction_id = s.transaction_id, file_id = _merge_stage.file_id, loaded_at = now()
+          FROM smt.stage s
+         WHERE s.file_id = _merge_stage.file_id AND s.decision IN ('replace', 'replace_conflict')
+           AND d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day;
+    END IF;
 
     -- Incoming versions that lose are kept too: every version received is somewhere.
-    INSERT INTO smt.interval_version (esiid, channel, day, revision, first_start, interval_seconds, scale, units16,
-                                      units, kwh_exact, status, transaction_id, file_id, loaded_at, outcome,
-                                      decided_by_file_id)
-    SELECT s.esiid, s.channel, s.day, s.revision, s.first_start, s.interval_seconds, s.scale, s.units16,
-           s.units, s.kwh_exact::numeric[], s.status, s.transaction_id, _merge_stage.file_id, now(),
-           CASE WHEN s.role = 'superseded' THEN 'superseded_in_file'
-                WHEN s.decision = 'keep' THEN 'stale' ELSE 'conflict_lost' END,
-           _merge_stage.file_id
-      FROM smt.stage s
-     WHERE s.file_id = _merge_stage.file_id AND (s.role = 'superseded' OR s.decision IN ('keep', 'keep_conflict'));
-
-    -- Winners over a stored version overwrite it in place.
-    UPDATE smt.interval_day d
-       SET revision = s.revision, first_start = s.first_start, interval_seconds = s.interval_seconds,
-           scale = s.scale, units16 = s.units16, units = s.units, kwh_exact = s.kwh_exact::numeric[],
-           status = s.status, transaction_id = s.transaction_id, file_id = _merge_stage.file_id, loaded_at = now()
-      FROM smt.stage s
-     WHERE s.file_id = _merge_stage.file_id AND s.decision IN ('replace', 'replace_conflict')
-       AND d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day;
+    IF decided > 0 OR result.stale > 0 THEN
+        INSERT INTO smt.interval_version (esiid, channel, day, revision, first_start, interval_seconds, scale, units16,
+                                          units, kwh_exact, status, transaction_id, file_id, loaded_at, outcome,
+                                          decided_by_file_id)
+        SELECT s.esiid, s.channel, s.day, s.revision, s.first_start, s.interval_seconds, s.scale, s.units16,
+               s.units, s.kwh_exact::numeric[], s.status, s.transaction_id, _merge_stage.file_id, now(),
+               CASE WHEN s.role = 'superseded' THEN 'superseded_in_file'
+                    WHEN s.decision = 'keep' THEN 'stale' ELSE 'conflict_lost' END,
+               _merge_stage.file_id
+          FROM smt.stage s
+         WHERE s.file_id = _merge_stage.file_id AND (s.role = 'superseded' OR s.decision IN ('keep', 'keep_conflict'));
+    END IF;
 
     -- The day totals of every version that became current (inserted or replacing), per month
     -- partition (an upsert needs the partition's own key).
@@ -359,19 +407,24 @@ BEGIN
         PERFORM smt._apply_day_totals(_merge_stage.file_id, month);
     END LOOP;
 
-    SELECT _merge_stage.file_id, f.format, false, NULL::text,
-           count(*) FILTER (WHERE s.role <> 'reject'),
-           count(*) FILTER (WHERE s.role = 'record' AND s.decision IS NULL),
-           count(*) FILTER (WHERE s.decision IN ('replace', 'replace_conflict')),
-           count(*) FILTER (WHERE s.decision IN ('keep', 'keep_conflict') OR s.role = 'superseded'),
-           count(*) FILTER (WHERE s.decision = 'identical' OR s.role = 'identical'),
-           count(*) FILTER (WHERE s.decision IN ('replace_conflict', 'keep_conflict', 'in_file_conflict')),
-           count(*) FILTER (WHERE s.role = 'reject')
-      INTO result
-      FROM smt.file f
-      LEFT JOIN smt.stage s ON s.file_id = f.file_id
-     WHERE f.file_id = _merge_stage.file_id
-     GROUP BY f.format;
+    IF decided > 0 OR result.stale > 0 THEN
+        SELECT _merge_stage.file_id, f.format, false, NULL::text, result.records,
+               count(*) FILTER (WHERE s.role = 'record' AND s.decision IS NULL),
+               count(*) FILTER (WHERE s.decision IN ('replace', 'replace_conflict')),
+               count(*) FILTER (WHERE s.decision IN ('keep', 'keep_conflict') OR s.role = 'superseded'),
+               count(*) FILTER (WHERE s.decision = 'identical' OR s.role = 'identical'),
+               count(*) FILTER (WHERE s.decision IN ('replace_conflict', 'keep_conflict', 'in_file_conflict')),
+               result.rejected
+          INTO result
+          FROM smt.file f
+          LEFT JOIN smt.stage s ON s.file_id = f.file_id
+         WHERE f.file_id = _merge_stage.file_id
+         GROUP BY f.format;
+    ELSE
+        -- Every record was a day nobody had stored.
+        result := ROW(_merge_stage.file_id, (SELECT f.format FROM smt.file f WHERE f.file_id = _merge_stage.file_id),
+                      false, NULL, result.records, result.records, 0, 0, 0, 0, result.rejected)::smt.load_result;
+    END IF;
 
     UPDATE smt.file f
        SET state = 'loaded', records = result.records, inserted = result.inserted,
@@ -385,14 +438,84 @@ $$;
 COMMENT ON FUNCTION smt._merge_stage(bigint) IS
 'Merges the staged rows of a file registered by smt.load into storage with the replacement rule; returns the counts also stored in smt.file. Internal to smt.load.';
 
+-- Registers the file of a load in progress under the SHA-256 of its content, or finds it
+-- registered: the result's already_loaded says the same content was loaded before (the result is
+-- then final: every count 0, and what this load brought is dropped); otherwise its file_id is the
+-- file to load into (the load's own id, or the first id of content that failed before) and the
+-- counts are NULL. Takes the load lock: registering and merging are serialized.
+CREATE FUNCTION smt._register_upload(u smt.upload, sha256 bytea, size_bytes bigint, format text)
+RETURNS smt.load_result
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    existing record;
+    result smt.load_result;
+BEGIN
+    DELETE FROM smt.upload x WHERE x.upload_id = u.upload_id;
+    PERFORM pg_advisory_xact_lock(hashtext('smt.load'));
+    SELECT f.file_id, f.state = 'loaded' AS loaded INTO existing FROM smt.file f WHERE f.sha256 = _register_upload.sha256;
+    IF NOT FOUND THEN
+        PERFORM smt._guard_meter_data();
+        INSERT INTO smt.file (file_id, name, sha256, size_bytes, format, loaded_by)
+        OVERRIDING SYSTEM VALUE
+        VALUES (u.upload_id, u.file_name, _register_upload.sha256, _register_upload.size_bytes,
+                _register_upload.format, u.uploaded_by);
+        RETURN ROW(u.upload_id, _register_upload.format, false, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)::smt.load_result;
+    END IF;
+    -- The same content was given before and its bytes (or rows) are kept: this copy goes.
+    DELETE FROM smt.file_content c WHERE c.file_id = u.upload_id;
+    IF existing.loaded THEN
+        DELETE FROM smt.stage s WHERE s.file_id = u.upload_id;
+        -- This load did nothing, so every count is 0 (smt.file keeps what the first load did):
+        -- totals over many loads never count a file twice.
+        SELECT f.file_id, f.format, true, f.error, 0, 0, 0, 0, 0, 0, 0
+          INTO result FROM smt.file f WHERE f.file_id = existing.file_id;
+        RAISE NOTICE 'smt.load: % has the same content as file % already loaded; nothing changed',
+            u.file_name, existing.file_id;
+        RETURN result;
+    END IF;
+    -- Content that failed before (a format this version could not load then) is tried again
+    -- under its first registration; only loaded content counts as already loaded.
+    UPDATE smt.file f SET state = 'loading', error = NULL, format = _register_upload.format
+     WHERE f.file_id = existing.file_id;
+    UPDATE smt.stage s SET file_id = existing.file_id WHERE s.file_id = u.upload_id;
+    RETURN ROW(existing.file_id, _register_upload.format, false, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)::smt.load_result;
+END
+$$;
+COMMENT ON FUNCTION smt._register_upload(smt.upload, bytea, bigint, text) IS 'Registers the file of a load in progress by its SHA-256 (or finds the same content registered before) under the load lock. Internal to smt.load_end and smt.load_staged.';
+
+CREATE OR REPLACE FUNCTION smt.load_begin(file_name text, lenient_esiid boolean DEFAULT false) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    upload bigint;
+BEGIN
+    IF file_name IS NULL OR lenient_esiid IS NULL THEN
+        RAISE EXCEPTION 'smt.load_begin needs the file''s name and lenient_esiid, neither of them NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Call smt.load_begin(''name'') or smt.load_begin(''name'', true).';
+    END IF;
+    -- Loads begun in transactions that ended without smt.load_end are forgotten. Their parts did
+    -- not survive: parts need the file row smt.load_end makes, checked at commit.
+    DELETE FROM smt.upload x WHERE pg_xact_status(x.xact) IS DISTINCT FROM 'in progress';
+    -- So are staged rows no load in progress owns (a loader may copy rows and commit without
+    -- ending its load). Rows of loads still in progress elsewhere are not visible here.
+    DELETE FROM smt.stage s WHERE NOT EXISTS (SELECT FROM smt.upload x WHERE x.upload_id = s.file_id);
+    INSERT INTO smt.upload (upload_id, file_name, lenient_esiid, uploaded_by, xact)
+    VALUES (nextval(pg_get_serial_sequence('smt.file', 'file_id')), file_name, lenient_esiid,
+            -- session_user: inside SECURITY DEFINER current_user is the owner, not the loader.
+            session_user, pg_current_xact_id())
+    RETURNING smt.upload.upload_id INTO upload;
+    RETURN upload;
+END
+$$;
+COMMENT ON FUNCTION smt.load_begin(text, boolean) IS
+'Begins loading a file of any size in parts: returns the handle to give smt.load_part (once per part, in order) and smt.load_end, all in this transaction. smt.load(bytea, name) does all three for a file in one piece.';
+
 CREATE OR REPLACE FUNCTION smt.load_end(upload_id bigint) RETURNS smt.load_result
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     u smt.upload;
     content record;
     detected text;
-    existing record;
-    target bigint;
     result smt.load_result;
 BEGIN
     IF upload_id IS NULL THEN
@@ -401,52 +524,98 @@ BEGIN
                   HINT = 'Pass the id smt.load_begin returned.';
     END IF;
     u := smt._upload(upload_id);
-    DELETE FROM smt.upload x WHERE x.upload_id = u.upload_id;
     -- The digest is computed here, from the bytes that are kept.
     SELECT s.* INTO content FROM smt._content_summary(u.upload_id) s;
     detected := smt.detect_format(content.head);
-    PERFORM pg_advisory_xact_lock(hashtext('smt.load'));
-    SELECT f.file_id, f.state = 'loaded' AS loaded INTO existing FROM smt.file f WHERE f.sha256 = content.sha256;
-    IF FOUND THEN
-        -- The same content was given before and its bytes are kept: this copy goes.
-        DELETE FROM smt.file_content c WHERE c.file_id = u.upload_id;
-        IF existing.loaded THEN
-            -- This load did nothing, so every count is 0 (smt.file keeps what the first load
-            -- did): totals over many loads never count a file twice.
-            SELECT f.file_id, f.format, true, f.error, 0, 0, 0, 0, 0, 0, 0
-              INTO result FROM smt.file f WHERE f.file_id = existing.file_id;
-            RAISE NOTICE 'smt.load: % has the same content as file % already loaded; nothing changed',
-                u.file_name, existing.file_id;
-            RETURN result;
-        END IF;
-        -- Content that failed before (a format this version could not load then) is tried again
-        -- under its first registration; only loaded content counts as already loaded.
-        UPDATE smt.file f SET state = 'loading', error = NULL WHERE f.file_id = existing.file_id;
-        target := existing.file_id;
-    ELSE
-        PERFORM smt._guard_meter_data();
-        INSERT INTO smt.file (file_id, name, sha256, size_bytes, format, loaded_by)
-        OVERRIDING SYSTEM VALUE
-        VALUES (u.upload_id, u.file_name, content.sha256, content.size_bytes, detected, u.uploaded_by);
-        target := u.upload_id;
+    IF detected IN ('lse', 'interval_csv') THEN
+        -- Parsed and settled before the load lock, under the load's id.
+        INSERT INTO smt.stage SELECT u.upload_id, s.*, NULL FROM smt._stage_records(u.upload_id, u.lenient_esiid) s;
+        PERFORM smt._settle_stage(u.upload_id);
     END IF;
-
-    IF detected IS NULL OR detected NOT IN ('lse', 'interval_csv') THEN
-        result := ROW(target, detected, false,
-                      CASE WHEN detected IS NULL THEN 'not an LSE or SMT CSV report (unknown content)'
-                           ELSE format('%s reports are not loaded yet (only LSE and SMT interval CSV)', detected) END,
-                      0, 0, 0, 0, 0, 0, 0)::smt.load_result;
-        UPDATE smt.file f SET state = 'failed', error = result.error WHERE f.file_id = target;
-        RAISE WARNING 'smt.load: %: %; kept as file % with state failed', u.file_name, result.error, target;
+    result := smt._register_upload(u, content.sha256, content.size_bytes, detected);
+    IF result.already_loaded THEN
         RETURN result;
     END IF;
 
-    INSERT INTO smt.stage SELECT target, s.*, NULL FROM smt._stage_records(target, u.lenient_esiid) s;
-    RETURN smt._merge_stage(target);
+    IF detected IS NULL OR detected NOT IN ('lse', 'interval_csv') THEN
+        result.error := CASE WHEN detected IS NULL THEN 'not an LSE or SMT CSV report (unknown content)'
+                             ELSE format('%s reports are not loaded yet (only LSE and SMT interval CSV)', detected) END;
+        result := ROW(result.file_id, detected, false, result.error, 0, 0, 0, 0, 0, 0, 0)::smt.load_result;
+        UPDATE smt.file f SET state = 'failed', error = result.error WHERE f.file_id = result.file_id;
+        RAISE WARNING 'smt.load: %: %; kept as file % with state failed', u.file_name, result.error, result.file_id;
+        RETURN result;
+    END IF;
+    RETURN smt._merge_stage(result.file_id);
 END
 $$;
 COMMENT ON FUNCTION smt.load_end(bigint) IS
 'Ends a load begun by smt.load_begin: registers the file by the SHA-256 of the bytes received, keeps them, and loads it as smt.load does (same result). Loading the same content twice changes nothing (already_loaded = true).';
+
+-- The loader's own rows, parsed by the loader: the smt scheduler parses a report with smt-core
+-- (the code smt._stage_records runs) and copies the rows into smt.stage under the load's id
+-- (binary COPY; the loader may insert into smt.stage, nothing else). Here they are registered
+-- under the digest and size the loader computed of the report, checked, and merged like the
+-- rows the database parses itself. The report's bytes are not kept in smt.file_content: the
+-- delivery they came in is the raw record (see smt.delivery_content).
+--
+-- What is trusted and what is checked: only rows this transaction wrote count (any other row
+-- under the id is dropped); every record must hold together (smt._staged_problem: values,
+-- statuses and totals agree, the day is complete) and carry a valid ESIID in the load's mode and
+-- a channel, else it becomes a reject saying why. The digest is the loader's word: a loader that
+-- lies about it can only make its own report look loaded already.
+CREATE FUNCTION smt.load_staged(upload_id bigint, sha256 bytea, size_bytes bigint, format text)
+RETURNS smt.load_result
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    u smt.upload;
+    result smt.load_result;
+BEGIN
+    IF upload_id IS NULL OR sha256 IS NULL OR size_bytes IS NULL OR format IS NULL THEN
+        RAISE EXCEPTION 'smt.load_staged needs the load''s id, the report''s SHA-256, its size and its format, none of them NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF format NOT IN ('lse', 'interval_csv') OR octet_length(sha256) <> 32 OR size_bytes < 0 THEN
+        RAISE EXCEPTION 'smt.load_staged: % is not an interval report format, or the digest or size is malformed', format
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('format %s, %s-byte digest, size %s', format, octet_length(sha256), size_bytes),
+                  HINT = 'Stage LSE or SMT interval CSV reports; load any other file with smt.load or smt.load_part.';
+    END IF;
+    u := smt._upload(upload_id);
+    -- Checked and settled before the load lock, under the load's id. A row another transaction
+    -- put under this id is not this load's (foreign: ignored), nor is one that claims a decision
+    -- or a role of the merge's; a record that does not hold together becomes a reject saying why.
+    UPDATE smt.stage s
+       SET role = CASE WHEN s.xmin <> u.xact::xid OR s.decision IS NOT NULL OR s.role NOT IN ('record', 'reject')
+                       THEN 'foreign' ELSE 'reject' END,
+           field = coalesce(s.field, 'staged row'),
+           kind = coalesce(s.kind, 'invalid_staged_row'),
+           reason = coalesce(s.reason,
+                             smt._staged_problem(s.day, s.interval_seconds, s.scale, s.units16, s.units, s.kwh_exact,
+                                                 s.status, s.kwh_total, s.intervals_expected,
+                                                 s.intervals_present, s.intervals_estimated),
+                             format('ESIID %s or channel %s is not valid', s.esiid, s.channel)),
+           raw = coalesce(s.raw, format('ESIID %s, channel %s, day %s, revision %s', s.esiid, s.channel, s.day, s.revision))
+     WHERE s.file_id = u.upload_id
+       AND (s.xmin <> u.xact::xid OR s.decision IS NOT NULL OR s.role NOT IN ('record', 'reject')
+            OR (s.role = 'reject' AND (s.field IS NULL OR s.kind IS NULL OR s.reason IS NULL OR s.raw IS NULL))
+            OR (s.role = 'record'
+                AND (s.esiid IS NULL OR s.channel IS NULL OR s.revision IS NULL OR s.first_start IS NULL
+                     OR s.channel NOT BETWEEN 1 AND 255
+                     OR NOT CASE WHEN u.lenient_esiid THEN s.esiid ~ '^[A-Za-z0-9]{1,64}$'
+                                 ELSE smt.esiid_valid(s.esiid) AND s.esiid = smt.esiid_normalize(s.esiid) END
+                     OR smt._staged_problem(s.day, s.interval_seconds, s.scale, s.units16, s.units, s.kwh_exact,
+                                            s.status, s.kwh_total, s.intervals_expected,
+                                            s.intervals_present, s.intervals_estimated) IS NOT NULL)));
+    PERFORM smt._settle_stage(u.upload_id);
+    result := smt._register_upload(u, sha256, size_bytes, format);
+    IF result.already_loaded THEN
+        RETURN result;
+    END IF;
+    RETURN smt._merge_stage(result.file_id);
+END
+$$;
+COMMENT ON FUNCTION smt.load_staged(bigint, bytea, bigint, text) IS
+'Ends a load begun by smt.load_begin whose rows the loader copied into smt.stage itself (parsed with smt-core, as the smt scheduler does): registers the report by the SHA-256 and size the loader gives, checks every row (a record that does not hold together becomes a reject saying why) and merges them as smt.load does (same result). The same content twice changes nothing (already_loaded = true).';
 
 -- 5. Views.
 CREATE OR REPLACE VIEW smt.interval WITH (security_invoker = true) AS
@@ -479,7 +648,60 @@ SELECT t.esiid,
   FROM smt.day_total t;
 COMMENT ON VIEW smt.daily_usage IS 'Per ESIID and operating day with load (channel 4) or generation (channel 1) data: kWh imported, exported and net, and how many load intervals are present, estimated and missing. Reads the totals kept at load time (smt.day_total), never the intervals.';
 
--- 6. Rights, as a fresh install grants them.
+-- 6. Deliveries kept as received.
+-- Deliveries as received (still zipped and encrypted: already compressed, so stored as they are,
+-- uncompressed by PostgreSQL), in parts of at most 8 MiB, kept by the worker after loading them
+-- when its configuration says so (load.keep_deliveries = "database", the default): the raw record
+-- of what SMT sent, off the load's critical path, at about 1-2 bytes per interval.
+CREATE TABLE smt.delivery_content (
+    remote_file_id bigint NOT NULL REFERENCES smt.remote_file ON DELETE CASCADE,
+    part           integer NOT NULL CHECK (part >= 0),
+    data           bytea NOT NULL,
+    PRIMARY KEY (remote_file_id, part)
+);
+ALTER TABLE smt.delivery_content ALTER COLUMN data SET STORAGE EXTERNAL;
+COMMENT ON TABLE smt.delivery_content IS 'The bytes of each delivery exactly as received (smt.remote_file), in parts: the delivery is its parts'' data in part order. Written by the worker through smt.delivery_keep.';
+COMMENT ON COLUMN smt.delivery_content.remote_file_id IS 'The delivery (smt.remote_file).';
+COMMENT ON COLUMN smt.delivery_content.part IS 'Position of this part in the delivery, from 0.';
+COMMENT ON COLUMN smt.delivery_content.data IS 'This part of the delivery as received (at most 8 MiB); stored uncompressed, since a delivery is compressed already.';
+
+SELECT pg_catalog.pg_extension_config_dump('smt.delivery_content', '');
+CREATE FUNCTION smt.delivery_keep(remote_file_id bigint, part integer, data bytea) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    IF delivery_keep.part IS NULL OR delivery_keep.part < 0 OR delivery_keep.data IS NULL
+       OR octet_length(delivery_keep.data) > 8388608 THEN
+        RAISE EXCEPTION 'smt.delivery_keep needs a part number from 0 and at most 8 MiB of bytes'
+              USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT FROM smt.remote_file r
+                    WHERE r.remote_file_id = delivery_keep.remote_file_id AND r.registered_by = session_user) THEN
+        RETURN false;
+    END IF;
+    INSERT INTO smt.delivery_content (remote_file_id, part, data)
+    VALUES (delivery_keep.remote_file_id, delivery_keep.part, delivery_keep.data)
+    ON CONFLICT (remote_file_id, part) DO UPDATE SET data = excluded.data;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION smt.delivery_keep(bigint, integer, bytea) IS
+'Keeps one part (at most 8 MiB, numbered from 0) of a delivery of the calling login role as received, in smt.delivery_content; a part kept before is replaced. False (and nothing kept) when the delivery is not theirs.';
+
+CREATE FUNCTION smt.delivery_bytes(remote_file_id bigint) RETURNS bytea
+LANGUAGE sql STABLE
+RETURN (SELECT string_agg(c.data, '\x'::bytea ORDER BY c.part)
+          FROM smt.delivery_content c WHERE c.remote_file_id = delivery_bytes.remote_file_id);
+COMMENT ON FUNCTION smt.delivery_bytes(bigint) IS 'The bytes of a kept delivery exactly as received (its parts in smt.delivery_content, in order); NULL when none are kept. For deliveries under 1 GB; needs SELECT on smt.delivery_content.';
+
+
+-- 7. Rights, as a fresh install grants them.
 GRANT SELECT ON smt.day_total TO smt_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON smt.day_total TO smt_admin;
-REVOKE EXECUTE ON FUNCTION smt._stage_records(bigint, boolean), smt._apply_day_totals(bigint, date) FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON smt.delivery_content TO smt_admin;
+REVOKE EXECUTE ON FUNCTION smt._stage_records(bigint, boolean), smt._apply_day_totals(bigint, date),
+    smt._settle_stage(bigint), smt.load_staged(bigint, bytea, bigint, text),
+    smt._register_upload(smt.upload, bytea, bigint, text),
+    smt._staged_problem(date, integer, smallint, smallint[], integer[], text[], text, text, smallint, smallint, smallint),
+    smt.delivery_keep(bigint, integer, bytea) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION smt.load_staged(bigint, bytea, bigint, text), smt.delivery_keep(bigint, integer, bytea) TO smt_loader;

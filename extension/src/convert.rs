@@ -41,54 +41,6 @@ pub fn from_numeric(n: &AnyNumeric) -> Decimal {
     })
 }
 
-/// A record's intervals as the storage columns `scale`, `units`, `kwh_exact`, `status`.
-pub struct StoredValues {
-    pub scale: i16,
-    pub units: Option<Vec<Option<i32>>>,
-    /// Decimal text, cast to numeric[] by the merge (see sql/extension/load.sql).
-    pub kwh_exact: Option<Vec<Option<String>>>,
-    pub status: String,
-}
-
-pub fn stored(intervals: &[Option<Reading>]) -> StoredValues {
-    let EncodedDay { values, status } = storage::encode(intervals);
-    match values {
-        Values::Scaled { scale, units } => StoredValues {
-            scale: scale.into(),
-            units: Some(units),
-            kwh_exact: None,
-            status,
-        },
-        Values::Exact(v) => StoredValues {
-            scale: 0,
-            units: None,
-            kwh_exact: Some(v.into_iter().map(|d| d.map(|d| d.to_string())).collect()),
-            status,
-        },
-    }
-}
-
-/// 32-bit units as 16-bit units when every value fits (then the 32-bit column stays NULL):
-/// `(units16, units)`.
-pub fn narrow_units(
-    units: Option<Vec<Option<i32>>>,
-) -> (Option<Vec<Option<i16>>>, Option<Vec<Option<i32>>>) {
-    let Some(units) = units else {
-        return (None, None);
-    };
-    let narrow: Option<Vec<Option<i16>>> = units
-        .iter()
-        .map(|u| match u {
-            None => Some(None),
-            Some(u) => i16::try_from(*u).ok().map(Some),
-        })
-        .collect();
-    match narrow {
-        Some(narrow) => (Some(narrow), None),
-        None => (None, Some(units)),
-    }
-}
-
 pub fn from_stored(
     scale: i16,
     units: Option<Vec<Option<i32>>>,

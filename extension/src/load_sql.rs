@@ -4,9 +4,8 @@
 use pgrx::datum::{Date, TimestampWithTimeZone};
 use pgrx::prelude::*;
 use pgrx::AnyNumeric;
-use smt_core::decimal::DecimalSum;
-use smt_core::record::{Reading, Status};
 use smt_core::replace::{self, Decision, Version};
+use smt_core::stage::{self, StageRow, StagedRecord};
 use smt_core::Format;
 
 use std::io::{BufReader, Cursor, Read};
@@ -20,7 +19,7 @@ const HEAD_BYTES: usize = 64 * 1024;
 /// them until `ALTER EXTENSION smt UPDATE`, so they keep this shape. pgrx needs the columns spelled
 /// out in each function's signature; this alias is the one definition the rows are built as (a
 /// mismatch does not compile), and a test checks both give the same rows.
-type StageRow = (
+type LegacyStageRow = (
     &'static str,
     Option<String>,
     Option<i16>,
@@ -216,12 +215,12 @@ fn stage_rows<R: Read + 'static>(
     src: R,
     format: Format,
     lenient_esiid: bool,
-) -> TableIterator<'static, StageRow> {
+) -> TableIterator<'static, LegacyStageRow> {
     TableIterator::new(records(src, format, lenient_esiid).map(stage_row))
 }
 
 /// 0.3.0's row: `record_row` without the totals, its values in 32-bit units.
-fn stage_row(item: Result<smt_core::IntervalRecord, smt_core::RecordError>) -> StageRow {
+fn stage_row(item: Result<smt_core::IntervalRecord, smt_core::RecordError>) -> LegacyStageRow {
     let r = record_row(item);
     let units = r.9.or_else(|| {
         r.8.map(|narrow| narrow.into_iter().map(|u| u.map(i32::from)).collect())
@@ -232,94 +231,89 @@ fn stage_row(item: Result<smt_core::IntervalRecord, smt_core::RecordError>) -> S
     )
 }
 
+/// The row of a parsed record or bad record: core's staging row (smt_core::stage) in SQL types.
 fn record_row(item: Result<smt_core::IntervalRecord, smt_core::RecordError>) -> RecordRow {
-    match item {
-        Ok(r) => {
-            let totals = DayTotals::of(&r.intervals);
-            // Intervals the operating day has at this length (96, or 92 / 100 on DST days).
-            let expected = i16::try_from(smt_core::time::slots_in_day(r.day, r.interval_seconds))
-                .unwrap_or(i16::MAX);
-            let v = convert::stored(&r.intervals);
-            let (units16, units) = convert::narrow_units(v.units);
-            (
-                "record",
-                Some(r.esiid),
-                Some(i16::from(r.channel)),
-                Some(convert::date(r.day)),
-                Some(convert::timestamptz(r.revision)),
-                Some(convert::timestamptz(r.start)),
-                Some(r.interval_seconds as i32),
-                Some(v.scale),
-                units16,
-                units,
-                v.kwh_exact,
-                Some(v.status),
-                r.transaction_id,
-                // No value at all: no total (NULL), as a sum over no values is.
-                (totals.present > 0).then(|| totals.kwh.to_string()),
-                Some(expected),
-                Some(totals.present),
-                Some(totals.estimated),
-                r.line as i64,
-                None,
-                None,
-                None,
-                None,
-            )
-        }
-        // A reject carries the ESIID, channel and day of its record when the parser knows them,
-        // so smt.reject says which ESIID-day it cost.
-        Err(e) => (
-            "reject",
-            e.esiid,
-            e.channel.map(i16::from),
-            e.day.map(convert::date),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            e.line as i64,
-            Some(e.field),
-            Some(e.kind.name().to_owned()),
-            Some(e.reason),
-            Some(e.raw),
-        ),
-    }
+    let row = StageRow::of(item);
+    let (units16, units, kwh_exact) = row.value_columns();
+    let totals = row.totals;
+    (
+        row.role,
+        row.esiid,
+        row.channel,
+        row.day.map(convert::date),
+        row.revision.map(convert::timestamptz),
+        row.first_start.map(convert::timestamptz),
+        row.interval_seconds,
+        row.scale,
+        units16,
+        units,
+        kwh_exact,
+        row.status,
+        row.transaction_id,
+        totals.and_then(|t| t.kwh).map(|k| k.to_string()),
+        totals.map(|t| t.expected),
+        totals.map(|t| t.present),
+        totals.map(|t| t.estimated),
+        row.line,
+        row.field,
+        row.kind,
+        row.reason,
+        row.raw,
+    )
 }
 
-/// A day's totals: exact kWh, intervals with a value, intervals estimated.
-struct DayTotals {
-    kwh: DecimalSum,
-    present: i16,
-    estimated: i16,
-}
-
-impl DayTotals {
-    fn of(intervals: &[Option<Reading>]) -> Self {
-        let mut totals = DayTotals {
-            kwh: DecimalSum::default(),
-            present: 0,
-            estimated: 0,
-        };
-        for reading in intervals.iter().flatten() {
-            totals.kwh.add(reading.kwh);
-            // A day has at most 1,440 one-minute intervals (core checks the count).
-            totals.present = totals.present.saturating_add(1);
-            if reading.status == Status::Estimated {
-                totals.estimated = totals.estimated.saturating_add(1);
-            }
-        }
-        totals
-    }
+/// What is wrong with a record staged by a loader (binary COPY into smt.stage) rather than by
+/// the database: NULL when its values, statuses and totals hold together (smt_core::stage::check).
+#[pg_extern(immutable, parallel_safe)]
+#[allow(clippy::too_many_arguments)]
+fn _staged_problem(
+    day: Option<Date>,
+    interval_seconds: Option<i32>,
+    scale: Option<i16>,
+    units16: Option<Vec<Option<i16>>>,
+    units: Option<Vec<Option<i32>>>,
+    kwh_exact: Option<Vec<Option<String>>>,
+    status: Option<String>,
+    kwh_total: Option<String>,
+    intervals_expected: Option<i16>,
+    intervals_present: Option<i16>,
+    intervals_estimated: Option<i16>,
+) -> Option<String> {
+    let (
+        Some(day),
+        Some(interval_seconds),
+        Some(scale),
+        Some(status),
+        Some(expected),
+        Some(present),
+        Some(estimated),
+    ) = (
+        day,
+        interval_seconds,
+        scale,
+        status,
+        intervals_expected,
+        intervals_present,
+        intervals_estimated,
+    )
+    else {
+        return Some(
+            "a record needs day, interval_seconds, scale, status and its interval counts".into(),
+        );
+    };
+    stage::check(&StagedRecord {
+        day: convert::from_date(day),
+        interval_seconds,
+        scale,
+        units16: units16.as_deref(),
+        units: units.as_deref(),
+        kwh_exact: kwh_exact.as_deref(),
+        status: &status,
+        kwh_total: kwh_total.as_deref(),
+        expected,
+        present,
+        estimated,
+    })
 }
 
 /// The digest, size and first bytes of a file kept in smt.file_content, in one pass over its

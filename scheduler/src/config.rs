@@ -13,6 +13,7 @@
 //! download_dir = "/var/lib/smt/downloads"           # downloads go under it, one directory per site
 //! retention_days = 30                               # loaded or quarantined downloads are deleted after
 //! lenient_esiid = false
+//! keep_deliveries = "database"                      # or "none": each delivery as received, in smt.delivery_content
 //!
 //! [worker]
 //! poll_seconds = 5
@@ -65,6 +66,9 @@ pub struct Config {
     pub retention_days: u32,
     #[serde(default)]
     pub lenient_esiid: bool,
+    /// Where the raw record of each loaded delivery (its bytes as received) is kept.
+    #[serde(default)]
+    pub keep_deliveries: KeepDeliveries,
     #[serde(default)]
     pub worker: WorkerConfig,
     #[serde(default)]
@@ -84,12 +88,25 @@ impl Default for Config {
             download_dir: None,
             retention_days: default_retention_days(),
             lenient_esiid: false,
+            keep_deliveries: KeepDeliveries::default(),
             worker: WorkerConfig::default(),
             pgp: PgpConfig::default(),
             ftps: BTreeMap::new(),
             import_dirs: BTreeMap::new(),
         }
     }
+}
+
+/// Where a loaded delivery's bytes, as received, are kept: the raw record of what SMT sent, off
+/// the load's critical path (the reports' rows are loaded first, the delivery kept after).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeepDeliveries {
+    /// In `smt.delivery_content` (stored as received: a delivery is compressed already).
+    #[default]
+    Database,
+    /// Nowhere but the download directory, for `retention_days`.
+    None,
 }
 
 fn default_retention_days() -> u32 {
@@ -212,6 +229,11 @@ pub const CONFIG_DOC: &[TableDoc] = &[
                 "lenient_esiid",
                 "accept the LSE spec's ESIIDs (1-64 letters or digits), not only 17 or 22 digits \
                  (default false)",
+            ),
+            key(
+                "keep_deliveries",
+                "\"database\" keeps each loaded delivery as received in smt.delivery_content \
+                 (default); \"none\" keeps it only in the download directory for retention_days",
             ),
             key("worker", "the [worker] table"),
             key("pgp", "the [pgp] table"),

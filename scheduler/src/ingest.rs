@@ -1,23 +1,35 @@
 //! One local file into the database, exactly once.
 //!
 //! A delivery is unpacked (OpenPGP-decrypted if it is encrypted, unzipped if it is a zip: each
-//! member is one report), then every report goes to the database through smt.load_begin /
-//! smt.load_part / smt.load_end, which register, keep, parse and merge it with the replacement
-//! rule. All reports of a delivery load in the caller's single transaction, together with the
+//! member is one report). An interval report (LSE, SMT interval CSV) is parsed here, with
+//! smt-core, and its rows copied into the database (binary COPY into smt.stage, see
+//! [`crate::staging`]), which checks and merges them with the replacement rule
+//! (smt.load_begin / smt.load_staged); any other report goes to the database as bytes
+//! (smt.load_begin / smt.load_part / smt.load_end), which registers and keeps it. All reports of a delivery load in the caller's single transaction, together with the
 //! caller's own bookkeeping (the remote-file row), so a crash at any point leaves the delivery
 //! fully loaded or not at all; a report whose content (sha256) is already registered is skipped,
 //! so a restart doubles nothing.
 //!
 //! **Bounded memory.** Nothing holds a whole delivery or report: decryption streams to an
 //! unlinked temporary file (private to the worker, gone when closed), unzipping streams member by
-//! member from it, and a blocking thread hands each report to the database in parts of
-//! [`PART_BYTES`] over a channel of [`PARTS_IN_FLIGHT`]; the database parses a part at a time too.
-//! Peak memory is a few parts, whatever the delivery's size (BENCHMARKS.md has the figures).
+//! member from it in parts of [`PART_BYTES`], a second thread parses each report as its parts
+//! arrive (a channel of [`PARTS_IN_FLIGHT`]), and its rows go to the database in batches of about
+//! [`ROWS_BYTES`] over another such channel. Peak memory is a few parts and batches, whatever the
+//! delivery's size (BENCHMARKS.md has the figures). The three stages overlap: the worker
+//! decrypts, unzips and parses while the database merges the report before.
 
 use std::fs::File;
 use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
+
+use bytes::BytesMut;
+use futures_util::SinkExt;
+use smt_core::stage::StageRow;
+use smt_core::Format;
+use tokio_postgres::CopyInSink;
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
@@ -26,6 +38,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::Transaction;
 
 use crate::pgp::{self, Keyring};
+use crate::staging::{self, PartsReader};
 use crate::unzip::{self, Archive, Limits, Member};
 
 /// The size of the parts a report is sent to the database in (smt.load_part keeps parts of at
@@ -35,6 +48,12 @@ pub const PART_BYTES: usize = 8 << 20;
 /// Parts waiting in the channel between the unpacking thread and the database: one being sent,
 /// these waiting, one being filled.
 pub const PARTS_IN_FLIGHT: usize = 2;
+
+/// About how much of a report's rows (binary COPY) is sent to the database at once.
+pub const ROWS_BYTES: usize = 1 << 20;
+
+/// How much of a report its format is detected from.
+const HEAD_BYTES: usize = 64 * 1024;
 
 /// Why a delivery could not be unpacked: it is quarantined with this, never retried blindly.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +80,24 @@ pub enum Piece {
     Report(String),
     Part(Vec<u8>),
     EndReport,
+}
+
+/// What the loading side gets, in order, for each report: a report the database takes as bytes
+/// ([`LoadStep::Raw`] pieces), or one parsed here: its start (answered with the load's id, which
+/// the rows carry), its rows, its end with the digest and size of the bytes parsed.
+#[derive(Debug)]
+pub enum LoadStep {
+    Raw(Piece),
+    Staged {
+        name: String,
+        upload: std::sync::mpsc::SyncSender<i64>,
+    },
+    Rows(bytes::Bytes),
+    EndStaged {
+        sha256: Vec<u8>,
+        size_bytes: u64,
+        format: Format,
+    },
 }
 
 /// A source the unpacking can read and seek: a delivery's file, a temporary file, bytes.
@@ -277,17 +314,23 @@ pub fn unpack(
     Ok(members)
 }
 
-/// Unpacks the delivery at `path` on a thread of its own, handing its pieces over a channel of
-/// [`PARTS_IN_FLIGHT`]: memory stays bounded by a few parts whatever the delivery's size. An
-/// error ends the stream.
+/// Unpacks the delivery at `path` on a thread of its own and parses each interval report on
+/// another, handing the [`LoadStep`]s over a channel of [`PARTS_IN_FLIGHT`]: memory stays
+/// bounded by a few parts whatever the delivery's size. An error ends the stream.
 pub fn spawn_unpack(
     path: PathBuf,
     name: String,
     keyring: Option<Arc<Keyring>>,
     part_bytes: usize,
-) -> mpsc::Receiver<Result<Piece, UnpackError>> {
+    esiid_mode: EsiidMode,
+) -> mpsc::Receiver<Result<LoadStep, UnpackError>> {
     let (tx, rx) = mpsc::channel(PARTS_IN_FLIGHT);
     std::thread::spawn(move || {
+        let mut stager = Stager {
+            out: tx.clone(),
+            esiid_mode,
+            current: None,
+        };
         let run = || -> Result<(), UnpackError> {
             let file = File::open(&path).map_err(|e| UnpackError::Read(name.clone(), e))?;
             unpack_into(
@@ -296,7 +339,7 @@ pub fn spawn_unpack(
                 keyring.as_deref(),
                 &Limits::DEFAULT,
                 part_bytes,
-                &mut |piece| tx.blocking_send(Ok(piece)).is_ok(),
+                &mut |piece| stager.take(piece),
             )
         };
         let result =
@@ -306,11 +349,134 @@ pub fn spawn_unpack(
                     crate::text::panic_message(&*p).to_owned(),
                 ))
             });
+        // A report cut short ends here; whatever it sent is rolled back with the error.
+        stager.end_report();
         if let Err(e) = result {
             let _ = tx.blocking_send(Err(e));
         }
     });
     rx
+}
+
+type StepSender = mpsc::Sender<Result<LoadStep, UnpackError>>;
+
+/// A binary COPY into smt.stage in progress.
+type RowsSink = Pin<Box<CopyInSink<bytes::Bytes>>>;
+
+/// The unpacking's sink: hands each report's parts to a thread of its own that parses it.
+struct Stager {
+    out: StepSender,
+    esiid_mode: EsiidMode,
+    current: Option<(SyncSender<Vec<u8>>, std::thread::JoinHandle<()>)>,
+}
+
+impl Stager {
+    /// Takes the next piece; false when the loading side went away.
+    fn take(&mut self, piece: Piece) -> bool {
+        match piece {
+            Piece::Report(name) => {
+                let (parts, received) = sync_channel(PARTS_IN_FLIGHT);
+                let (out, mode) = (self.out.clone(), self.esiid_mode);
+                let parser = std::thread::spawn(move || {
+                    let crashed_out = out.clone();
+                    let report = name.clone();
+                    let run = move || stage_report(name, PartsReader::new(received), mode, &out);
+                    if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+                        let why = crate::text::panic_message(&*p).to_owned();
+                        let _ = crashed_out.blocking_send(Err(UnpackError::Crashed(report, why)));
+                    }
+                });
+                self.current = Some((parts, parser));
+                !self.out.is_closed()
+            }
+            Piece::Part(bytes) => match &self.current {
+                Some((parts, _)) => parts.send(bytes).is_ok(),
+                None => false,
+            },
+            Piece::EndReport => self.end_report() && !self.out.is_closed(),
+        }
+    }
+
+    /// Ends the report being parsed (its parser reads to the end and stops); false if its
+    /// parser crashed.
+    fn end_report(&mut self) -> bool {
+        match self.current.take() {
+            Some((parts, parser)) => {
+                drop(parts);
+                parser.join().is_ok()
+            }
+            None => true,
+        }
+    }
+}
+
+/// Parses one report as its parts arrive: an interval report becomes staging rows, anything else
+/// goes on as bytes for the database to keep and judge.
+fn stage_report(name: String, mut parts: PartsReader, mode: EsiidMode, out: &StepSender) {
+    let send = |step: LoadStep| out.blocking_send(Ok(step)).is_ok();
+    let mut head_parts = Vec::new();
+    let mut head_len = 0;
+    while head_len < HEAD_BYTES {
+        match parts.next_part() {
+            Some(p) => {
+                head_len += p.len();
+                head_parts.push(p);
+            }
+            None => break,
+        }
+    }
+    let head = head_parts.concat();
+    let Some(format) = smt_core::format::detect(&head).filter(|f| f.has_intervals()) else {
+        if !send(LoadStep::Raw(Piece::Report(name))) {
+            return;
+        }
+        for p in head_parts
+            .into_iter()
+            .chain(std::iter::from_fn(|| parts.next_part()))
+        {
+            if !send(LoadStep::Raw(Piece::Part(p))) {
+                return;
+            }
+        }
+        send(LoadStep::Raw(Piece::EndReport));
+        return;
+    };
+    drop(head_parts);
+    let (upload, id) = sync_channel(1);
+    if !send(LoadStep::Staged {
+        name: name.clone(),
+        upload,
+    }) {
+        return;
+    }
+    let Ok(file_id) = id.recv() else {
+        return;
+    };
+    let mut buf = BytesMut::with_capacity(ROWS_BYTES + (64 << 10));
+    staging::put_header(&mut buf);
+    {
+        let src = io::BufReader::with_capacity(256 << 10, Cursor::new(head).chain(&mut parts));
+        let records = smt_core::interval_records(src, format, mode).expect("an interval format");
+        for item in records {
+            if let Err(e) = staging::put_row(&mut buf, file_id, &StageRow::of(item)) {
+                let _ = out.blocking_send(Err(UnpackError::Crashed(name, e.to_string())));
+                return;
+            }
+            if buf.len() >= ROWS_BYTES && !send(LoadStep::Rows(buf.split().freeze())) {
+                return;
+            }
+        }
+    }
+    staging::put_trailer(&mut buf);
+    if !send(LoadStep::Rows(buf.split().freeze())) {
+        return;
+    }
+    let (sha256, size_bytes) = parts.finish();
+    send(LoadStep::EndStaged {
+        sha256,
+        size_bytes,
+        format,
+    });
 }
 
 /// The counts of one load, as the extension returns them (the columns of `smt.load_result`, also
@@ -416,49 +582,87 @@ pub enum LoadError {
     Database(anyhow::Error),
 }
 
-/// Loads the reports of one delivery, as `pieces` brings them, inside `tx`. The caller commits
+/// Loads the reports of one delivery, as `steps` brings them, inside `tx`. The caller commits
 /// (or, on an error, drops `tx`: nothing of the delivery stays).
 pub async fn load_pieces(
     tx: &Transaction<'_>,
-    mut pieces: mpsc::Receiver<Result<Piece, UnpackError>>,
+    mut steps: mpsc::Receiver<Result<LoadStep, UnpackError>>,
     esiid_mode: EsiidMode,
 ) -> Result<Vec<ReportOutcome>, LoadError> {
+    let db = |what: String| {
+        move |e: tokio_postgres::Error| LoadError::Database(anyhow::Error::new(e).context(what))
+    };
     let mut outcomes = Vec::new();
-    let mut current: Option<(String, i64)> = None;
-    while let Some(piece) = pieces.recv().await {
-        match piece? {
-            Piece::Report(name) => {
-                let upload: i64 = tx
-                    .query_one(
-                        "SELECT smt.load_begin($1, $2)",
-                        &[&name, &esiid_mode.is_lenient()],
-                    )
-                    .await
-                    .and_then(|row| row.try_get(0))
-                    .with_context(|| format!("beginning to load {name}"))
-                    .map_err(LoadError::Database)?;
-                current = Some((name, upload));
-            }
-            Piece::Part(bytes) => {
-                let (name, upload) = current.as_ref().expect("a part follows its report");
+    let mut raw: Option<(String, i64)> = None;
+    // The report being copied: its name, its load's id, the COPY into smt.stage.
+    let mut staged: Option<(String, i64, RowsSink)> = None;
+    let begin = |name: String| async move {
+        let upload: i64 = tx
+            .query_one(
+                "SELECT smt.load_begin($1, $2)",
+                &[&name, &esiid_mode.is_lenient()],
+            )
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(db(format!("beginning to load {name}")))?;
+        Ok::<_, LoadError>((name, upload))
+    };
+    while let Some(step) = steps.recv().await {
+        match step? {
+            LoadStep::Raw(Piece::Report(name)) => raw = Some(begin(name).await?),
+            LoadStep::Raw(Piece::Part(bytes)) => {
+                let (name, upload) = raw.as_ref().expect("a part follows its report");
                 tx.execute("SELECT smt.load_part($1, $2)", &[upload, &bytes])
                     .await
-                    .with_context(|| format!("loading {name}"))
-                    .map_err(LoadError::Database)?;
+                    .map_err(db(format!("loading {name}")))?;
             }
-            Piece::EndReport => {
-                let (name, upload) = current.take().expect("an end follows its report");
+            LoadStep::Raw(Piece::EndReport) => {
+                let (name, upload) = raw.take().expect("an end follows its report");
                 let row = tx
                     .query_one("SELECT * FROM smt.load_end($1)", &[&upload])
                     .await
-                    .with_context(|| format!("loading {name}"))
-                    .map_err(LoadError::Database)?;
+                    .map_err(db(format!("loading {name}")))?;
+                outcomes.push(ReportOutcome::from_row(name, &row).map_err(LoadError::Database)?);
+            }
+            LoadStep::Staged { name, upload } => {
+                let (name, id) = begin(name).await?;
+                let sink = tx
+                    .copy_in::<_, bytes::Bytes>(&staging::copy_statement())
+                    .await
+                    .map_err(db(format!("loading {name}")))?;
+                // The parser waits for the id its rows carry.
+                let _ = upload.send(id);
+                staged = Some((name, id, Box::pin(sink)));
+            }
+            LoadStep::Rows(rows) => {
+                let (name, _, sink) = staged.as_mut().expect("rows follow their report");
+                sink.send(rows)
+                    .await
+                    .map_err(db(format!("loading {name}")))?;
+            }
+            LoadStep::EndStaged {
+                sha256,
+                size_bytes,
+                format,
+            } => {
+                let (name, id, mut sink) = staged.take().expect("an end follows its report");
+                sink.as_mut()
+                    .finish()
+                    .await
+                    .map_err(db(format!("loading {name}")))?;
+                let row = tx
+                    .query_one(
+                        "SELECT * FROM smt.load_staged($1, $2, $3, $4)",
+                        &[&id, &sha256, &(size_bytes as i64), &format.name()],
+                    )
+                    .await
+                    .map_err(db(format!("loading {name}")))?;
                 outcomes.push(ReportOutcome::from_row(name, &row).map_err(LoadError::Database)?);
             }
         }
     }
-    if let Some((name, _)) = current {
-        // The unpacking thread ended without an end or an error: it cannot, but never load half.
+    if let Some(name) = raw.map(|r| r.0).or(staged.map(|s| s.0)) {
+        // The unpacking ended without an end or an error: it cannot, but never load half.
         return Err(LoadError::Unpack(UnpackError::Crashed(
             name,
             "the report ended without its end".to_owned(),
@@ -637,7 +841,13 @@ mod tests {
             .unwrap();
         let collect = |path: PathBuf| {
             rt.block_on(async {
-                let mut rx = spawn_unpack(path, "d.zip".into(), None, 4096);
+                let mut rx = spawn_unpack(
+                    path,
+                    "d.zip".into(),
+                    None,
+                    4096,
+                    EsiidMode::lenient_if(false),
+                );
                 let mut out = Vec::new();
                 while let Some(p) = rx.recv().await {
                     out.push(p.map_err(|e| e.to_string()));
@@ -648,7 +858,7 @@ mod tests {
         let got = collect(path);
         let parts: usize = got
             .iter()
-            .filter(|p| matches!(p, Ok(Piece::Part(_))))
+            .filter(|p| matches!(p, Ok(LoadStep::Raw(Piece::Part(_)))))
             .count();
         assert_eq!(parts, 2 * a.len().div_ceil(4096));
         assert!(got.iter().all(|p| p.is_ok()));
@@ -667,6 +877,58 @@ mod tests {
             last.contains("cannot unzip") && last.contains("b.lse"),
             "{last}"
         );
-        assert_eq!(got[0], Ok(Piece::Report("a.lse".into())));
+        assert!(
+            matches!(&got[0], Ok(LoadStep::Raw(Piece::Report(n))) if n == "a.lse"),
+            "{:?}",
+            got[0]
+        );
+    }
+
+    #[test]
+    fn an_interval_report_is_parsed_on_the_worker_into_copy_rows_with_its_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = chrono::NaiveDate::from_ymd_opt(2025, 11, 2).unwrap();
+        let records = smt_core::testdata::Generator::new(5).records(300, &[day]);
+        let lse = smt_core::testdata::lse_bytes(&records, true);
+        let path = dir.path().join("d.zip");
+        std::fs::write(&path, zip_of(&[("r.lse", &lse)])).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (rows, end) = rt.block_on(async {
+            let mut rx = spawn_unpack(
+                path,
+                "d.zip".into(),
+                None,
+                4096,
+                EsiidMode::lenient_if(false),
+            );
+            let (mut rows, mut end) = (Vec::new(), None);
+            while let Some(step) = rx.recv().await {
+                match step.unwrap() {
+                    LoadStep::Staged { name, upload } => {
+                        assert_eq!(name, "r.lse");
+                        upload.send(42).unwrap();
+                    }
+                    LoadStep::Rows(b) => rows.extend_from_slice(&b),
+                    LoadStep::EndStaged {
+                        sha256,
+                        size_bytes,
+                        format,
+                    } => end = Some((sha256, size_bytes, format)),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            (rows, end.unwrap())
+        });
+        assert_eq!(end.0, Sha256::digest(&lse).to_vec());
+        assert_eq!(end.1, lse.len() as u64);
+        assert_eq!(end.2, Format::Lse);
+        assert!(rows.starts_with(b"PGCOPY\n\xff\r\n\0"));
+        assert!(rows.ends_with(&(-1i16).to_be_bytes()));
+        // One row per record, each carrying the load's id (file_id first, 8 bytes).
+        let marker = [&8i32.to_be_bytes()[..], &42i64.to_be_bytes()].concat();
+        let per_row = memchr::memmem::find_iter(&rows, &marker).count();
+        assert_eq!(per_row, records.len());
     }
 }

@@ -3,6 +3,7 @@
 //! - [`transport`]: list and fetch remote files (FTPS now, SFTP next) behind one small trait.
 //! - [`pgp`], [`unzip`]: OpenPGP decryption and zip members of SMT deliveries.
 //! - [`ingest`]: one local file (encrypted, zipped or plain) into the database, exactly once.
+//! - [`staging`]: a report's rows parsed on the worker, for a binary COPY into the database.
 //! - [`jobs`]: cron jobs kept in Postgres, claimed with SKIP LOCKED under a lease.
 //! - [`config`], [`db`]: configuration (TOML + environment) and connections.
 //! - [`logging`], [`text`]: what may be logged (no secrets, no file contents) and printed (no
@@ -15,6 +16,7 @@ pub mod jobs;
 pub mod logging;
 pub mod pgp;
 pub mod sources;
+pub mod staging;
 pub mod text;
 pub mod transport;
 pub mod unzip;

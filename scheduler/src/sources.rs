@@ -37,9 +37,10 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 use smt_core::EsiidMode;
+use tokio::io::AsyncReadExt;
 use tokio_postgres::{Client, Row};
 
-use crate::config::FtpsSite;
+use crate::config::{FtpsSite, KeepDeliveries};
 use crate::ingest::{self, LoadCounts, LoadError, ReportOutcome};
 use crate::jobs::ClaimedRun;
 use crate::pgp::Keyring;
@@ -50,6 +51,7 @@ use crate::transport::{RemoteFile, Transport};
 pub struct Settings {
     pub keyring: Option<Arc<Keyring>>,
     pub esiid_mode: EsiidMode,
+    pub keep_deliveries: KeepDeliveries,
     pub download_dir: PathBuf,
     /// How long a loaded or quarantined download is kept (by its modification time).
     pub retention: Duration,
@@ -368,6 +370,7 @@ pub async fn load_delivery(
         name.to_owned(),
         settings.keyring.clone(),
         ingest::PART_BYTES,
+        settings.esiid_mode,
     );
     let tx = work.transaction().await?;
     let reports = match ingest::load_pieces(&tx, pieces, settings.esiid_mode).await {
@@ -405,7 +408,53 @@ pub async fn load_delivery(
         );
     }
     tx.commit().await?;
+    if settings.keep_deliveries == KeepDeliveries::Database {
+        // After the load's commit: keeping the raw record never holds up or undoes a load; a
+        // delivery that could not be kept stays in the download directory.
+        if let Err(e) = keep_delivery(work, remote_file_id, path).await {
+            tracing::warn!(
+                file = name,
+                "loaded, but not kept in smt.delivery_content: {e:#}"
+            );
+        }
+    }
     Ok(outcome)
+}
+
+/// Keeps a loaded delivery's bytes as received in smt.delivery_content, in parts, in one
+/// transaction of its own.
+async fn keep_delivery(work: &mut Client, remote_file_id: i64, path: &Path) -> Result<()> {
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let tx = work.transaction().await?;
+    let mut part = 0i32;
+    loop {
+        let mut buf = Vec::with_capacity(ingest::PART_BYTES);
+        let n = (&mut file)
+            .take(ingest::PART_BYTES as u64)
+            .read_to_end(&mut buf)
+            .await?;
+        if n == 0 && part > 0 {
+            break;
+        }
+        let kept: bool = tx
+            .query_one(
+                "SELECT smt.delivery_keep($1, $2, $3) AS kept",
+                &[&remote_file_id, &part, &buf],
+            )
+            .await?
+            .try_get("kept")?;
+        if !kept {
+            bail!("delivery {remote_file_id} is not this login role's");
+        }
+        part += 1;
+        if n < ingest::PART_BYTES {
+            break;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The counts of a run: deliveries, quarantined, reports, already_loaded, every load count

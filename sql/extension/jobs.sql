@@ -186,6 +186,22 @@ COMMENT ON COLUMN smt.remote_file.fetched_at IS 'When it was downloaded.';
 COMMENT ON COLUMN smt.remote_file.loaded_at IS 'When its reports were loaded.';
 COMMENT ON COLUMN smt.remote_file.registered_by IS 'Login role (session_user) of the worker that registered it: each role keeps its own registry, and only that role may mark its rows fetched, loaded or quarantined. After moving the scheduler to another login role, the new role sees every file as new and fetches it again; smt.load recognizes reports already loaded by their digest.';
 
+-- Deliveries as received (still zipped and encrypted: already compressed, so stored as they are,
+-- uncompressed by PostgreSQL), in parts of at most 8 MiB, kept by the worker after loading them
+-- when its configuration says so (load.keep_deliveries = "database", the default): the raw record
+-- of what SMT sent, off the load's critical path, at about 1-2 bytes per interval.
+CREATE TABLE smt.delivery_content (
+    remote_file_id bigint NOT NULL REFERENCES smt.remote_file ON DELETE CASCADE,
+    part           integer NOT NULL CHECK (part >= 0),
+    data           bytea NOT NULL,
+    PRIMARY KEY (remote_file_id, part)
+);
+ALTER TABLE smt.delivery_content ALTER COLUMN data SET STORAGE EXTERNAL;
+COMMENT ON TABLE smt.delivery_content IS 'The bytes of each delivery exactly as received (smt.remote_file), in parts: the delivery is its parts'' data in part order. Written by the worker through smt.delivery_keep.';
+COMMENT ON COLUMN smt.delivery_content.remote_file_id IS 'The delivery (smt.remote_file).';
+COMMENT ON COLUMN smt.delivery_content.part IS 'Position of this part in the delivery, from 0.';
+COMMENT ON COLUMN smt.delivery_content.data IS 'This part of the delivery as received (at most 8 MiB); stored uncompressed, since a delivery is compressed already.';
+
 -- pg_dump writes the scheduler's state (and the positions of the identity sequences); of the job
 -- kinds only those a DBA added, since CREATE EXTENSION makes the built-in ones.
 SELECT pg_catalog.pg_extension_config_dump('smt.job_kind', 'WHERE NOT builtin');
@@ -195,6 +211,7 @@ SELECT pg_catalog.pg_extension_config_dump('smt.job_run', '');
 SELECT pg_catalog.pg_extension_config_dump('smt.job_run_run_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('smt.remote_file', '');
 SELECT pg_catalog.pg_extension_config_dump('smt.remote_file_remote_file_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('smt.delivery_content', '');
 
 -- ---------------------------------------------------------------------------------------------
 -- Shapes shared by the functions.
@@ -527,6 +544,34 @@ END
 $$;
 COMMENT ON FUNCTION smt.delivery_loaded(bigint, bigint[], bytea) IS
 'Marks a fetched delivery of the calling login role loaded, with the smt.file rows of its reports (each must exist) and the SHA-256 of its bytes. Call it in the transaction that loaded the reports, so both commit together. False (and nothing changed) when it is not theirs or was never fetched.';
+
+CREATE FUNCTION smt.delivery_keep(remote_file_id bigint, part integer, data bytea) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    IF delivery_keep.part IS NULL OR delivery_keep.part < 0 OR delivery_keep.data IS NULL
+       OR octet_length(delivery_keep.data) > 8388608 THEN
+        RAISE EXCEPTION 'smt.delivery_keep needs a part number from 0 and at most 8 MiB of bytes'
+              USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT FROM smt.remote_file r
+                    WHERE r.remote_file_id = delivery_keep.remote_file_id AND r.registered_by = session_user) THEN
+        RETURN false;
+    END IF;
+    INSERT INTO smt.delivery_content (remote_file_id, part, data)
+    VALUES (delivery_keep.remote_file_id, delivery_keep.part, delivery_keep.data)
+    ON CONFLICT (remote_file_id, part) DO UPDATE SET data = excluded.data;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION smt.delivery_keep(bigint, integer, bytea) IS
+'Keeps one part (at most 8 MiB, numbered from 0) of a delivery of the calling login role as received, in smt.delivery_content; a part kept before is replaced. False (and nothing kept) when the delivery is not theirs.';
+
+CREATE FUNCTION smt.delivery_bytes(remote_file_id bigint) RETURNS bytea
+LANGUAGE sql STABLE
+RETURN (SELECT string_agg(c.data, '\x'::bytea ORDER BY c.part)
+          FROM smt.delivery_content c WHERE c.remote_file_id = delivery_bytes.remote_file_id);
+COMMENT ON FUNCTION smt.delivery_bytes(bigint) IS 'The bytes of a kept delivery exactly as received (its parts in smt.delivery_content, in order); NULL when none are kept. For deliveries under 1 GB; needs SELECT on smt.delivery_content.';
 
 CREATE FUNCTION smt.delivery_quarantined(remote_file_id bigint, error text, sha256 bytea DEFAULT NULL) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

@@ -31,9 +31,16 @@ GRANT SELECT ON smt.interval, smt.interval_15min, smt.daily_usage, smt.completen
 REVOKE EXECUTE ON FUNCTION smt.load(bytea, text, boolean), smt.load_begin(text, boolean),
     smt.load_part(bigint, bytea), smt.load_end(bigint), smt._upload(bigint),
     smt._content_summary(bigint), smt._stage_file(bigint, boolean), smt._stage_records(bigint, boolean),
-    smt._merge_stage(bigint), smt._apply_day_totals(bigint, date), smt._ensure_partitions(date[]), smt._guard_meter_data() FROM PUBLIC;
+    smt._merge_stage(bigint), smt._settle_stage(bigint), smt._apply_day_totals(bigint, date),
+    smt.load_staged(bigint, bytea, bigint, text),
+    smt._register_upload(smt.upload, bytea, bigint, text),
+    smt._staged_problem(date, integer, smallint, smallint[], integer[], text[], text, text, smallint, smallint, smallint), smt._ensure_partitions(date[]), smt._guard_meter_data() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION smt.load(bytea, text, boolean), smt.load_begin(text, boolean),
-    smt.load_part(bigint, bytea), smt.load_end(bigint) TO smt_loader;
+    smt.load_part(bigint, bytea), smt.load_end(bigint), smt.load_staged(bigint, bytea, bigint, text) TO smt_loader;
+-- A loader that parses reports itself copies its rows into the staging table (and may do nothing
+-- else with it: no reading, changing or deleting); smt.load_staged takes only the rows of the
+-- loader's own transaction and checks each before merging it.
+GRANT INSERT ON smt.stage TO smt_loader;
 
 -- The scheduler's worker role: smt_loader; its bookkeeping goes through the scheduler API below.
 GRANT SELECT ON smt.stale_remote_file TO smt_reader;
@@ -55,14 +62,16 @@ REVOKE EXECUTE ON FUNCTION smt.enqueue_due(), smt.abandon_crashing_runs(integer)
     smt.delivery_seen(text, text, text, bigint, timestamptz),
     smt.delivery_imported(text, text, text, bigint, timestamptz, text, boolean),
     smt.deliveries(text, text), smt.delivery_fetched(bigint, text, bytea),
-    smt.delivery_loaded(bigint, bigint[], bytea), smt.delivery_quarantined(bigint, text, bytea) FROM PUBLIC;
+    smt.delivery_loaded(bigint, bigint[], bytea), smt.delivery_quarantined(bigint, text, bytea),
+    smt.delivery_keep(bigint, integer, bytea) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION smt.enqueue_due(), smt.abandon_crashing_runs(integer),
     smt.claim_run(text, interval), smt.heartbeat_run(bigint, text, interval),
     smt.succeed_run(bigint, text, jsonb), smt.fail_run(bigint, text, text),
     smt.delivery_seen(text, text, text, bigint, timestamptz),
     smt.delivery_imported(text, text, text, bigint, timestamptz, text, boolean),
     smt.deliveries(text, text), smt.delivery_fetched(bigint, text, bytea),
-    smt.delivery_loaded(bigint, bigint[], bytea), smt.delivery_quarantined(bigint, text, bytea) TO smt_loader;
+    smt.delivery_loaded(bigint, bigint[], bytea), smt.delivery_quarantined(bigint, text, bytea),
+    smt.delivery_keep(bigint, integer, bytea) TO smt_loader;
 -- Administration runs with the caller's own table privileges (SECURITY INVOKER): smt_admin's.
 REVOKE EXECUTE ON FUNCTION smt.job_add(text, text, text, jsonb, text, integer), smt.job_named(text),
     smt.job_enable(text), smt.job_disable(text), smt.job_run_now(text), smt.job_delete(text),

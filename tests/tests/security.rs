@@ -425,7 +425,15 @@ fn loader_cannot_become_superuser_through_a_temp_stage_trigger() {
 }
 
 // ------------------------------------------------------------------------------------------------
-// 2. Writing staging rows directly, to have the merge store them unparsed.
+// 2. Writing staging rows directly, to have the merge store them unchecked.
+
+/// A record as a loader would stage it, with the attacker's changes: `(file_id, ESIID, day, revision,
+/// units16, status, kwh_total, present)`.
+const STAGE_ROW: &str = "INSERT INTO smt.stage (file_id, role, esiid, channel, day, revision, first_start,
+                                interval_seconds, scale, units16, status, kwh_total, intervals_expected,
+                                intervals_present, intervals_estimated, line)
+         VALUES ($1, 'record', $2, 4, $3::text::date, $4::text::timestamptz, $3::text::date::timestamptz,
+                 900, 3, $5, $6, $7, 96, $8, 0, 1)";
 
 #[test]
 fn loader_cannot_stage_unparsed_rows() {
@@ -433,22 +441,183 @@ fn loader_cannot_stage_unparsed_rows() {
         return;
     };
     let attacker = db.create_login_role("attacker", "smt_loader");
+    let victim = db.create_login_role("victim", "smt_loader");
     let mut admin = db.connect();
     let stored = Generator::new(201).records(2, &[date(2025, 7, 1)]);
     let first = load(&mut admin, &lse(&stored), "first.lse");
     let mut a = db.connect_as(&attacker);
+    let mut v = db.connect_as(&victim);
     let before = snapshot(&mut admin, &[&attacker]);
-
     let file_id = first.file_id;
-    refused_with(
-        &mut a,
-        "INSERT INTO smt.stage (file_id, role, esiid, channel, day, revision, first_start,
-                                interval_seconds, scale, units, status, line)
-         VALUES ($1, 'record', 'NOT-AN-ESIID', 4, '2099-01-01', '2099-01-01 00:00+00',
-                 '2099-01-01 06:00+00', 900, 3, ARRAY[1, 2, 3], 'AAA', 1)",
-        &[&file_id],
-        &["42501"],
-    );
+    let full: Vec<Option<i16>> = vec![Some(1); 96];
+    let all_a = "A".repeat(96);
+
+    // A loader may copy rows into smt.stage (that is how the smt scheduler loads), and only that.
+    // 1. Rows under no load in progress, committed: dropped by the next load's begin, never merged.
+    a.execute(
+        STAGE_ROW,
+        &[
+            &file_id,
+            &"NOT-AN-ESIID",
+            &"2099-01-01",
+            &"2099-01-01 00:00+00",
+            &vec![Some(1i16); 3],
+            &"AAA",
+            &"0.003",
+            &3i16,
+        ],
+    )
+    .unwrap();
+    {
+        let mut t = v.transaction().unwrap();
+        let id: i64 = t
+            .query_one("SELECT smt.load_begin('nothing.lse')", &[])
+            .unwrap()
+            .get(0);
+        // 2. Rows planted under another role's load in progress (committed by the attacker while
+        //    the victim's load runs) are not that load's: ignored.
+        a.execute(
+            STAGE_ROW,
+            &[
+                &id,
+                &"10443720000000009",
+                &"2025-07-03",
+                &"2025-07-05 11:00+00",
+                &full,
+                &all_a.as_str(),
+                &"0.096",
+                &96i16,
+            ],
+        )
+        .unwrap();
+        let row = t
+            .query_one("SELECT records, inserted, rejected FROM smt.load_staged($1, sha256('victim'), 6, 'lse')", &[&id])
+            .unwrap();
+        assert_eq!(
+            (
+                row.get::<_, i32>(0),
+                row.get::<_, i32>(1),
+                row.get::<_, i32>(2)
+            ),
+            (0, 0, 0)
+        );
+        t.rollback().unwrap();
+    }
+    // The victim's load was rolled back, and with it its dropping of the first orphan row; the row
+    // planted under its id is an orphan now too. The next load to begin drops both (shown in a
+    // transaction of its own).
+    let orphans: i64 = one(&mut admin, "SELECT count(*) FROM smt.stage", &[]);
+    assert_eq!(orphans, 2, "both planted rows wait for the next load");
+    {
+        let mut t = admin.transaction().unwrap();
+        t.execute("SELECT smt.load_begin('next.lse')", &[]).unwrap();
+        let left: i64 = t
+            .query_one("SELECT count(*) FROM smt.stage", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(left, 0, "a load's begin drops staged rows no load owns");
+        t.commit().unwrap();
+        // That load never ends; the next begin would forget it (the snapshot below must not see it).
+        admin
+            .execute("DELETE FROM smt.upload WHERE file_name = 'next.lse'", &[])
+            .unwrap();
+    }
+    // 3. The loader's own forged rows, within its own load: each one checked, none stored.
+    {
+        let mut t = a.transaction().unwrap();
+        let id: i64 = t
+            .query_one("SELECT smt.load_begin('forged-rows.lse')", &[])
+            .unwrap()
+            .get(0);
+        // (ESIID, day, revision, units16, status, kwh_total, intervals_present)
+        type Forged<'a> = (
+            &'a str,
+            &'a str,
+            &'a str,
+            Vec<Option<i16>>,
+            &'a str,
+            &'a str,
+            i16,
+        );
+        let forged: [Forged; 4] = [
+            // not an ESIID
+            (
+                "NOT-AN-ESIID",
+                "2025-07-03",
+                "2025-07-05 11:00+00",
+                full.clone(),
+                &all_a,
+                "0.096",
+                96,
+            ),
+            // three values for a 96-interval day
+            (
+                "10443720000000009",
+                "2025-07-03",
+                "2025-07-05 11:00+00",
+                vec![Some(1); 3],
+                "AAA",
+                "0.003",
+                3,
+            ),
+            // totals that are not the values'
+            (
+                "10443720000000009",
+                "2025-07-04",
+                "2025-07-06 11:00+00",
+                full.clone(),
+                &all_a,
+                "9999.000",
+                96,
+            ),
+            // a revision from the future, to win against every correction
+            (
+                "10443720000000009",
+                "2025-07-05",
+                "2099-01-01 00:00+00",
+                full.clone(),
+                &all_a,
+                "0.096",
+                96,
+            ),
+        ];
+        for (esiid, day, revision, units, status, total, present) in &forged {
+            t.execute(
+                STAGE_ROW,
+                &[&id, esiid, day, revision, units, status, total, present],
+            )
+            .unwrap();
+        }
+        let row = t
+            .query_one("SELECT records, inserted, rejected FROM smt.load_staged($1, sha256('forged'), 6, 'lse')", &[&id])
+            .unwrap();
+        assert_eq!(
+            (
+                row.get::<_, i32>(0),
+                row.get::<_, i32>(1),
+                row.get::<_, i32>(2)
+            ),
+            (0, 0, 4)
+        );
+        let reasons: Vec<String> = t
+            .query("SELECT kind || ': ' || reason FROM smt.reject WHERE file_id = $1 ORDER BY reject_id", &[&id])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert!(reasons[0].contains("ESIID NOT-AN-ESIID"), "{reasons:?}");
+        assert!(
+            reasons[1].contains("3 statuses where the day has 96"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons[2].contains("kwh_total 9999.000 where the values add up to 0.096"),
+            "{reasons:?}"
+        );
+        assert!(reasons[3].contains("revision_in_future"), "{reasons:?}");
+        t.rollback().unwrap();
+    }
+
     for sql in [
         "SELECT count(*) FROM smt.stage",
         "UPDATE smt.stage SET esiid = 'NOT-AN-ESIID', revision = '2099-01-01 00:00+00'",
@@ -915,7 +1084,6 @@ fn admin_cannot_add_a_trigger_to_tables_smt_load_writes() {
     // Nor the staging table, nor the internal steps of smt.load.
     for sql in [
         "SELECT count(*) FROM smt.stage",
-        "INSERT INTO smt.stage (file_id, role, esiid) VALUES (1, 'record', 'NOT-AN-ESIID')",
         "UPDATE smt.stage SET esiid = 'NOT-AN-ESIID'",
         "DELETE FROM smt.stage",
         "TRUNCATE smt.stage",

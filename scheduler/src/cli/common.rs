@@ -44,6 +44,7 @@ pub fn settings(config: &Config, key_flag: Option<&PathBuf>, lenient: bool) -> R
     Ok(Settings {
         keyring: keyring(config, key_flag)?,
         esiid_mode: EsiidMode::lenient_if(lenient || config.lenient_esiid),
+        keep_deliveries: config.keep_deliveries,
         download_dir: config
             .download_dir
             .clone()

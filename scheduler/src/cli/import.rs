@@ -1,6 +1,8 @@
 //! `smt import FILE...`: local deliveries (.lse, .csv, .zip, .pgp/.gpg, .asc) through the same path
-//! as the scheduler: decrypt, unzip, then `smt.load` (the database parses and merges), one
-//! transaction per file. Importing a file twice changes nothing. A path that cannot be imported
+//! as the scheduler: decrypt, unzip, parse, then the database checks and merges (see
+//! `smt_scheduler::ingest`), one transaction per file, on `--connections` connections at once (the
+//! database serializes the merges; the others' unpacking, parsing and copying overlap them).
+//! Rows are printed in the order the files were given. Importing a file twice changes nothing. A path that cannot be imported
 //! (missing, a directory, unreadable) is reported on stderr and the others go on; the last line
 //! (stderr) sums up every load count, and the exit status is 1 when anything went wrong. Every
 //! name (of a file, of a report in a zip) and every error is printed through `text::printable`: a
@@ -12,6 +14,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use smt_scheduler::db;
 use smt_scheduler::ingest::LoadCounts;
@@ -30,6 +33,9 @@ pub struct Args {
     /// Accept the LSE spec's ESIIDs (1-64 letters or digits).
     #[arg(long)]
     lenient_esiid: bool,
+    /// Files loading at once, each on a connection of its own.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
+    connections: u16,
     #[arg(required = true)]
     files: Vec<PathBuf>,
 }
@@ -37,7 +43,11 @@ pub struct Args {
 pub async fn run(args: Args) -> Result<ExitCode> {
     let (config, url) = args.db.load()?;
     let settings = common::settings(&config, args.pgp_key.as_ref(), args.lenient_esiid)?;
-    let mut client = db::connect(&url).await?;
+    let connections = usize::from(args.connections).min(args.files.len()).max(1);
+    let mut clients = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        clients.push(tokio::sync::Mutex::new(db::connect(&url).await?));
+    }
     let total: u64 = args
         .files
         .iter()
@@ -57,18 +67,33 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         "file\treport\tformat\t{}\tnote",
         LoadCounts::COLUMNS.join("\t")
     );
-    for path in &args.files {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+    // At most `connections` files in flight, results in the order given (so file i and file
+    // i + connections never share a connection at once; the lock only makes that explicit).
+    let mut imports = futures_util::stream::iter(args.files.iter().enumerate())
+        .map(|(i, path)| {
+            let (clients, settings) = (&clients, &settings);
+            async move {
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let mut client = clients[i % clients.len()].lock().await;
+                let mut done = Imported::default();
+                let result = import_one(&mut client, path, &name, settings, &mut done).await;
+                let closed = client.is_closed();
+                (path, name, done, result, closed)
+            }
+        })
+        .buffered(connections);
+    while let Some((path, name, done, result, closed)) = imports.next().await {
         bar.set_message(printable(&name).into_owned());
         summary.files += 1;
-        let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        match import_one(&mut client, path, &name, &settings, &bar, &mut summary).await {
+        summary.add(&done.summary);
+        bar.suspend(|| done.lines.iter().for_each(|l| println!("{l}")));
+        match result {
             Ok(()) => {}
             // Without its database connection nothing else can be imported.
-            Err(e) if client.is_closed() => {
+            Err(e) if closed => {
                 bar.finish_and_clear();
                 summary.failed += 1;
                 summary.print();
@@ -85,7 +110,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                 });
             }
         }
-        bar.inc(len);
+        bar.inc(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
     }
     bar.finish_and_clear();
     summary.print();
@@ -109,7 +134,21 @@ struct Summary {
     counts: LoadCounts,
 }
 
+/// What importing one file printed and counted, handed back to be shown in the files' order.
+#[derive(Default)]
+struct Imported {
+    lines: Vec<String>,
+    summary: Summary,
+}
+
 impl Summary {
+    fn add(&mut self, other: &Summary) {
+        self.failed += other.failed;
+        self.quarantined += other.quarantined;
+        self.failed_reports += other.failed_reports;
+        self.counts += other.counts;
+    }
+
     fn trouble(&self) -> bool {
         self.failed > 0
             || self.quarantined > 0
@@ -137,8 +176,7 @@ async fn import_one(
     path: &Path,
     name: &str,
     settings: &Settings,
-    bar: &ProgressBar,
-    summary: &mut Summary,
+    done: &mut Imported,
 ) -> Result<()> {
     let empty = "\t".repeat(LoadCounts::COLUMNS.len() + 3);
     let meta = std::fs::metadata(path).context("cannot read it")?;
@@ -168,19 +206,19 @@ async fn import_one(
     let delivery = sources::delivery_imported(client, &file, true).await?;
     let shown = printable(name);
     if delivery.state == "loaded" {
-        bar.suspend(|| println!("{shown}{empty}already imported: nothing changed"));
+        done.lines
+            .push(format!("{shown}{empty}already imported: nothing changed"));
         return Ok(());
     }
     let outcome =
         sources::load_delivery(client, delivery.remote_file_id, &abs, name, settings).await?;
+    let summary = &mut done.summary;
     if let Some(why) = &outcome.quarantined {
         summary.quarantined += 1;
-        bar.suspend(|| {
-            println!(
-                "{shown}{empty}quarantined: {} (after fixing the cause, import it again)",
-                printable(why)
-            )
-        });
+        done.lines.push(format!(
+            "{shown}{empty}quarantined: {} (after fixing the cause, import it again)",
+            printable(why)
+        ));
     }
     for r in &outcome.reports {
         let note = match (&r.failed, r.already_loaded) {
@@ -198,14 +236,12 @@ async fn import_one(
             .iter()
             .map(|(_, v)| v.to_string())
             .collect();
-        bar.suspend(|| {
-            println!(
-                "{shown}\t{}\t{}\t{}\t{note}",
-                printable(&r.name),
-                printable(r.format.as_deref().unwrap_or("?")),
-                counts.join("\t")
-            )
-        });
+        done.lines.push(format!(
+            "{shown}\t{}\t{}\t{}\t{note}",
+            printable(&r.name),
+            printable(r.format.as_deref().unwrap_or("?")),
+            counts.join("\t")
+        ));
     }
     Ok(())
 }
