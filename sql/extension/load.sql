@@ -63,7 +63,7 @@ COMMENT ON COLUMN smt.stage.field IS 'Field at fault (rejects).';
 COMMENT ON COLUMN smt.stage.kind IS 'Kind of problem (rejects).';
 COMMENT ON COLUMN smt.stage.reason IS 'What is wrong (rejects).';
 COMMENT ON COLUMN smt.stage.raw IS 'Text of the offending line (rejects).';
-COMMENT ON COLUMN smt.stage.decision IS 'What the merge decided for a record whose day was stored (NULL: the day was not stored and the record was inserted): replace, replace_conflict, keep, keep_conflict, identical; in_file_conflict for a version that lost to one of the same revision in the same file.';
+COMMENT ON COLUMN smt.stage.decision IS 'What the merge decided for a record whose day was stored (NULL: the day was not stored and the record was inserted; stored while it is being decided): replace, replace_conflict, keep, keep_conflict, identical; in_file_conflict for a version that lost to one of the same revision in the same file.';
 
 -- What one load did: the one definition of the load counts (smt.file keeps the same per file).
 CREATE TYPE smt.load_result AS (
@@ -368,33 +368,43 @@ COMMENT ON FUNCTION smt._tomorrow() IS 'Tomorrow''s date in Central prevailing t
 -- inserted, a stored one gets the channels the file brought and keeps the others.
 CREATE FUNCTION smt._apply_day_totals(file_id bigint, month date) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    part text := format('day_total_%s', to_char(month, 'YYYY_MM'));
 BEGIN
+    -- Load (channel 4) first, then generation (channel 1): one statement per channel, since a
+    -- statement may not upsert a row twice, and each ESIID-day has one current version per
+    -- channel (the file's repeats are settled), so neither needs grouping.
     EXECUTE format($sql$
         INSERT INTO smt.%I AS t (esiid, day, channels, import_kwh, export_kwh, intervals_expected,
                                  intervals_present, intervals_estimated)
-        SELECT s.esiid, s.day,
-               bit_or(CASE s.channel WHEN 4 THEN 1 ELSE 2 END)::smallint,
-               min(s.kwh_total::numeric) FILTER (WHERE s.channel = 4),
-               min(s.kwh_total::numeric) FILTER (WHERE s.channel = 1),
-               coalesce(min(s.intervals_expected) FILTER (WHERE s.channel = 4), min(s.intervals_expected)),
-               coalesce(min(s.intervals_present) FILTER (WHERE s.channel = 4), 0),
-               coalesce(min(s.intervals_estimated) FILTER (WHERE s.channel = 4), 0)
+        SELECT s.esiid, s.day, 1, s.kwh_total::numeric, NULL, s.intervals_expected,
+               s.intervals_present, s.intervals_estimated
           FROM smt.stage s
-         WHERE s.file_id = $1 AND s.role = 'record' AND s.channel IN (1, 4)
+         WHERE s.file_id = $1 AND s.role = 'record' AND s.channel = 4
            AND s.day >= $2 AND s.day < ($2 + interval '1 month')
            AND (s.decision IS NULL OR s.decision IN ('replace', 'replace_conflict'))
-         GROUP BY s.esiid, s.day
         ON CONFLICT (esiid, day) DO UPDATE SET
-            channels = t.channels | excluded.channels,
-            import_kwh = CASE WHEN excluded.channels & 1 = 1 THEN excluded.import_kwh ELSE t.import_kwh END,
-            export_kwh = CASE WHEN excluded.channels & 2 = 2 THEN excluded.export_kwh ELSE t.export_kwh END,
-            intervals_expected = CASE WHEN excluded.channels & 1 = 1 OR t.channels & 1 = 0
-                                      THEN excluded.intervals_expected ELSE t.intervals_expected END,
-            intervals_present = CASE WHEN excluded.channels & 1 = 1
-                                     THEN excluded.intervals_present ELSE t.intervals_present END,
-            intervals_estimated = CASE WHEN excluded.channels & 1 = 1
-                                       THEN excluded.intervals_estimated ELSE t.intervals_estimated END
-    $sql$, format('day_total_%s', to_char(month, 'YYYY_MM')))
+            channels = t.channels | 1,
+            import_kwh = excluded.import_kwh,
+            intervals_expected = excluded.intervals_expected,
+            intervals_present = excluded.intervals_present,
+            intervals_estimated = excluded.intervals_estimated
+    $sql$, part)
+    USING file_id, month;
+    -- A day with generation only counts its intervals at the generation's length, all missing
+    -- from the load's point of view, until load data comes.
+    EXECUTE format($sql$
+        INSERT INTO smt.%I AS t (esiid, day, channels, import_kwh, export_kwh, intervals_expected,
+                                 intervals_present, intervals_estimated)
+        SELECT s.esiid, s.day, 2, NULL, s.kwh_total::numeric, s.intervals_expected, 0, 0
+          FROM smt.stage s
+         WHERE s.file_id = $1 AND s.role = 'record' AND s.channel = 1
+           AND s.day >= $2 AND s.day < ($2 + interval '1 month')
+           AND (s.decision IS NULL OR s.decision IN ('replace', 'replace_conflict'))
+        ON CONFLICT (esiid, day) DO UPDATE SET
+            channels = t.channels | 2,
+            export_kwh = excluded.export_kwh
+    $sql$, part)
     USING file_id, month;
 END
 $$;
@@ -470,6 +480,8 @@ DECLARE
     months date[];
     month date;
     decided bigint;
+    -- the caller's planner settings, restored after the statements whose plans are pinned
+    planner text[];
 BEGIN
     INSERT INTO smt.reject (file_id, line, field, kind, reason, raw, esiid, channel, day)
     SELECT _merge_stage.file_id, s.line, s.field, s.kind, s.reason, s.raw, s.esiid, s.channel, s.day
@@ -484,9 +496,13 @@ BEGIN
     PERFORM smt._ensure_partitions(months);
 
     -- Days nobody has stored are inserted outright: no decision, no second look-up (the insert's
-    -- own key check finds the stored ones). Only the records whose day is stored get a decision,
-    -- here, against the stored version: a newer or older revision by comparison, the full rule
-    -- (smt._decide) only for an equal one. Records left without a decision were inserted.
+    -- own key check finds the stored ones, which are marked 'stored'). The staging table has no
+    -- statistics (its rows live inside one transaction), so the plans are pinned: a hash
+    -- anti-join of the staged rows against what was inserted (never a nested loop that rescans
+    -- it per row), and then look-ups by key into storage (never a scan of a partition per row).
+    planner := ARRAY[current_setting('enable_nestloop'), current_setting('enable_seqscan'),
+                     current_setting('enable_hashjoin'), current_setting('enable_mergejoin')];
+    PERFORM set_config('enable_nestloop', 'off', true);
     WITH inserted AS (
         INSERT INTO smt.interval_day (esiid, channel, day, revision, first_start, interval_seconds, scale,
                                       units16, units, kwh_exact, status, transaction_id, file_id)
@@ -497,20 +513,29 @@ BEGIN
         ON CONFLICT DO NOTHING
         RETURNING esiid, channel, day
     )
-    UPDATE smt.stage s
-       SET decision = CASE
-               WHEN s.revision > d.revision THEN 'replace'
-               WHEN s.revision < d.revision THEN 'keep'
-               ELSE smt._decide(d.revision, d.scale, coalesce(d.units16::integer[], d.units), d.kwh_exact, d.status,
-                                s.revision, s.scale, coalesce(s.units16::integer[], s.units), s.kwh_exact::numeric[], s.status)
-           END
-      FROM smt.interval_day d
+    UPDATE smt.stage s SET decision = 'stored'
      WHERE s.file_id = _merge_stage.file_id AND s.role = 'record'
-       AND d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day
        AND NOT EXISTS (SELECT FROM inserted i WHERE i.esiid = s.esiid AND i.channel = s.channel AND i.day = s.day);
     GET DIAGNOSTICS decided = ROW_COUNT;
+    PERFORM set_config('enable_nestloop', planner[1], true);
 
     IF decided > 0 THEN
+        PERFORM set_config('enable_seqscan', 'off', true);
+        PERFORM set_config('enable_hashjoin', 'off', true);
+        PERFORM set_config('enable_mergejoin', 'off', true);
+        -- Each record whose day is stored, against the stored version: a newer or older revision
+        -- by comparison, the full rule (smt._decide) only for an equal one.
+        UPDATE smt.stage s
+           SET decision = CASE
+                   WHEN s.revision > d.revision THEN 'replace'
+                   WHEN s.revision < d.revision THEN 'keep'
+                   ELSE smt._decide(d.revision, d.scale, coalesce(d.units16::integer[], d.units), d.kwh_exact, d.status,
+                                    s.revision, s.scale, coalesce(s.units16::integer[], s.units), s.kwh_exact::numeric[], s.status)
+               END
+          FROM smt.interval_day d
+         WHERE s.file_id = _merge_stage.file_id AND s.decision = 'stored'
+           AND d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day;
+
         -- Stored versions that lose move to history before being overwritten.
         INSERT INTO smt.interval_version (esiid, channel, day, revision, first_start, interval_seconds, scale, units16,
                                           units, kwh_exact, status, transaction_id, file_id, loaded_at, outcome,
@@ -530,6 +555,9 @@ BEGIN
           FROM smt.stage s
          WHERE s.file_id = _merge_stage.file_id AND s.decision IN ('replace', 'replace_conflict')
            AND d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day;
+        PERFORM set_config('enable_seqscan', planner[2], true);
+        PERFORM set_config('enable_hashjoin', planner[3], true);
+        PERFORM set_config('enable_mergejoin', planner[4], true);
     END IF;
 
     -- Incoming versions that lose are kept too: every version received is somewhere.
