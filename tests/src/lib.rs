@@ -78,7 +78,7 @@ fn unique_name(base: &str) -> String {
 }
 
 /// `url` with its database replaced by `dbname` (URL or key=value form).
-fn with_dbname(url: &str, dbname: &str) -> String {
+pub fn with_dbname(url: &str, dbname: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         return format!("{url} dbname={dbname}");
     };
