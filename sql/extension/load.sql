@@ -482,6 +482,7 @@ DECLARE
     decided bigint;
     -- the caller's planner settings, restored after the statements whose plans are pinned
     planner text[];
+    insert_first boolean;
 BEGIN
     INSERT INTO smt.reject (file_id, line, field, kind, reason, raw, esiid, channel, day)
     SELECT _merge_stage.file_id, s.line, s.field, s.kind, s.reason, s.raw, s.esiid, s.channel, s.day
@@ -496,30 +497,48 @@ BEGIN
     PERFORM smt._ensure_partitions(months);
 
     -- Days nobody has stored are inserted outright: no decision, no second look-up (the insert's
-    -- own key check finds the stored ones, which are marked 'stored'). The staging table has no
-    -- statistics (its rows live inside one transaction), so the plans are pinned: a hash
-    -- anti-join of the staged rows against what was inserted (never a nested loop that rescans
-    -- it per row), and then look-ups by key into storage (never a scan of a partition per row).
+    -- own key check finds the stored ones, which are marked 'stored'). A file of days mostly
+    -- stored already (a day sent again, revised) goes the other way round: each record is looked
+    -- up and decided first, and only the days not found are inserted, so no insert is tried in
+    -- vain. The first records of the file say which. The staging table has no statistics (its
+    -- rows live inside one transaction), so the plans are pinned: a hash anti-join of the staged
+    -- rows against what was inserted (never a nested loop that rescans it per row), and look-ups
+    -- by key into storage (never a scan of a partition per row).
     planner := ARRAY[current_setting('enable_nestloop'), current_setting('enable_seqscan'),
                      current_setting('enable_hashjoin'), current_setting('enable_mergejoin')];
-    PERFORM set_config('enable_nestloop', 'off', true);
-    WITH inserted AS (
-        INSERT INTO smt.interval_day (esiid, channel, day, revision, first_start, interval_seconds, scale,
-                                      units16, units, kwh_exact, status, transaction_id, file_id)
-        SELECT s.esiid, s.channel, s.day, s.revision, s.first_start, s.interval_seconds, s.scale,
-               s.units16, s.units, s.kwh_exact::numeric[], s.status, s.transaction_id, _merge_stage.file_id
-          FROM smt.stage s
-         WHERE s.file_id = _merge_stage.file_id AND s.role = 'record'
-        ON CONFLICT DO NOTHING
-        RETURNING esiid, channel, day
-    )
-    UPDATE smt.stage s SET decision = 'stored'
-     WHERE s.file_id = _merge_stage.file_id AND s.role = 'record'
-       AND NOT EXISTS (SELECT FROM inserted i WHERE i.esiid = s.esiid AND i.channel = s.channel AND i.day = s.day);
-    GET DIAGNOSTICS decided = ROW_COUNT;
-    PERFORM set_config('enable_nestloop', planner[1], true);
+    PERFORM set_config('enable_seqscan', 'off', true);
+    PERFORM set_config('enable_hashjoin', 'off', true);
+    PERFORM set_config('enable_mergejoin', 'off', true);
+    SELECT count(*) FILTER (WHERE EXISTS (SELECT FROM smt.interval_day d
+                                           WHERE d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day)) * 2
+           <= count(*)
+      INTO insert_first
+      FROM (SELECT s.esiid, s.channel, s.day FROM smt.stage s
+             WHERE s.file_id = _merge_stage.file_id AND s.role = 'record' LIMIT 64) s;
+    PERFORM set_config('enable_seqscan', planner[2], true);
+    PERFORM set_config('enable_hashjoin', planner[3], true);
+    PERFORM set_config('enable_mergejoin', planner[4], true);
 
-    IF decided > 0 THEN
+    IF insert_first THEN
+        PERFORM set_config('enable_nestloop', 'off', true);
+        WITH inserted AS (
+            INSERT INTO smt.interval_day (esiid, channel, day, revision, first_start, interval_seconds, scale,
+                                          units16, units, kwh_exact, status, transaction_id, file_id)
+            SELECT s.esiid, s.channel, s.day, s.revision, s.first_start, s.interval_seconds, s.scale,
+                   s.units16, s.units, s.kwh_exact::numeric[], s.status, s.transaction_id, _merge_stage.file_id
+              FROM smt.stage s
+             WHERE s.file_id = _merge_stage.file_id AND s.role = 'record'
+            ON CONFLICT DO NOTHING
+            RETURNING esiid, channel, day
+        )
+        UPDATE smt.stage s SET decision = 'stored'
+         WHERE s.file_id = _merge_stage.file_id AND s.role = 'record'
+           AND NOT EXISTS (SELECT FROM inserted i WHERE i.esiid = s.esiid AND i.channel = s.channel AND i.day = s.day);
+        GET DIAGNOSTICS decided = ROW_COUNT;
+        PERFORM set_config('enable_nestloop', planner[1], true);
+    END IF;
+
+    IF decided > 0 OR NOT insert_first THEN
         PERFORM set_config('enable_seqscan', 'off', true);
         PERFORM set_config('enable_hashjoin', 'off', true);
         PERFORM set_config('enable_mergejoin', 'off', true);
@@ -533,9 +552,22 @@ BEGIN
                                     s.revision, s.scale, coalesce(s.units16::integer[], s.units), s.kwh_exact::numeric[], s.status)
                END
           FROM smt.interval_day d
-         WHERE s.file_id = _merge_stage.file_id AND s.decision = 'stored'
+         WHERE s.file_id = _merge_stage.file_id AND s.role = 'record'
+           AND (s.decision = 'stored' OR NOT insert_first)
            AND d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day;
+        GET DIAGNOSTICS decided = ROW_COUNT;
+        IF NOT insert_first THEN
+            -- The days not found are new.
+            INSERT INTO smt.interval_day (esiid, channel, day, revision, first_start, interval_seconds, scale,
+                                          units16, units, kwh_exact, status, transaction_id, file_id)
+            SELECT s.esiid, s.channel, s.day, s.revision, s.first_start, s.interval_seconds, s.scale,
+                   s.units16, s.units, s.kwh_exact::numeric[], s.status, s.transaction_id, _merge_stage.file_id
+              FROM smt.stage s
+             WHERE s.file_id = _merge_stage.file_id AND s.role = 'record' AND s.decision IS NULL;
+        END IF;
+    END IF;
 
+    IF decided > 0 THEN
         -- Stored versions that lose move to history before being overwritten.
         INSERT INTO smt.interval_version (esiid, channel, day, revision, first_start, interval_seconds, scale, units16,
                                           units, kwh_exact, status, transaction_id, file_id, loaded_at, outcome,
@@ -555,10 +587,10 @@ BEGIN
           FROM smt.stage s
          WHERE s.file_id = _merge_stage.file_id AND s.decision IN ('replace', 'replace_conflict')
            AND d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day;
-        PERFORM set_config('enable_seqscan', planner[2], true);
-        PERFORM set_config('enable_hashjoin', planner[3], true);
-        PERFORM set_config('enable_mergejoin', planner[4], true);
     END IF;
+    PERFORM set_config('enable_seqscan', planner[2], true);
+    PERFORM set_config('enable_hashjoin', planner[3], true);
+    PERFORM set_config('enable_mergejoin', planner[4], true);
 
     -- Incoming versions that lose are kept too: every version received is somewhere.
     IF decided > 0 OR result.stale > 0 THEN

@@ -30,7 +30,8 @@ SELECT r AS role,
        has_table_privilege(r, 'smt.daily_usage', 'SELECT') AS read_views,
        has_table_privilege(r, 'smt.interval_day', 'SELECT') AS read_interval_day,
        has_table_privilege(r, 'smt.file_content', 'SELECT') AS read_file_content,
-       has_table_privilege(r, 'smt.stage', 'SELECT, INSERT') AS use_stage,
+       has_table_privilege(r, 'smt.stage', 'INSERT') AS copy_into_stage,
+       has_table_privilege(r, 'smt.stage', 'SELECT, UPDATE, DELETE') AS read_or_change_stage,
        has_table_privilege(r, 'smt.interval_day', 'INSERT, UPDATE, DELETE') AS write_interval_day,
        has_function_privilege(r, 'smt.load(bytea, text, boolean)', 'EXECUTE') AS call_load,
        has_function_privilege(r, 'smt.load_begin(text, boolean)', 'EXECUTE') AS call_load_begin,
@@ -43,8 +44,10 @@ SELECT r AS role,
 SET ROLE regress_smt_worker;
 SELECT * FROM smt.load(pg_temp.smt_day(), 'day.csv');
 SELECT file_id, name, state, loaded_by FROM smt.file ORDER BY file_id;
--- ...but nothing else writes: not the staging table, not the tables, not the helpers.
-INSERT INTO smt.stage (file_id, role, line) VALUES (1, 'record', 1);
+-- ...or copies rows it parsed itself into the staging table (smt.load_staged checks them), but
+-- reads and changes nothing there, and writes no table, and calls no helper.
+SELECT count(*) FROM smt.stage;
+DELETE FROM smt.stage;
 DELETE FROM smt.interval_day;
 SELECT * FROM smt._merge_stage(1);
 SELECT * FROM smt._stage_file(1, false);
