@@ -18,6 +18,7 @@
 --     only), then smt.load_staged checks every row and merges them: the smt scheduler loads this
 --     way. Rows are settled among themselves (smt._settle_stage) before the load lock.
 --   * smt.delivery_content keeps deliveries as received (smt.delivery_keep, smt.delivery_bytes).
+--   * smt.interval_version is keyed (esiid, version_id), so that it distributes by ESIID.
 
 
 -- 1. 16-bit units.
@@ -27,6 +28,9 @@ ALTER TABLE smt.interval_day ADD CONSTRAINT interval_day_values CHECK (num_nonnu
 COMMENT ON COLUMN smt.interval_day.units16 IS 'Interval values as scaled integers, in time order, when they all fit 16 bits (the usual day); NULL element = missing interval.';
 COMMENT ON COLUMN smt.interval_day.units IS 'Interval values as scaled integers, in time order, for a day whose units need 32 bits; NULL element = missing interval.';
 ALTER TABLE smt.interval_version ADD COLUMN units16 smallint[];
+-- Keyed by ESIID first, so that the table distributes by ESIID unchanged (Citus).
+ALTER TABLE smt.interval_version DROP CONSTRAINT interval_version_pkey;
+ALTER TABLE smt.interval_version ADD PRIMARY KEY (esiid, version_id);
 ALTER TABLE smt.interval_version ADD CONSTRAINT interval_version_values CHECK (num_nonnulls(units16, units, kwh_exact) = 1);
 COMMENT ON COLUMN smt.interval_version.units16 IS 'Interval values as scaled integers when they all fit 16 bits (NULL element = missing).';
 COMMENT ON COLUMN smt.interval_version.units IS 'Interval values as scaled integers needing 32 bits (NULL element = missing).';

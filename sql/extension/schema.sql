@@ -103,7 +103,7 @@ COMMENT ON COLUMN smt.interval_day.file_id IS 'File this version came from (smt.
 COMMENT ON COLUMN smt.interval_day.loaded_at IS 'When this version was stored.';
 
 CREATE TABLE smt.interval_version (
-    version_id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    version_id         bigint GENERATED ALWAYS AS IDENTITY,
     esiid              text NOT NULL,
     channel            smallint NOT NULL,
     day                date NOT NULL,
@@ -121,7 +121,10 @@ CREATE TABLE smt.interval_version (
     outcome            text NOT NULL CHECK (outcome IN ('replaced', 'stale', 'conflict_lost', 'superseded_in_file')),
     decided_by_file_id bigint NOT NULL,
     decided_at         timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT interval_version_values CHECK (num_nonnulls(units16, units, kwh_exact) = 1)
+    CONSTRAINT interval_version_values CHECK (num_nonnulls(units16, units, kwh_exact) = 1),
+    -- The key leads with the ESIID so that the table distributes by ESIID (Citus) unchanged: a
+    -- distributed table's keys must hold its distribution column. version_id alone is unique too.
+    PRIMARY KEY (esiid, version_id)
 );
 CREATE INDEX interval_version_day_idx ON smt.interval_version (esiid, channel, day);
 COMMENT ON TABLE smt.interval_version IS 'Every version of an ESIID-channel-day that is not the current one: replaced versions, stale arrivals, conflict losers. With smt.interval_day, every version ever received.';
