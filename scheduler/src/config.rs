@@ -232,8 +232,9 @@ pub const CONFIG_DOC: &[TableDoc] = &[
             ),
             key(
                 "keep_deliveries",
-                "\"database\" keeps each loaded delivery as received in smt.delivery_content \
-                 (default); \"none\" keeps it only in the download directory for retention_days",
+                "\"database\" (default) keeps each loaded delivery as received in the database \
+                 (smt.delivery_bytes reads it back); \"none\" keeps it only in the download \
+                 directory for retention_days",
             ),
             key("worker", "the [worker] table"),
             key("pgp", "the [pgp] table"),

@@ -414,7 +414,7 @@ pub async fn load_delivery(
         if let Err(e) = keep_delivery(work, remote_file_id, path).await {
             tracing::warn!(
                 file = name,
-                "loaded, but not kept in smt.delivery_content: {e:#}"
+                "loaded, but not kept as received in the database (smt.delivery_keep): {e:#}"
             );
         }
     }

@@ -40,7 +40,11 @@ fn extension_tables() -> BTreeSet<String> {
     for path in sql {
         let text = std::fs::read_to_string(&path).unwrap();
         for line in text.lines() {
-            if let Some(rest) = line.trim_start().strip_prefix("CREATE TABLE ") {
+            let line = line.trim_start();
+            let create = line
+                .strip_prefix("CREATE TABLE ")
+                .or_else(|| line.strip_prefix("CREATE UNLOGGED TABLE "));
+            if let Some(rest) = create {
                 let rest = rest.trim_start_matches("IF NOT EXISTS ");
                 if let Some(name) = smt_names(rest).next() {
                     tables.insert(name.to_owned());
@@ -73,6 +77,15 @@ fn scheduler_code_names_no_extension_table() {
         "rs",
         &mut sources,
     );
+    // The one table the worker writes: it copies the rows it parsed into smt.stage (binary COPY,
+    // INSERT only), which smt.load_staged checks and merges; see scheduler/src/staging.rs.
+    let allowed = ["stage"];
+    for table in allowed {
+        assert!(
+            tables.contains(table),
+            "smt.{table} not found in sql/extension"
+        );
+    }
     let mut found = Vec::new();
     for path in &sources {
         let text = std::fs::read_to_string(path).unwrap();
@@ -81,7 +94,7 @@ fn scheduler_code_names_no_extension_table() {
                 continue;
             }
             for name in smt_names(line) {
-                if tables.contains(name) {
+                if tables.contains(name) && !allowed.contains(&name) {
                     found.push(format!("{}:{}: smt.{name}", path.display(), n + 1));
                 }
             }
