@@ -232,6 +232,88 @@ fn import_zip_twice_changes_nothing() {
 }
 
 #[test]
+fn interval_reports_are_parsed_on_the_worker_others_go_as_bytes_and_the_delivery_is_kept() {
+    use sha2::Digest;
+    let Some(db) = TestDb::extension_only("import_paths") else {
+        return;
+    };
+    let dir = scratch("import_paths");
+    let mut data = Data::new(7);
+    let lse = lse_report("LSE_20251102.lse", data.records(5));
+    let notes = Report {
+        name: "notes.txt".to_owned(),
+        bytes: b"not a usage report\n".to_vec(),
+        records: Vec::new(),
+    };
+    let zip_bytes = zip_of(&[&lse, &notes]);
+    let zip = write(dir.path(), "mixed.zip", &zip_bytes);
+    let mut c = db.connect();
+
+    import(&db, dir.path(), &[zip.to_str().unwrap()], &[]).expect_code(1, "a report not loaded");
+    Expected::of_reports([&lse]).assert_loaded(&mut c);
+    // The interval report came as rows (nothing of its text kept in the database); its digest
+    // and size are the report's own.
+    let (state, sha, size, parts): (String, Vec<u8>, i64, i64) = {
+        let r = c
+            .query_one(
+                "SELECT f.state, f.sha256, f.size_bytes,
+                        (SELECT count(*) FROM smt.file_content p WHERE p.file_id = f.file_id)
+                   FROM smt.file f WHERE f.name = 'LSE_20251102.lse'",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2), r.get(3))
+    };
+    assert_eq!(state, "loaded");
+    assert_eq!(sha, sha2::Sha256::digest(&lse.bytes).to_vec());
+    assert_eq!(size, lse.bytes.len() as i64);
+    assert_eq!(parts, 0, "a parsed report is not kept as text");
+    // Anything else goes as bytes: registered as failed, kept exactly.
+    let (state, error, kept): (String, String, Vec<u8>) = {
+        let r = c
+            .query_one(
+                "SELECT state, error, smt.file_bytes(file_id) FROM smt.file WHERE name = 'notes.txt'",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert_eq!(state, "failed");
+    assert!(error.contains("unknown content"), "{error}");
+    assert_eq!(kept, notes.bytes);
+    // The delivery itself, exactly as received.
+    let delivery: Option<Vec<u8>> = one(
+        &mut c,
+        "SELECT smt.delivery_bytes(remote_file_id) FROM smt.remote_file WHERE name = 'mixed.zip'",
+        &[],
+    );
+    assert_eq!(delivery.as_deref(), Some(&zip_bytes[..]));
+
+    // keep_deliveries = "none": loaded, not kept.
+    let config = write(dir.path(), "none.toml", b"keep_deliveries = \"none\"\n");
+    let other = lse_report("LSE_20251103.lse", data.records(2));
+    let plain = write(dir.path(), "other.zip", &zip_of(&[&other]));
+    import(
+        &db,
+        dir.path(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            plain.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .expect_code(0, "import without keeping");
+    Expected::of_reports([&lse, &other]).assert_loaded(&mut c);
+    let kept: Option<Vec<u8>> = one(
+        &mut c,
+        "SELECT smt.delivery_bytes(remote_file_id) FROM smt.remote_file WHERE name = 'other.zip'",
+        &[],
+    );
+    assert_eq!(kept, None);
+}
+
+#[test]
 fn import_encrypted_zip_needs_the_right_key() {
     let Some(db) = TestDb::extension_only("import_pgp") else {
         return;
