@@ -35,6 +35,10 @@ impl fmt::Display for Format {
     }
 }
 
+/// How much of a file's start is given to [`detect`]: enough for any header row, small enough to
+/// read before deciding how to load the rest.
+pub const HEAD_BYTES: usize = 64 * 1024;
+
 /// Detects the format from the start of a file (the first few KB are plenty): LSE starts with a
 /// `00000001` row; the CSV reports are told apart by their header's column names.
 pub fn detect(head: &[u8]) -> Option<Format> {

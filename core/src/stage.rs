@@ -218,6 +218,16 @@ pub struct StagedRecord<'a> {
     pub estimated: i16,
 }
 
+/// Scaled units as decimals.
+fn scaled<T: Copy + Into<i64>>(
+    units: &[Option<T>],
+    scale: u8,
+) -> impl ExactSizeIterator<Item = Result<Option<Decimal>, String>> + '_ {
+    units
+        .iter()
+        .map(move |u| Ok(u.map(|u| Decimal::new(u.into(), scale))))
+}
+
 /// What is wrong with a staged record that the database did not build itself: its values and
 /// statuses must agree interval by interval, fill the operating day, and add up to its totals.
 /// `None` when it holds together. (ESIID, channel, day and revision are checked by the SQL that
@@ -276,30 +286,29 @@ pub fn check(r: &StagedRecord<'_>) -> Option<String> {
             )),
         }
     };
-    let count = |n: usize| (n != slots).then(|| format!("{n} values for {slots} intervals"));
+    // The values, one per interval, whichever column holds them: a value, a missing one, or text
+    // that is not a decimal (said why).
+    let mut walk = |values: &mut dyn ExactSizeIterator<Item = Result<Option<Decimal>, String>>| {
+        let n = values.len();
+        if n != slots {
+            return Some(format!("{n} values for {slots} intervals"));
+        }
+        values.enumerate().find_map(|(i, v)| match v {
+            Ok(v) => each(i, v),
+            Err(why) => Some(format!("interval {}: {why}", i + 1)),
+        })
+    };
     let problem = match (r.units16, r.units, r.kwh_exact) {
-        (Some(u), None, None) => count(u.len()).or_else(|| {
-            u.iter()
-                .enumerate()
-                .find_map(|(i, u)| each(i, u.map(|u| Decimal::new(i64::from(u), scale))))
-        }),
-        (None, Some(u), None) => count(u.len()).or_else(|| {
-            u.iter()
-                .enumerate()
-                .find_map(|(i, u)| each(i, u.map(|u| Decimal::new(i64::from(u), scale))))
-        }),
-        (None, None, Some(v)) => count(v.len()).or_else(|| {
-            v.iter().enumerate().find_map(|(i, v)| match v {
-                None => each(i, None),
-                Some(text) => match Decimal::parse_str(text) {
-                    Ok(d) => each(i, Some(d)),
-                    Err(e) => Some(format!(
-                        "interval {}: {text:?} is not a decimal: {e}",
-                        i + 1
-                    )),
-                },
-            })
-        }),
+        (Some(u), None, None) => walk(&mut scaled(u, scale)),
+        (None, Some(u), None) => walk(&mut scaled(u, scale)),
+        (None, None, Some(v)) => walk(&mut v.iter().map(|v| {
+            match v {
+                None => Ok(None),
+                Some(text) => Decimal::parse_str(text)
+                    .map(Some)
+                    .map_err(|e| format!("{text:?} is not a decimal: {e}")),
+            }
+        })),
         _ => Some("not exactly one of units16, units and kwh_exact holds the values".to_owned()),
     };
     if problem.is_some() {

@@ -4,6 +4,7 @@
 use pgrx::datum::{Date, TimestampWithTimeZone};
 use pgrx::prelude::*;
 use pgrx::AnyNumeric;
+use smt_core::format::HEAD_BYTES;
 use smt_core::replace::{self, Decision, Version};
 use smt_core::stage::{self, StageRow, StagedRecord};
 use smt_core::Format;
@@ -11,9 +12,6 @@ use smt_core::Format;
 use std::io::{BufReader, Cursor, Read};
 
 use crate::{content, convert};
-
-/// How much of a file format detection looks at.
-const HEAD_BYTES: usize = 64 * 1024;
 
 /// One staging row of smt 0.1.0 to 0.3.0 (`_stage`, `_stage_file`): those versions' SQL calls
 /// them until `ALTER EXTENSION smt UPDATE`, so they keep this shape. pgrx needs the columns spelled

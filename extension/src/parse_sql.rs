@@ -99,7 +99,8 @@ fn csv_parse(
 /// `lse`, `interval_csv`, `daily_csv`, `monthly_csv`, or NULL: judged by content, not name.
 #[pg_extern(immutable, parallel_safe, strict)]
 fn detect_format(data: &[u8]) -> Option<&'static str> {
-    smt_core::format::detect(&data[..data.len().min(64 * 1024)]).map(Format::name)
+    smt_core::format::detect(&data[..data.len().min(smt_core::format::HEAD_BYTES)])
+        .map(Format::name)
 }
 
 /// Intervals in an operating day (Central prevailing time): 96, 92 or 100 at 900 s.

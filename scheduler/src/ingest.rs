@@ -52,9 +52,6 @@ pub const PARTS_IN_FLIGHT: usize = 2;
 /// About how much of a report's rows (binary COPY) is sent to the database at once.
 pub const ROWS_BYTES: usize = 1 << 20;
 
-/// How much of a report its format is detected from.
-const HEAD_BYTES: usize = 64 * 1024;
-
 /// Why a delivery could not be unpacked: it is quarantined with this, never retried blindly.
 #[derive(Debug, thiserror::Error)]
 pub enum UnpackError {
@@ -72,6 +69,16 @@ pub enum UnpackError {
     Read(String, io::Error),
     #[error("{0}: the unpacking stopped unexpectedly: {1}")]
     Crashed(String, String),
+}
+
+impl UnpackError {
+    /// The unpacking or parsing of `name` panicked: an error, never a crash of the worker.
+    fn panicked(name: &str, payload: &(dyn std::any::Any + Send)) -> UnpackError {
+        UnpackError::Crashed(
+            name.to_owned(),
+            crate::text::panic_message(payload).to_owned(),
+        )
+    }
 }
 
 /// What the unpacking hands on, in order: for each report its name, its bytes in parts, its end.
@@ -342,13 +349,8 @@ pub fn spawn_unpack(
                 &mut |piece| stager.take(piece),
             )
         };
-        let result =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|p| {
-                Err(UnpackError::Crashed(
-                    name.clone(),
-                    crate::text::panic_message(&*p).to_owned(),
-                ))
-            });
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+            .unwrap_or_else(|p| Err(UnpackError::panicked(&name, &*p)));
         // A report cut short ends here; whatever it sent is rolled back with the error.
         stager.end_report();
         if let Err(e) = result {
@@ -382,8 +384,7 @@ impl Stager {
                     let report = name.clone();
                     let run = move || stage_report(name, PartsReader::new(received), mode, &out);
                     if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
-                        let why = crate::text::panic_message(&*p).to_owned();
-                        let _ = crashed_out.blocking_send(Err(UnpackError::Crashed(report, why)));
+                        let _ = crashed_out.blocking_send(Err(UnpackError::panicked(&report, &*p)));
                     }
                 });
                 self.current = Some((parts, parser));
@@ -416,7 +417,7 @@ fn stage_report(name: String, mut parts: PartsReader, mode: EsiidMode, out: &Ste
     let send = |step: LoadStep| out.blocking_send(Ok(step)).is_ok();
     let mut head_parts = Vec::new();
     let mut head_len = 0;
-    while head_len < HEAD_BYTES {
+    while head_len < smt_core::format::HEAD_BYTES {
         match parts.next_part() {
             Some(p) => {
                 head_len += p.len();

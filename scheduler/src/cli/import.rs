@@ -2,8 +2,9 @@
 //! as the scheduler: decrypt, unzip, parse, then the database checks and merges (see
 //! `smt_scheduler::ingest`), one transaction per file, on `--connections` connections at once (the
 //! database serializes the merges; the others' unpacking, parsing and copying overlap them).
-//! Rows are printed in the order the files were given. Importing a file twice changes nothing. A path that cannot be imported
-//! (missing, a directory, unreadable) is reported on stderr and the others go on; the last line
+//! Rows are printed in the order the files were given. Importing a file twice changes nothing. A
+//! path that cannot be imported (missing, a directory, unreadable) is reported on stderr and the
+//! others go on; the last line
 //! (stderr) sums up every load count, and the exit status is 1 when anything went wrong. Every
 //! name (of a file, of a report in a zip) and every error is printed through `text::printable`: a
 //! name with control characters cannot recolor or rewrite the terminal, nor break a
