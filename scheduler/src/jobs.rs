@@ -157,14 +157,20 @@ pub const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(30);
 /// (the daemon keeps trying for as long as it runs).
 pub const EXIT_WHEN_IDLE_PATIENCE: Duration = Duration::from_secs(60);
 
-/// The wait before reconnect attempt `attempt` (1 for the first retry): exponential, capped at
-/// [`RECONNECT_MAX_DELAY`], with jitter (between half and all of it), so workers that lost the
-/// same database do not all come back at the same instant.
+/// The wait before reconnect attempt `attempt` (1 for the first retry): [`backoff`] from
+/// [`RECONNECT_FIRST_DELAY`] up to [`RECONNECT_MAX_DELAY`], so workers that lost the same database
+/// do not all come back at the same instant.
 pub fn reconnect_delay(attempt: u32) -> Duration {
+    backoff(attempt, RECONNECT_FIRST_DELAY, RECONNECT_MAX_DELAY)
+}
+
+/// The wait before retry `attempt` (1 for the first): `first`, doubled at every attempt, capped
+/// at `max`, with jitter (between half and all of it).
+pub fn backoff(attempt: u32, first: Duration, max: Duration) -> Duration {
     use std::hash::{BuildHasher, Hasher};
-    let exp = RECONNECT_FIRST_DELAY
+    let exp = first
         .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-        .min(RECONNECT_MAX_DELAY);
+        .min(max);
     // A random number from the standard library: RandomState is seeded per instance.
     let random = std::collections::hash_map::RandomState::new()
         .build_hasher()

@@ -353,7 +353,57 @@ async fn quarantine(
 /// nothing of it stays loaded; a database failure is an error (the run fails and is retried;
 /// nothing was committed), and so is a delivery this login role may not mark (registered by
 /// another role): its loads are rolled back.
+///
+/// Loads run concurrently with other workers' and connections' loads; one that raced another
+/// over the same ESIID-channel-day (SQLSTATE 40001, or a deadlock, 40P01) was undone whole by the
+/// database and is loaded again, against what is stored then, up to [`LOAD_ATTEMPTS`] times.
 pub async fn load_delivery(
+    work: &mut Client,
+    remote_file_id: i64,
+    path: &Path,
+    name: &str,
+    settings: &Settings,
+) -> Result<DeliveryOutcome> {
+    let mut attempt = 1;
+    loop {
+        match load_delivery_once(work, remote_file_id, path, name, settings).await {
+            Err(e) if attempt < LOAD_ATTEMPTS && is_load_race(&e) => {
+                let pause = crate::jobs::backoff(
+                    attempt,
+                    Duration::from_millis(50),
+                    Duration::from_secs(5),
+                );
+                tracing::info!(
+                    file = name,
+                    attempt,
+                    "raced another load over the same days ({e:#}); loading it again in {pause:?}"
+                );
+                tokio::time::sleep(pause).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How many times [`load_delivery`] tries a delivery that keeps racing other loads.
+pub const LOAD_ATTEMPTS: u32 = 8;
+
+/// True when `e` says the load was undone because it raced another: serialization_failure
+/// (40001, raised by the merge) or deadlock_detected (40P01).
+pub fn is_load_race(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<tokio_postgres::Error>()
+            .and_then(|pg| pg.code())
+            .is_some_and(|code| {
+                *code == tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+                    || *code == tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+            })
+    })
+}
+
+async fn load_delivery_once(
     work: &mut Client,
     remote_file_id: i64,
     path: &Path,

@@ -27,18 +27,28 @@
 -- is ever read or written by them. An upload belongs to the login role and the transaction that
 -- began it. smt.stage, smt.upload and the helper functions are not granted to anyone.
 --
--- Registering and merging are serialized by a transaction-level advisory lock: two loads touching
--- the same day must not both decide against the same stored version. Parts upload concurrently.
+-- Loads run concurrently, each in its own transaction; none waits for another unless they touch
+-- the same data:
+--   * the same content: registering takes a transaction-level advisory lock on the digest, so
+--     the second of two identical files finds the first loaded (or failed) and does nothing;
+--   * the same ESIID-channel-day: a day nobody has stored is inserted with ON CONFLICT, so of two
+--     loads inserting it one waits for the other and then finds it stored; a stored day is
+--     decided against the version read, and replaced only if that version is still the stored
+--     one (the UPDATE rechecks it row by row). When another load changed the day in between, the
+--     load fails with serialization_failure (SQLSTATE 40001) and nothing of it stays: the caller
+--     loads the file again (the smt worker does, as it does on a deadlock, 40P01), and decides
+--     against what is stored then. Every version stays accounted for either way.
+--   * a new month's partitions, and the data guard: made under an advisory lock of their own.
 
 -- The staging rows of the load in progress. Its columns are exactly smt._stage_records's (the one
 -- definition of a staging row, in extension/src/load_sql.rs), plus the file and the merge's
 -- decision. Unlogged: rows live only inside the loading transaction.
 CREATE UNLOGGED TABLE smt.stage AS
-SELECT NULL::bigint AS file_id, s.*, NULL::text AS decision
+SELECT NULL::bigint AS file_id, s.*, NULL::text AS decision, NULL::bigint AS decided_against
   FROM smt._stage_records(NULL::bigint, false) s
   WITH NO DATA;
--- No index: loads are serialized and each empties its rows before committing, so the table only
--- ever holds the load in progress and every step reads all of it (an index cost 10% per load).
+-- No index: each load empties its rows before committing, so the table only ever holds the loads
+-- in progress, and every step reads all of its own rows (an index cost 10% per load).
 COMMENT ON TABLE smt.stage IS 'Staging rows of the load in progress (written and emptied by smt.load only, inside the loading transaction; never granted).';
 COMMENT ON COLUMN smt.stage.file_id IS 'The file being loaded (smt.file).';
 COMMENT ON COLUMN smt.stage.role IS 'record (a good record), reject (a bad one), superseded or identical (settled within the file); foreign for a row under this load''s id that this load''s transaction did not write (ignored).';
@@ -58,6 +68,7 @@ COMMENT ON COLUMN smt.stage.intervals_estimated IS 'Intervals of the record mark
 COMMENT ON COLUMN smt.stage.kwh_exact IS 'Values as decimal text when they do not fit units.';
 COMMENT ON COLUMN smt.stage.status IS 'One character per interval: A, E or -.';
 COMMENT ON COLUMN smt.stage.transaction_id IS 'LSE transaction id.';
+COMMENT ON COLUMN smt.stage.decided_against IS 'The file of the stored version a decision was made against: the merge replaces that version only if it is still the stored one.';
 COMMENT ON COLUMN smt.stage.line IS '1-based line in the file.';
 COMMENT ON COLUMN smt.stage.field IS 'Field at fault (rejects).';
 COMMENT ON COLUMN smt.stage.kind IS 'Kind of problem (rejects).';
@@ -100,7 +111,8 @@ COMMENT ON COLUMN smt.load_result.rejected IS 'Bad records, each in smt.reject.'
 CREATE FUNCTION smt._guard_meter_data() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF to_regclass('smt.meter_data_guard') IS NULL THEN
+    IF to_regclass('smt.meter_data_guard') IS NULL
+       AND smt._lock_schema_change('meter_data_guard') THEN
         CREATE VIEW smt.meter_data_guard WITH (security_invoker = true) AS
         SELECT count(*) AS files, max(f.loaded_at) AS last_loaded_at FROM smt.file f;
         COMMENT ON VIEW smt.meter_data_guard IS
@@ -209,7 +221,7 @@ COMMENT ON FUNCTION smt.load_part(bigint, bytea) IS
 -- registered: the result's already_loaded says the same content was loaded before (the result is
 -- then final: every count 0, and what this load brought is dropped); otherwise its file_id is the
 -- file to load into (the load's own id, or the first id of content that failed before) and the
--- counts are NULL. Takes the load lock: registering and merging are serialized.
+-- counts are NULL. Two loads of the same content are serialized by a lock on its digest.
 CREATE FUNCTION smt._register_upload(u smt.upload, sha256 bytea, size_bytes bigint, format text)
 RETURNS smt.load_result
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -218,7 +230,8 @@ DECLARE
     result smt.load_result;
 BEGIN
     DELETE FROM smt.upload x WHERE x.upload_id = u.upload_id;
-    PERFORM pg_advisory_xact_lock(hashtext('smt.load'));
+    -- Only loads of the same content wait for each other here (the lock lasts until commit).
+    PERFORM pg_advisory_xact_lock(hashtext('smt.load'), hashtext(encode(_register_upload.sha256, 'hex')));
     SELECT f.file_id, f.state = 'loaded' AS loaded INTO existing FROM smt.file f WHERE f.sha256 = _register_upload.sha256;
     IF NOT FOUND THEN
         PERFORM smt._guard_meter_data();
@@ -248,7 +261,7 @@ BEGIN
     RETURN ROW(existing.file_id, _register_upload.format, false, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)::smt.load_result;
 END
 $$;
-COMMENT ON FUNCTION smt._register_upload(smt.upload, bytea, bigint, text) IS 'Registers the file of a load in progress by its SHA-256 (or finds the same content registered before) under the load lock. Internal to smt.load_end and smt.load_staged.';
+COMMENT ON FUNCTION smt._register_upload(smt.upload, bytea, bigint, text) IS 'Registers the file of a load in progress by its SHA-256 (or finds the same content registered before) under a lock on that digest. Internal to smt.load_end and smt.load_staged.';
 
 CREATE FUNCTION smt.load_end(upload_id bigint) RETURNS smt.load_result
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -268,8 +281,8 @@ BEGIN
     SELECT s.* INTO content FROM smt._content_summary(u.upload_id) s;
     detected := smt.detect_format(content.head);
     IF detected IN ('lse', 'interval_csv') THEN
-        -- Parsed and settled before the load lock, under the load's id.
-        INSERT INTO smt.stage SELECT u.upload_id, s.*, NULL FROM smt._stage_records(u.upload_id, u.lenient_esiid) s;
+        -- Parsed and settled before registering, under the load's id.
+        INSERT INTO smt.stage SELECT u.upload_id, s.*, NULL, NULL FROM smt._stage_records(u.upload_id, u.lenient_esiid) s;
         PERFORM smt._settle_stage(u.upload_id);
     END IF;
     result := smt._register_upload(u, content.sha256, content.size_bytes, detected);
@@ -321,11 +334,12 @@ BEGIN
                   HINT = 'Stage LSE or SMT interval CSV reports; load any other file with smt.load or smt.load_part.';
     END IF;
     u := smt._upload(upload_id);
-    -- Checked and settled before the load lock, under the load's id. A row another transaction
+    -- Checked and settled before registering, under the load's id. A row another transaction
     -- put under this id is not this load's (foreign: ignored), nor is one that claims a decision
     -- or a role of the merge's; a record that does not hold together becomes a reject saying why.
     UPDATE smt.stage s
-       SET role = CASE WHEN s.xmin <> u.xact::xid OR s.decision IS NOT NULL OR s.role NOT IN ('record', 'reject')
+       SET role = CASE WHEN s.xmin <> u.xact::xid OR s.decision IS NOT NULL OR s.decided_against IS NOT NULL
+                            OR s.role NOT IN ('record', 'reject')
                        THEN 'foreign' ELSE 'reject' END,
            field = coalesce(s.field, 'staged row'),
            kind = coalesce(s.kind, 'invalid_staged_row'),
@@ -336,7 +350,8 @@ BEGIN
                              format('ESIID %s or channel %s is not valid', s.esiid, s.channel)),
            raw = coalesce(s.raw, format('ESIID %s, channel %s, day %s, revision %s', s.esiid, s.channel, s.day, s.revision))
      WHERE s.file_id = u.upload_id
-       AND (s.xmin <> u.xact::xid OR s.decision IS NOT NULL OR s.role NOT IN ('record', 'reject')
+       AND (s.xmin <> u.xact::xid OR s.decision IS NOT NULL OR s.decided_against IS NOT NULL
+            OR s.role NOT IN ('record', 'reject')
             OR (s.role = 'reject' AND (s.field IS NULL OR s.kind IS NULL OR s.reason IS NULL OR s.raw IS NULL))
             OR (s.role = 'record'
                 AND (s.esiid IS NULL OR s.channel IS NULL OR s.revision IS NULL OR s.first_start IS NULL
@@ -410,10 +425,9 @@ END
 $$;
 COMMENT ON FUNCTION smt._apply_day_totals(bigint, date) IS 'Writes into smt.day_total the totals of the versions that a file''s merge made current in one month. Internal to smt.load.';
 
--- The part of a merge that needs only the load's own staged rows, done before the load lock so
--- that a load settles its rows while another merges: records no real delivery can hold become
--- rejects, and a day the file holds more than once keeps one version (the others are superseded
--- or identical repeats).
+-- The part of a merge that needs only the load's own staged rows, done before registering:
+-- records no real delivery can hold become rejects, and a day the file holds more than once keeps
+-- one version (the others are superseded or identical repeats).
 CREATE FUNCTION smt._settle_stage(stage_id bigint) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -469,10 +483,25 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION smt._settle_stage(bigint) IS
-'Settles a load''s staged rows among themselves before the load lock: out-of-range records become rejects, and of a day staged more than once one version stays a record. Internal to smt.load.';
+'Settles a load''s staged rows among themselves before they meet storage: out-of-range records become rejects, and of a day staged more than once one version stays a record. Internal to smt.load.';
 
--- The rest of a merge, under the load lock, once the file is registered: every staged record
--- against storage.
+-- Undoes a load that raced another one over the same data (see the top of this file): the
+-- caller loads the file again, against what is stored then.
+CREATE FUNCTION smt._raced_unless(consistent boolean, file_id bigint, what text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT consistent THEN
+        RAISE EXCEPTION 'smt.load: file % raced another load: %', _raced_unless.file_id, what
+            USING ERRCODE = 'serialization_failure',
+                  DETAIL = 'Two loads changed the same ESIID-channel-day at the same time; nothing of this load was kept.',
+                  HINT = 'Load the file again (the smt worker does so by itself): it is then decided against what the other load stored.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION smt._raced_unless(boolean, bigint, text) IS 'Raises serialization_failure (40001) for a load that raced another over the same ESIID-channel-day, unless consistent. Internal to smt.load.';
+
+-- The rest of a merge, once the file is registered: every staged record against storage,
+-- concurrently with other loads (see the top of this file).
 CREATE FUNCTION smt._merge_stage(file_id bigint) RETURNS smt.load_result
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -483,6 +512,10 @@ DECLARE
     -- the caller's planner settings, restored after the statements whose plans are pinned
     planner text[];
     insert_first boolean;
+    -- staged records still to store (settled within the file, not rejected)
+    current_records bigint;
+    expected bigint;
+    written bigint;
 BEGIN
     INSERT INTO smt.reject (file_id, line, field, kind, reason, raw, esiid, channel, day)
     SELECT _merge_stage.file_id, s.line, s.field, s.kind, s.reason, s.raw, s.esiid, s.channel, s.day
@@ -491,8 +524,9 @@ BEGIN
     SELECT array_agg(DISTINCT date_trunc('month', s.day)::date) FILTER (WHERE s.role = 'record'),
            count(*) FILTER (WHERE s.role IN ('record', 'superseded', 'identical')),
            count(*) FILTER (WHERE s.role IN ('superseded', 'identical')),
-           count(*) FILTER (WHERE s.role = 'reject')
-      INTO months, result.records, result.stale, result.rejected
+           count(*) FILTER (WHERE s.role = 'reject'),
+           count(*) FILTER (WHERE s.role = 'record')
+      INTO months, result.records, result.stale, result.rejected, current_records
       FROM smt.stage s WHERE s.file_id = _merge_stage.file_id;
     PERFORM smt._ensure_partitions(months);
 
@@ -550,25 +584,38 @@ BEGIN
                    WHEN s.revision < d.revision THEN 'keep'
                    ELSE smt._decide(d.revision, d.scale, coalesce(d.units16::integer[], d.units), d.kwh_exact, d.status,
                                     s.revision, s.scale, coalesce(s.units16::integer[], s.units), s.kwh_exact::numeric[], s.status)
-               END
+               END,
+               decided_against = d.file_id
           FROM smt.interval_day d
          WHERE s.file_id = _merge_stage.file_id AND s.role = 'record'
            AND (s.decision = 'stored' OR NOT insert_first)
            AND d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day;
+        expected := decided;
         GET DIAGNOSTICS decided = ROW_COUNT;
+        IF insert_first THEN
+            -- every day found stored by the insert is decided (none vanished meanwhile)
+            PERFORM smt._raced_unless(decided = expected, _merge_stage.file_id,
+                                      'a stored day it found was removed by another transaction meanwhile');
+        END IF;
         IF NOT insert_first THEN
-            -- The days not found are new.
+            -- The days not found are new, unless another load has just stored one of them.
             INSERT INTO smt.interval_day (esiid, channel, day, revision, first_start, interval_seconds, scale,
                                           units16, units, kwh_exact, status, transaction_id, file_id)
             SELECT s.esiid, s.channel, s.day, s.revision, s.first_start, s.interval_seconds, s.scale,
                    s.units16, s.units, s.kwh_exact::numeric[], s.status, s.transaction_id, _merge_stage.file_id
               FROM smt.stage s
-             WHERE s.file_id = _merge_stage.file_id AND s.role = 'record' AND s.decision IS NULL;
+             WHERE s.file_id = _merge_stage.file_id AND s.role = 'record' AND s.decision IS NULL
+            ON CONFLICT DO NOTHING;
+            GET DIAGNOSTICS written = ROW_COUNT;
+            PERFORM smt._raced_unless(written = current_records - decided, _merge_stage.file_id,
+                                      'a day it found not stored was stored by another load meanwhile');
         END IF;
     END IF;
 
     IF decided > 0 THEN
-        -- Stored versions that lose move to history before being overwritten.
+        -- Stored versions that lose move to history before being overwritten: the version each
+        -- decision was made against (if another load replaced it meanwhile, the update below
+        -- finds out and the load is undone).
         INSERT INTO smt.interval_version (esiid, channel, day, revision, first_start, interval_seconds, scale, units16,
                                           units, kwh_exact, status, transaction_id, file_id, loaded_at, outcome,
                                           decided_by_file_id)
@@ -577,16 +624,26 @@ BEGIN
                CASE s.decision WHEN 'replace' THEN 'replaced' ELSE 'conflict_lost' END, _merge_stage.file_id
           FROM smt.stage s
           JOIN smt.interval_day d ON d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day
+                                 AND d.file_id = s.decided_against
          WHERE s.file_id = _merge_stage.file_id AND s.decision IN ('replace', 'replace_conflict');
+        GET DIAGNOSTICS expected = ROW_COUNT;
 
-        -- Winners over a stored version overwrite it in place.
+        -- Winners over a stored version overwrite it in place, if it is still the version decided
+        -- against: a row another load changed since is rechecked by the UPDATE after that load
+        -- commits, and no longer matches.
         UPDATE smt.interval_day d
            SET revision = s.revision, first_start = s.first_start, interval_seconds = s.interval_seconds,
                scale = s.scale, units16 = s.units16, units = s.units, kwh_exact = s.kwh_exact::numeric[],
                status = s.status, transaction_id = s.transaction_id, file_id = _merge_stage.file_id, loaded_at = now()
           FROM smt.stage s
          WHERE s.file_id = _merge_stage.file_id AND s.decision IN ('replace', 'replace_conflict')
-           AND d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day;
+           AND d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day AND d.file_id = s.decided_against;
+        GET DIAGNOSTICS written = ROW_COUNT;
+        PERFORM smt._raced_unless(
+            written = expected AND expected = (SELECT count(*) FROM smt.stage s
+                                                 WHERE s.file_id = _merge_stage.file_id
+                                                   AND s.decision IN ('replace', 'replace_conflict')),
+            _merge_stage.file_id, 'a stored day it replaces was changed by another load meanwhile');
     END IF;
     PERFORM set_config('enable_seqscan', planner[2], true);
     PERFORM set_config('enable_hashjoin', planner[3], true);

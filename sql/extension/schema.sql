@@ -200,11 +200,26 @@ COMMENT ON COLUMN smt.reject.esiid IS 'ESIID of the record the reject belongs to
 COMMENT ON COLUMN smt.reject.channel IS 'Channel of that record, when known.';
 COMMENT ON COLUMN smt.reject.day IS 'Operating day of that record, when known: with esiid, which ESIID-day a reject cost.';
 
+-- Loads run concurrently (see load.sql), so the objects a load may have to make (a month's
+-- partitions, the data guard) are made under an advisory lock of their own, held to the end of
+-- the transaction; the caller makes the object only if it is still missing once the lock is held
+-- (another load may have made it meanwhile: the check reads pg_class with a fresh snapshot, not
+-- the caches).
+CREATE FUNCTION smt._lock_schema_change(relname text) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('smt.load'), hashtext('smt schema change'));
+    RETURN NOT EXISTS (SELECT FROM pg_class c
+                        WHERE c.relnamespace = 'smt'::regnamespace AND c.relname = _lock_schema_change.relname);
+END
+$$;
+COMMENT ON FUNCTION smt._lock_schema_change(text) IS 'Takes the lock under which loads make objects (partitions, the data guard) and says whether the named relation of schema smt is still missing. Internal to smt.load.';
+
 -- Monthly partitions of smt.interval_day, made when a load needs them: only the months that hold
 -- data (a stray day in 1900 makes one partition, not 1,500). Called by smt.load, which runs as the
--- extension's owner, so loaders need no CREATE privilege; loads are serialized, so no two make
--- the same partition. Partitions made here are not members of the extension: pg_dump writes
--- them with their rows like any table of the database.
+-- extension's owner, so loaders need no CREATE privilege; of two loads needing the same month,
+-- one makes it (smt._lock_schema_change). Partitions made here are not members of the extension:
+-- pg_dump writes them with their rows like any table of the database.
 CREATE FUNCTION smt._ensure_partitions(months date[]) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -215,7 +230,7 @@ BEGIN
     FOR month IN SELECT DISTINCT date_trunc('month', m)::date FROM unnest(months) m WHERE m IS NOT NULL ORDER BY 1
     LOOP
         part := format('interval_day_%s', to_char(month, 'YYYY_MM'));
-        IF to_regclass(format('smt.%I', part)) IS NULL THEN
+        IF to_regclass(format('smt.%I', part)) IS NULL AND smt._lock_schema_change(part) THEN
             EXECUTE format(
                 'CREATE TABLE smt.%I PARTITION OF smt.interval_day FOR VALUES FROM (%L) TO (%L)',
                 part, month, (month + interval '1 month')::date);
@@ -225,7 +240,7 @@ BEGIN
             made := made + 1;
         END IF;
         part := format('day_total_%s', to_char(month, 'YYYY_MM'));
-        IF to_regclass(format('smt.%I', part)) IS NULL THEN
+        IF to_regclass(format('smt.%I', part)) IS NULL AND smt._lock_schema_change(part) THEN
             EXECUTE format(
                 'CREATE TABLE smt.%I PARTITION OF smt.day_total FOR VALUES FROM (%L) TO (%L)',
                 part, month, (month + interval '1 month')::date);
