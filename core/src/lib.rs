@@ -13,6 +13,7 @@ pub mod lse;
 pub mod record;
 pub mod replace;
 pub mod schedule;
+pub mod smt_api;
 pub mod smt_csv;
 pub mod stage;
 pub mod storage;
