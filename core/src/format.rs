@@ -11,6 +11,11 @@ pub enum Format {
     IntervalCsv,
     DailyCsv,
     MonthlyCsv,
+    /// A reply of today's SMT JSON API to `/v2/15minintervalreads/` (`energyData`), kept as a
+    /// file (see [`crate::smt_api`]).
+    IntervalJson,
+    /// A reply to `/v2/dailyreads/` (`registeredReads`).
+    DailyJson,
 }
 
 impl Format {
@@ -20,12 +25,17 @@ impl Format {
             Format::IntervalCsv => "interval_csv",
             Format::DailyCsv => "daily_csv",
             Format::MonthlyCsv => "monthly_csv",
+            Format::IntervalJson => "interval_json",
+            Format::DailyJson => "daily_json",
         }
     }
 
     /// Formats that hold interval records (the others hold reads or billing periods).
     pub fn has_intervals(self) -> bool {
-        matches!(self, Format::Lse | Format::IntervalCsv)
+        matches!(
+            self,
+            Format::Lse | Format::IntervalCsv | Format::IntervalJson
+        )
     }
 }
 
@@ -47,6 +57,9 @@ pub fn detect(head: &[u8]) -> Option<Format> {
         .split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
         .find(|l| !smt_csv::is_blank(l))?;
+    if let Some(json) = detect_json(head) {
+        return Some(json);
+    }
     if first.starts_with(b"00000001,") {
         return Some(Format::Lse);
     }
@@ -65,6 +78,24 @@ pub fn detect(head: &[u8]) -> Option<Format> {
     } else if header.find(monthly::START_DATE).is_some() && header.find(monthly::END_DATE).is_some()
     {
         Some(Format::MonthlyCsv)
+    } else {
+        None
+    }
+}
+
+/// An SMT API reply: JSON (an object, or a list of objects) naming the data it holds within the
+/// head. Key names are matched without case, as the replies are read.
+fn detect_json(head: &[u8]) -> Option<Format> {
+    let start = head.iter().position(|b| !b.is_ascii_whitespace())?;
+    if !matches!(head[start], b'{' | b'[') {
+        return None;
+    }
+    let lower = head.to_ascii_lowercase();
+    let has = |key: &[u8]| memchr::memmem::find(&lower, key).is_some();
+    if has(b"\"energydata\"") {
+        Some(Format::IntervalJson)
+    } else if has(b"\"registeredreads\"") {
+        Some(Format::DailyJson)
     } else {
         None
     }
@@ -96,6 +127,15 @@ mod tests {
             detect(b"ESIID,USAGE_START_DATE,USAGE_END_DATE,REVISION_DATE,ACTUAL_KWH,METERED_KW\n"),
             Some(Format::MonthlyCsv)
         );
+        assert_eq!(
+            detect(b" {\"trans_id\":\"1\",\"esiid\":\"1\",\"energyData\":[]}"),
+            Some(Format::IntervalJson)
+        );
+        assert_eq!(
+            detect(b"[{\"RegisteredReads\":[]}]"),
+            Some(Format::DailyJson)
+        );
+        assert_eq!(detect(b"{\"errorCode\":\"1\"}"), None);
         assert_eq!(detect(b"hello,world\n"), None);
         assert_eq!(detect(b"PK\x03\x04zip"), None);
         assert_eq!(detect(b""), None);

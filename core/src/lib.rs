@@ -28,7 +28,8 @@ pub use record::{ErrorKind, IntervalRecord, Reading, RecordError, Status};
 
 use std::io::BufRead;
 
-/// Interval records of an LSE or SMT interval CSV source, whichever `format` says.
+/// Interval records of an LSE, SMT interval CSV or SMT API interval reply source, whichever
+/// `format` says.
 pub fn interval_records<'a, R: BufRead + 'a>(
     src: R,
     format: Format,
@@ -43,6 +44,9 @@ pub fn interval_records<'a, R: BufRead + 'a>(
             src,
             smt_csv::interval::CsvOptions { esiid_mode },
         ))),
-        Format::DailyCsv | Format::MonthlyCsv => None,
+        Format::IntervalJson => Some(Box::new(smt_api::interval_reads::JsonRecords::new(
+            src, esiid_mode,
+        ))),
+        Format::DailyCsv | Format::MonthlyCsv | Format::DailyJson => None,
     }
 }

@@ -45,6 +45,16 @@ extension_sql_file!(
     requires = ["schema", schedule_sql::cron_next]
 );
 extension_sql_file!(
+    "../../sql/extension/requests.sql",
+    name = "requests",
+    requires = [
+        "jobs",
+        "load",
+        esiid_sql::esiid_valid,
+        esiid_sql::esiid_normalize
+    ]
+);
+extension_sql_file!(
     "../../sql/extension/functions.sql",
     name = "functions",
     requires = [

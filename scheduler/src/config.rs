@@ -38,6 +38,19 @@
 //!
 //! [import_dirs]                                    # local directories, for import_dir jobs
 //! inbox = "/srv/smt/inbox"
+//!
+//! [smt_api.smt]                                    # today's SMT JSON API, for smt_api jobs
+//! base_url = "https://services.smartmetertexas.net"
+//! service_id = "MYSERVICEID"                       # the API service id (requestorID)
+//! password_env = "SMT_API_PASSWORD"                # default SMT_API_PASSWORD
+//! requester_type = "CSP"                           # CSP (third party, default), REP or RES
+//! requester_authentication_id = "123456789"        # the company's DUNS
+//! # ca_file = "/etc/smt/api-ca.pem"                # default: the system's trusted roots
+//! # min_interval_ms = 1000                         # at most one call a second (default)
+//! # max_days_per_call = 31
+//! # reading_type = "C"                             # C consumption (default); "A" both (not confirmed)
+//! # version = "L"                                  # L latest (default), A all versions
+//! # not_yet_retry_minutes = 120                    # when SMT has no data yet
 //! ```
 
 use std::collections::BTreeMap;
@@ -79,6 +92,9 @@ pub struct Config {
     /// Local directories by name: what an import_dir job's `source` names.
     #[serde(default)]
     pub import_dirs: BTreeMap<String, PathBuf>,
+    /// SMT JSON API accounts by name: what an smt_api job's `source` names.
+    #[serde(default)]
+    pub smt_api: BTreeMap<String, SmtApiSite>,
 }
 
 impl Default for Config {
@@ -93,6 +109,7 @@ impl Default for Config {
             pgp: PgpConfig::default(),
             ftps: BTreeMap::new(),
             import_dirs: BTreeMap::new(),
+            smt_api: BTreeMap::new(),
         }
     }
 }
@@ -145,6 +162,84 @@ fn default_password_env() -> String {
 }
 fn default_timeout() -> u64 {
     60
+}
+
+/// One account of today's SMT JSON API, as the worker's owner configured it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtApiSite {
+    /// Scheme, host and port of the API (calls go to `<base_url>/v2/...`).
+    pub base_url: String,
+    /// The API service id: the token's username and every body's `requestorID`.
+    pub service_id: String,
+    /// Environment variable holding the password (never the password itself).
+    #[serde(default = "default_api_password_env")]
+    pub password_env: String,
+    /// `requesterType`: CSP (third party), REP, RES.
+    #[serde(default = "default_requester_type")]
+    pub requester_type: String,
+    /// `requesterAuthenticationID`: the company's DUNS.
+    pub requester_authentication_id: String,
+    /// PEM file of the CA(s) the server certificate must chain to; none: the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Accept any server certificate. Only for tests and emergencies; logged at warn.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+    /// Least time between two calls: SMT blocks clients that poll too fast.
+    #[serde(default = "default_min_interval_ms")]
+    pub min_interval_ms: u64,
+    /// Days asked for in one call; a longer request is split.
+    #[serde(default = "default_max_days_per_call")]
+    pub max_days_per_call: u32,
+    /// `readingType`: C consumption; A both channels (not confirmed by SMT).
+    #[serde(default = "default_reading_type")]
+    pub reading_type: String,
+    /// `version`: L latest, A all versions.
+    #[serde(default = "default_version")]
+    pub version: String,
+    /// How long a request waits when SMT has no data yet.
+    #[serde(default = "default_not_yet_retry_minutes")]
+    pub not_yet_retry_minutes: u64,
+    /// Where this account's replies are kept as files; default: `<download_dir>/<source>`.
+    pub download_dir: Option<PathBuf>,
+}
+
+impl SmtApiSite {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_seconds.max(1))
+    }
+
+    pub fn min_interval(&self) -> Duration {
+        Duration::from_millis(self.min_interval_ms)
+    }
+
+    pub fn not_yet_retry(&self) -> Duration {
+        Duration::from_secs(self.not_yet_retry_minutes.max(1) * 60)
+    }
+}
+
+fn default_api_password_env() -> String {
+    "SMT_API_PASSWORD".into()
+}
+fn default_requester_type() -> String {
+    "CSP".into()
+}
+fn default_min_interval_ms() -> u64 {
+    1000
+}
+fn default_max_days_per_call() -> u32 {
+    31
+}
+fn default_reading_type() -> String {
+    "C".into()
+}
+fn default_version() -> String {
+    "L".into()
+}
+fn default_not_yet_retry_minutes() -> u64 {
+    120
 }
 
 /// Either setting may be left out (its default is used).
@@ -240,6 +335,7 @@ pub const CONFIG_DOC: &[TableDoc] = &[
             key("pgp", "the [pgp] table"),
             key("ftps", "the [ftps.NAME] tables"),
             key("import_dirs", "the [import_dirs] table"),
+            key("smt_api", "the [smt_api.NAME] tables"),
         ],
     },
     TableDoc {
@@ -308,6 +404,60 @@ pub const CONFIG_DOC: &[TableDoc] = &[
         ],
     },
     TableDoc {
+        table: "[smt_api.NAME]",
+        about: "an account of today's SMT JSON API, named by smt_api jobs ({\"source\": \"NAME\"})",
+        keys: &[
+            key(
+                "base_url",
+                "scheme, host and port of the API, e.g. https://services.smartmetertexas.net \
+                 (required)",
+            ),
+            key("service_id", "the API service id (required)"),
+            key(
+                "password_env",
+                "the environment variable holding the service id's password, never the password \
+                 itself (default SMT_API_PASSWORD)",
+            ),
+            key("requester_type", "CSP (third party, default), REP or RES"),
+            key(
+                "requester_authentication_id",
+                "your company's DUNS number (required)",
+            ),
+            key(
+                "ca_file",
+                "PEM file of the CA(s) the server certificate must chain to (default: the system's \
+                 trusted roots)",
+            ),
+            key(
+                "insecure_skip_verify",
+                "accept any server certificate: tests and emergencies only, logged as a warning \
+                 (default false)",
+            ),
+            key("timeout_seconds", "connect and call timeout (default 60)"),
+            key(
+                "min_interval_ms",
+                "least time between two calls: SMT blocks clients that poll too fast (default 1000)",
+            ),
+            key(
+                "max_days_per_call",
+                "days asked for in one call; a longer request is split (default 31)",
+            ),
+            key(
+                "reading_type",
+                "C consumption (default); A both channels (not confirmed by SMT)",
+            ),
+            key("version", "L the latest version of each day (default), A all versions"),
+            key(
+                "not_yet_retry_minutes",
+                "how long a request waits when SMT has no data yet (default 120)",
+            ),
+            key(
+                "download_dir",
+                "where this account's replies are kept as files (default: <download_dir>/<source>)",
+            ),
+        ],
+    },
+    TableDoc {
         table: "[import_dirs]",
         about: "NAME = \"/path\": local directories, named by import_dir jobs ({\"source\": \"NAME\"})",
         keys: &[],
@@ -341,8 +491,8 @@ pub fn help() -> String {
         }
     }
     out.push_str(
-        "\nSecrets never go into the file: the FTPS password comes from the variable password_env \
-         names, the PGP passphrase from SMT_PGP_PASSPHRASE or passphrase_file.\n",
+        "\nSecrets never go into the file: the FTPS and SMT API passwords come from the variables \
+         password_env names, the PGP passphrase from SMT_PGP_PASSPHRASE or passphrase_file.\n",
     );
     out
 }
@@ -402,6 +552,15 @@ impl Config {
     /// The configuration in `text` (TOML).
     pub fn parse(text: &str) -> Result<Config> {
         let config: Config = toml::from_str(text)?;
+        for (name, site) in &config.smt_api {
+            if site.insecure_skip_verify {
+                tracing::warn!(
+                    site = %name,
+                    server = %site.base_url,
+                    "[smt_api.{name}] insecure_skip_verify = true: the server certificate is NOT verified"
+                );
+            }
+        }
         for (name, site) in &config.ftps {
             if site.insecure_skip_verify {
                 tracing::warn!(
@@ -482,6 +641,7 @@ mod tests {
             ("[worker]", struct_fields::<WorkerConfig>()),
             ("[pgp]", struct_fields::<PgpConfig>()),
             ("[ftps.NAME]", struct_fields::<FtpsSite>()),
+            ("[smt_api.NAME]", struct_fields::<SmtApiSite>()),
         ] {
             assert!(!fields.is_empty(), "{table}: no fields read");
             let mut fields = fields.to_vec();

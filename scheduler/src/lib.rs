@@ -5,7 +5,9 @@
 //! - [`ingest`]: one local file (encrypted, zipped or plain) into the database, exactly once.
 //! - [`staging`]: a report's rows parsed on the worker, for a binary COPY into the database.
 //! - [`jobs`]: cron jobs kept in Postgres, claimed with SKIP LOCKED under a lease.
-//! - [`config`], [`db`]: configuration (TOML + environment) and connections.
+//! - [`smt_api`], [`requests`]: today's SMT JSON API, and the job that sends `smt.request` rows
+//!   through it.
+//! - [`config`], [`db`], [`tls`]: configuration (TOML + environment), database connections, TLS.
 //! - [`logging`], [`text`]: what may be logged (no secrets, no file contents) and printed (no
 //!   control characters from outside).
 
@@ -15,8 +17,11 @@ pub mod ingest;
 pub mod jobs;
 pub mod logging;
 pub mod pgp;
+pub mod requests;
+pub mod smt_api;
 pub mod sources;
 pub mod staging;
 pub mod text;
+pub mod tls;
 pub mod transport;
 pub mod unzip;

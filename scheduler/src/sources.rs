@@ -40,10 +40,11 @@ use smt_core::EsiidMode;
 use tokio::io::AsyncReadExt;
 use tokio_postgres::{Client, Row};
 
-use crate::config::{FtpsSite, KeepDeliveries};
+use crate::config::{FtpsSite, KeepDeliveries, SmtApiSite};
 use crate::ingest::{self, LoadCounts, LoadError, ReportOutcome};
 use crate::jobs::ClaimedRun;
 use crate::pgp::Keyring;
+use crate::requests::SmtApiParams;
 use crate::transport::ftps::{FtpsConfig, FtpsTransport};
 use crate::transport::{RemoteFile, Transport};
 
@@ -59,6 +60,8 @@ pub struct Settings {
     pub ftps: std::collections::BTreeMap<String, FtpsSite>,
     /// The local directories import_dir jobs may name.
     pub import_dirs: std::collections::BTreeMap<String, PathBuf>,
+    /// The SMT JSON API accounts smt_api jobs may name.
+    pub smt_api: std::collections::BTreeMap<String, SmtApiSite>,
 }
 
 impl Settings {
@@ -68,6 +71,16 @@ impl Settings {
                 "ftps_fetch: this worker's config file defines no FTPS site {name:?} \
                  (add [ftps.{name}] to it){}",
                 configured(self.ftps.keys())
+            )
+        })
+    }
+
+    pub fn smt_api_site(&self, name: &str) -> Result<&SmtApiSite> {
+        self.smt_api.get(name).with_context(|| {
+            format!(
+                "smt_api: this worker's config file defines no SMT API account {name:?} \
+                 (add [smt_api.{name}] to it){}",
+                configured(self.smt_api.keys())
             )
         })
     }
@@ -129,6 +142,7 @@ pub fn params_help() -> String {
     );
     kind::<FtpsParams>(&mut out);
     kind::<ImportDirParams>(&mut out);
+    kind::<SmtApiParams>(&mut out);
     out.push_str(
         "\nA kind a DBA registered takes what its own worker reads; it is not checked here.",
     );
@@ -172,6 +186,7 @@ pub fn check_params(kind: &str, params: &serde_json::Value) -> Result<()> {
     match kind {
         ImportDirParams::KIND => parse_params::<ImportDirParams>(params).map(drop),
         FtpsParams::KIND => parse_params::<FtpsParams>(params).map(drop),
+        SmtApiParams::KIND => parse_params::<SmtApiParams>(params).map(drop),
         _ => Ok(()),
     }
 }
@@ -236,6 +251,9 @@ pub async fn execute(
     match run.kind.as_str() {
         ImportDirParams::KIND => import_dir(work, parse_params(&run.params)?, settings).await,
         FtpsParams::KIND => ftps_fetch(work, parse_params(&run.params)?, settings).await,
+        SmtApiParams::KIND => {
+            crate::requests::run(work, parse_params(&run.params)?, settings).await
+        }
         other => bail!("unknown job kind {other:?}"),
     }
 }
@@ -509,7 +527,7 @@ async fn keep_delivery(work: &mut Client, remote_file_id: i64, path: &Path) -> R
 
 /// The counts of a run: deliveries, quarantined, reports, already_loaded, every load count
 /// ([`LoadCounts::fields`], summed over the reports), then `extra` (listed, fetched).
-fn summarize(deliveries: &[DeliveryOutcome], extra: serde_json::Value) -> serde_json::Value {
+pub fn summarize(deliveries: &[DeliveryOutcome], extra: serde_json::Value) -> serde_json::Value {
     let reports = deliveries.iter().flat_map(|d| &d.reports);
     let total: LoadCounts = reports.clone().map(|r| r.counts).sum();
     let mut counts = json!({
@@ -797,7 +815,7 @@ pub async fn ftps_fetch(
 }
 
 /// A path component from arbitrary text (source URLs, remote directories).
-fn safe(text: &str) -> String {
+pub fn safe(text: &str) -> String {
     let s: String = text
         .chars()
         .map(|c| {

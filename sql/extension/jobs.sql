@@ -791,7 +791,7 @@ SELECT f.file_id, f.name, f.format, f.state, f.records, f.inserted, f.replaced, 
 COMMENT ON VIEW smt.file_log IS 'Every file given to smt.load with what loading it did, without its bytes (`smt status`).';
 COMMENT ON COLUMN smt.file_log.file_id IS 'Identifier of the file (increasing: ORDER BY file_id DESC for the latest).';
 COMMENT ON COLUMN smt.file_log.name IS 'File name as given to smt.load.';
-COMMENT ON COLUMN smt.file_log.format IS 'Detected format (lse, interval_csv, ...), NULL if unknown.';
+COMMENT ON COLUMN smt.file_log.format IS 'Detected format (lse, interval_csv, interval_json, ...), NULL if unknown.';
 COMMENT ON COLUMN smt.file_log.state IS 'loading, loaded or failed.';
 COMMENT ON COLUMN smt.file_log.records IS 'Good records in the file.';
 COMMENT ON COLUMN smt.file_log.inserted IS 'Records for ESIID-channel-days not stored before.';

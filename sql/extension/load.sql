@@ -92,7 +92,7 @@ CREATE TYPE smt.load_result AS (
 );
 COMMENT ON TYPE smt.load_result IS 'What smt.load did with one file: its registry id and format, whether the same content was loaded before, why it could not be read (error), and the counts of its records by outcome.';
 COMMENT ON COLUMN smt.load_result.file_id IS 'The file in smt.file.';
-COMMENT ON COLUMN smt.load_result.format IS 'Format detected from the content: lse, interval_csv, daily_csv, monthly_csv; NULL if unknown.';
+COMMENT ON COLUMN smt.load_result.format IS 'Format detected from the content: lse, interval_csv, daily_csv, monthly_csv, interval_json, daily_json (SMT API replies); NULL if unknown.';
 COMMENT ON COLUMN smt.load_result.already_loaded IS 'true when the same content (sha256) was registered before: nothing changed, and every count is 0 (smt.file keeps what the first load did).';
 COMMENT ON COLUMN smt.load_result.error IS 'Why the file could not be loaded (it is kept with state failed); NULL when it loaded.';
 COMMENT ON COLUMN smt.load_result.records IS 'Good records (ESIID-channel-day versions) in the file.';
@@ -280,7 +280,7 @@ BEGIN
     -- The digest is computed here, from the bytes that are kept.
     SELECT s.* INTO content FROM smt._content_summary(u.upload_id) s;
     detected := smt.detect_format(content.head);
-    IF detected IN ('lse', 'interval_csv') THEN
+    IF detected IN ('lse', 'interval_csv', 'interval_json') THEN
         -- Parsed and settled before registering, under the load's id.
         INSERT INTO smt.stage SELECT u.upload_id, s.*, NULL, NULL FROM smt._stage_records(u.upload_id, u.lenient_esiid) s;
         PERFORM smt._settle_stage(u.upload_id);
@@ -290,9 +290,9 @@ BEGIN
         RETURN result;
     END IF;
 
-    IF detected IS NULL OR detected NOT IN ('lse', 'interval_csv') THEN
-        result.error := CASE WHEN detected IS NULL THEN 'not an LSE or SMT CSV report (unknown content)'
-                             ELSE format('%s reports are not loaded yet (only LSE and SMT interval CSV)', detected) END;
+    IF detected IS NULL OR detected NOT IN ('lse', 'interval_csv', 'interval_json') THEN
+        result.error := CASE WHEN detected IS NULL THEN 'not an LSE or SMT CSV report, nor an SMT API reply (unknown content)'
+                             ELSE format('%s reports are not loaded yet (only LSE, SMT interval CSV and SMT API interval replies)', detected) END;
         result := ROW(result.file_id, detected, false, result.error, 0, 0, 0, 0, 0, 0, 0)::smt.load_result;
         UPDATE smt.file f SET state = 'failed', error = result.error WHERE f.file_id = result.file_id;
         RAISE WARNING 'smt.load: %: %; kept as file % with state failed', u.file_name, result.error, result.file_id;
@@ -327,11 +327,11 @@ BEGIN
         RAISE EXCEPTION 'smt.load_staged needs the load''s id, the report''s SHA-256, its size and its format, none of them NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF format NOT IN ('lse', 'interval_csv') OR octet_length(sha256) <> 32 OR size_bytes < 0 THEN
+    IF format NOT IN ('lse', 'interval_csv', 'interval_json') OR octet_length(sha256) <> 32 OR size_bytes < 0 THEN
         RAISE EXCEPTION 'smt.load_staged: % is not an interval report format, or the digest or size is malformed', format
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = format('format %s, %s-byte digest, size %s', format, octet_length(sha256), size_bytes),
-                  HINT = 'Stage LSE or SMT interval CSV reports; load any other file with smt.load or smt.load_part.';
+                  HINT = 'Stage LSE or SMT interval CSV reports or SMT API interval replies; load any other file with smt.load or smt.load_part.';
     END IF;
     u := smt._upload(upload_id);
     -- Checked and settled before registering, under the load's id. A row another transaction

@@ -34,7 +34,8 @@ REVOKE EXECUTE ON FUNCTION smt.load(bytea, text, boolean), smt.load_begin(text, 
     smt._merge_stage(bigint), smt._settle_stage(bigint), smt._apply_day_totals(bigint, date),
     smt.load_staged(bigint, bytea, bigint, text),
     smt._register_upload(smt.upload, bytea, bigint, text),
-    smt._staged_problem(date, integer, smallint, smallint[], integer[], text[], text, text, smallint, smallint, smallint), smt._ensure_partitions(date[]), smt._guard_meter_data() FROM PUBLIC;
+    smt._staged_problem(date, integer, smallint, smallint[], integer[], text[], text, text, smallint, smallint, smallint), smt._ensure_partitions(date[]), smt._guard_meter_data(),
+    smt._lock_schema_change(text), smt._raced_unless(boolean, bigint, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION smt.load(bytea, text, boolean), smt.load_begin(text, boolean),
     smt.load_part(bigint, bytea), smt.load_end(bigint), smt.load_staged(bigint, bytea, bigint, text) TO smt_loader;
 -- A loader that parses reports itself copies its rows into the staging table (and may do nothing
@@ -86,4 +87,15 @@ GRANT SELECT ON smt.job_status, smt.run_log, smt.file_log, smt.reject_log, smt.d
 GRANT SELECT ON smt.job, smt.job_kind, smt.job_run, smt.remote_file TO smt_reader;
 -- smt_admin's table privileges on smt.job_kind, smt.job, smt.job_run and smt.remote_file come from
 -- the grant on ALL TABLES above (no TRIGGER: the worker functions write these tables as the owner).
+-- Requests to SMT (requests.sql): the worker's steps for smt_loader, asking and cancelling for
+-- smt_admin (with its own privileges on smt.request), reading for smt_reader.
+REVOKE EXECUTE ON FUNCTION smt.request_claim(text, text, interval),
+    smt.request_progress(bigint, text, interval, bigint[]), smt.request_fulfilled(bigint, text, bigint[]),
+    smt.request_retry(bigint, text, text, interval), smt.request_failed(bigint, text, text),
+    smt.request_usage(text[], text, date, date, text), smt.request_cancel(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION smt.request_claim(text, text, interval),
+    smt.request_progress(bigint, text, interval, bigint[]), smt.request_fulfilled(bigint, text, bigint[]),
+    smt.request_retry(bigint, text, text, interval), smt.request_failed(bigint, text, text) TO smt_loader;
+GRANT EXECUTE ON FUNCTION smt.request_usage(text[], text, date, date, text), smt.request_cancel(bigint) TO smt_admin;
+GRANT SELECT ON smt.request, smt.request_log TO smt_reader;
 -- END scheduler API grants

@@ -192,8 +192,8 @@ fn load_cases() -> Vec<Case> {
             "empty.lse",
             false,
             rows(&[
-                &counts(0, 0, 0, "NULL", "not an LSE or SMT CSV report (unknown content)"),
-                "empty.lse|failed|not an LSE or SMT CSV report (unknown content)",
+                &counts(0, 0, 0, "NULL", "not an LSE or SMT CSV report, nor an SMT API reply (unknown content)"),
+                "empty.lse|failed|not an LSE or SMT CSV report, nor an SMT API reply (unknown content)",
             ]),
         ),
         load(
@@ -202,8 +202,8 @@ fn load_cases() -> Vec<Case> {
             "garbage.bin",
             false,
             rows(&[
-                &counts(0, 0, 0, "NULL", "not an LSE or SMT CSV report (unknown content)"),
-                "garbage.bin|failed|not an LSE or SMT CSV report (unknown content)",
+                &counts(0, 0, 0, "NULL", "not an LSE or SMT CSV report, nor an SMT API reply (unknown content)"),
+                "garbage.bin|failed|not an LSE or SMT CSV report, nor an SMT API reply (unknown content)",
             ]),
         ),
         load(
@@ -212,8 +212,8 @@ fn load_cases() -> Vec<Case> {
             "bundle.zip",
             false,
             rows(&[
-                &counts(0, 0, 0, "NULL", "not an LSE or SMT CSV report (unknown content)"),
-                "bundle.zip|failed|not an LSE or SMT CSV report (unknown content)",
+                &counts(0, 0, 0, "NULL", "not an LSE or SMT CSV report, nor an SMT API reply (unknown content)"),
+                "bundle.zip|failed|not an LSE or SMT CSV report, nor an SMT API reply (unknown content)",
             ]),
         ),
         load(
@@ -223,8 +223,8 @@ fn load_cases() -> Vec<Case> {
             "daily.csv",
             false,
             rows(&[
-                &counts(0, 0, 0, "daily_csv", "daily_csv reports are not loaded yet (only LSE and SMT interval CSV)"),
-                "daily.csv|failed|daily_csv reports are not loaded yet (only LSE and SMT interval CSV)",
+                &counts(0, 0, 0, "daily_csv", "daily_csv reports are not loaded yet (only LSE, SMT interval CSV and SMT API interval replies)"),
+                "daily.csv|failed|daily_csv reports are not loaded yet (only LSE, SMT interval CSV and SMT API interval replies)",
             ]),
         ),
         load(
@@ -233,8 +233,8 @@ fn load_cases() -> Vec<Case> {
             "monthly.csv",
             false,
             rows(&[
-                &counts(0, 0, 0, "monthly_csv", "monthly_csv reports are not loaded yet (only LSE and SMT interval CSV)"),
-                "monthly.csv|failed|monthly_csv reports are not loaded yet (only LSE and SMT interval CSV)",
+                &counts(0, 0, 0, "monthly_csv", "monthly_csv reports are not loaded yet (only LSE, SMT interval CSV and SMT API interval replies)"),
+                "monthly.csv|failed|monthly_csv reports are not loaded yet (only LSE, SMT interval CSV and SMT API interval replies)",
             ]),
         ),
         load(

@@ -144,6 +144,8 @@ fn same_data(c: &mut Client) -> BTreeMap<&'static str, Vec<Vec<Option<String>>>>
         .collect()
 }
 
+/// The job kinds, every column as text.
+const KINDS: &str = "SELECT kind, description, builtin::text FROM smt.job_kind ORDER BY kind";
 #[test]
 fn every_released_version_upgrades_to_the_fresh_schema_with_data_intact() {
     let versions = released_before_current();
@@ -200,6 +202,17 @@ fn every_released_version_upgrades_to_the_fresh_schema_with_data_intact() {
             .map(|(rel, cols)| (rel.clone(), digest(&mut c, rel, cols)))
             .collect();
 
+        // (0.1.0 had no smt.job_kind.)
+        let has_kinds: bool = one(
+            &mut c,
+            "SELECT to_regclass('smt.job_kind') IS NOT NULL",
+            &[],
+        );
+        let kinds_before = if has_kinds {
+            rows_text(&mut c, KINDS, &[])
+        } else {
+            Vec::new()
+        };
         c.batch_execute(&format!("ALTER EXTENSION smt UPDATE TO '{CURRENT}'"))
             .unwrap_or_else(|e| panic!("upgrading {version} -> {CURRENT}: {}", explain(&e)));
         let installed: String = one(
@@ -227,6 +240,21 @@ fn every_released_version_upgrades_to_the_fresh_schema_with_data_intact() {
         }
         // (smt.job changed by design; its other row is compared with the fresh install below.)
         before.remove("smt.job");
+        // A release adds built-in job kinds (0.4.0: smt_api); every kind there was stays as it was.
+        before.remove("smt.job_kind");
+        let kinds_after = rows_text(&mut c, KINDS, &[]);
+        for kind in &kinds_before {
+            assert!(
+                kinds_after.contains(kind),
+                "job kind {kind:?} changed or gone after the upgrade from {version}"
+            );
+        }
+        assert!(
+            kinds_after
+                .iter()
+                .any(|k| k[0].as_deref() == Some("smt_api") && k[2].as_deref() == Some("true")),
+            "{kinds_after:?}"
+        );
 
         // No relation holding rows and no column goes in an upgrade (new ones may come; 0.2.0
         // drops the empty partitions 0.1.0 made), and every row stays.

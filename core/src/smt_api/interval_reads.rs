@@ -180,12 +180,9 @@ fn entry(item: &Value, esiid: Option<&str>, mode: EsiidMode, line: u64) -> Entry
 }
 
 /// The slots of `RD` in order: `value-flag`, empty for a missing interval (a flag alone, such as
-/// `-E`, is a missing interval too). One empty slot after a trailing comma is not counted.
+/// `-E`, is a missing interval too).
 fn slot_values(rd: &str) -> Result<Vec<Option<Reading>>, (usize, ErrorKind, String)> {
     let mut parts: Vec<&str> = rd.split(',').map(str::trim).collect();
-    if parts.len() > 1 && parts.last() == Some(&"") {
-        parts.pop();
-    }
     if rd.trim().is_empty() {
         parts.clear();
     }
@@ -223,6 +220,58 @@ fn slot_value(part: &str) -> Result<Option<Reading>, (ErrorKind, String)> {
         )
     })?;
     Ok(Some(Reading { kwh, status }))
+}
+
+/// Largest reply read as a file: a reply is parsed whole, so its size is bounded here (an inline
+/// reply answers one request; a larger file is not a reply SMT sends).
+pub const MAX_REPLY_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The records of a reply kept as a file, as the other formats' readers give them: a bad entry
+/// is an error and reading goes on; a reply that cannot be read at all (too large, not JSON, or
+/// SMT's error instead of data) is one error on line 1.
+pub struct JsonRecords {
+    records: std::vec::IntoIter<Result<IntervalRecord, RecordError>>,
+}
+
+impl JsonRecords {
+    pub fn new<R: std::io::BufRead>(src: R, mode: EsiidMode) -> Self {
+        let records = match read_reply(src) {
+            Ok(reply) => match entries(&reply, None, mode) {
+                Ok(entries) => entries.into_iter().map(|e| e.map(|(r, _)| r)).collect(),
+                Err(e) => vec![Err(reply_failed(e.to_string()))],
+            },
+            Err(why) => vec![Err(reply_failed(why))],
+        };
+        JsonRecords {
+            records: records.into_iter(),
+        }
+    }
+}
+
+impl Iterator for JsonRecords {
+    type Item = Result<IntervalRecord, RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.records.next()
+    }
+}
+
+fn read_reply<R: std::io::BufRead>(src: R) -> Result<Value, String> {
+    use std::io::Read;
+    let mut body = Vec::new();
+    src.take(MAX_REPLY_BYTES + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| format!("read failed: {e}"))?;
+    if body.len() as u64 > MAX_REPLY_BYTES {
+        return Err(format!(
+            "an API reply larger than {MAX_REPLY_BYTES} bytes is not read"
+        ));
+    }
+    super::parse(&body).map_err(|e| e.to_string())
+}
+
+fn reply_failed(reason: String) -> RecordError {
+    RecordError::new(ErrorKind::BadHeader, 1, "reply", reason)
 }
 
 /// The operating days an entry list covers, for a request's bookkeeping.
@@ -409,6 +458,35 @@ mod tests {
         assert_eq!(got[0].as_ref().unwrap_err().kind, ErrorKind::InvalidEsiid);
         let list = json!([{"esiid": ESIID, "energyData": []}, {"esiid": ESIID, "energyData": []}]);
         assert!(entries(&list, None, EsiidMode::Strict).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_reply_kept_as_a_file_reads_like_any_report() {
+        let body = json!({"esiid": ESIID, "energyData": [
+            {"DT": "09/01/2025", "RevTS": "09/02/2025 06:21:18", "RT": "C", "RD": day_rd(96)},
+            {"DT": "09/02/2025", "RevTS": "09/03/2025 06:21:18", "RT": "C", "RD": day_rd(3)}
+        ]})
+        .to_string();
+        let got: Vec<_> = crate::interval_records(
+            body.as_bytes(),
+            crate::Format::IntervalJson,
+            EsiidMode::Strict,
+        )
+        .unwrap()
+        .collect();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].as_ref().unwrap().kwh_sum().to_string(), "4.560");
+        assert_eq!(
+            got[1].as_ref().unwrap_err().kind,
+            ErrorKind::WrongIntervalCount
+        );
+
+        let broken: Vec<_> =
+            JsonRecords::new(&b"{\"energyData\": [1, 2"[..], EsiidMode::Strict).collect();
+        assert_eq!(broken.len(), 1);
+        let e = broken[0].as_ref().unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (1, "reply"));
+        assert!(e.reason.contains("not JSON"), "{}", e.reason);
     }
 
     #[test]

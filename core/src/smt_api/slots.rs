@@ -61,9 +61,16 @@ pub enum SlotError {
 /// The day's intervals from its slots, in time order; `slots` as the reply listed them.
 pub fn day_intervals(
     day: NaiveDate,
-    slots: Vec<Option<Reading>>,
+    mut slots: Vec<Option<Reading>>,
 ) -> Result<(Vec<Option<Reading>>, SlotLayout), SlotError> {
     let expected = time::slots_in_day(day, 900);
+    // A trailing comma: one empty slot past either layout's count is not a slot. (An empty last
+    // slot within the count is a missing interval, and stays.)
+    if (slots.len() == expected + 1 || slots.len() == FIXED_SLOTS + 1)
+        && slots.last() == Some(&None)
+    {
+        slots.pop();
+    }
     if slots.len() == expected {
         // On the fall-back day both readings agree: 100 slots in time order.
         return Ok((slots, SlotLayout::Sequential));
@@ -186,6 +193,16 @@ mod tests {
         let e = day_intervals(spring, numbered(100, &empty)).unwrap_err();
         assert!(e.to_string().contains("slot 14"), "{e}");
         assert!(e.to_string().contains("02:00-03:00 is skipped"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_last_slot_is_a_missing_interval_and_a_trailing_comma_is_not_a_slot() {
+        let day = NaiveDate::from_ymd_opt(2025, 11, 15).unwrap();
+        let (intervals, _) = day_intervals(day, numbered(96, &[95])).unwrap();
+        assert_eq!((intervals.len(), intervals[95]), (96, None));
+        let (intervals, _) = day_intervals(day, numbered(97, &[96])).unwrap();
+        assert_eq!(intervals.len(), 96);
+        assert!(day_intervals(day, numbered(97, &[])).is_err());
     }
 
     #[test]

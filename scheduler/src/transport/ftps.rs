@@ -22,12 +22,9 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, NaiveDateTime, Utc};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{Resumption, Tls12Resumption};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, Mode, RustlsConnector, RustlsFtpStream};
 
@@ -468,122 +465,19 @@ fn ftp_err(e: FtpError) -> anyhow::Error {
 }
 
 fn tls_config(config: &FtpsConfig) -> Result<Arc<ClientConfig>> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?;
-    let builder = if config.insecure_skip_verify {
-        tracing::warn!(
-            server = %config.host,
-            "insecure_skip_verify is set: the FTPS server certificate is NOT verified"
-        );
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert(provider)))
-    } else {
-        builder.with_root_certificates(root_store(config.ca_file.as_deref())?)
-    };
-    let mut tls = match (&config.client_cert, &config.client_key) {
-        (Some(cert), Some(key)) => {
-            let chain = CertificateDer::pem_file_iter(cert)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| anyhow!("{e}"))
-                .with_context(|| format!("reading client certificate {}", cert.display()))?;
-            if chain.is_empty() {
-                bail!("no certificate in {}", cert.display());
-            }
-            let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| anyhow!("{e}"))
-                .with_context(|| format!("reading client key {}", key.display()))?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .context("client certificate and key do not match")?
-        }
-        (None, None) => builder.with_no_client_auth(),
-        _ => bail!("client_cert and client_key must be given together"),
-    };
+    let mut tls = crate::tls::client_config(&crate::tls::TlsSettings {
+        what: "FTPS",
+        server: &config.host,
+        ca_file: config.ca_file.as_deref(),
+        client_cert: config.client_cert.as_deref(),
+        client_key: config.client_key.as_deref(),
+        insecure_skip_verify: config.insecure_skip_verify,
+    })?;
     // Data connections must resume the control connection's session (vsftpd's
     // require_ssl_reuse). This is rustls's default; spelled out because it is load-bearing.
     tls.resumption =
         Resumption::in_memory_sessions(32).tls12_resumption(Tls12Resumption::SessionIdOrTickets);
     Ok(Arc::new(tls))
-}
-
-fn root_store(ca_file: Option<&Path>) -> Result<RootCertStore> {
-    let mut roots = RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| anyhow!("{e}"))
-                .with_context(|| format!("reading CA file {}", path.display()))?;
-            let (added, _ignored) = roots.add_parsable_certificates(certs);
-            if added == 0 {
-                bail!("no usable CA certificate in {}", path.display());
-            }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            for e in &found.errors {
-                tracing::debug!(error = %e, "loading system CA certificates");
-            }
-            roots.add_parsable_certificates(found.certs);
-            if roots.is_empty() {
-                bail!("no CA file configured and no system CA certificates found");
-            }
-        }
-    }
-    Ok(roots)
-}
-
-/// The verifier behind `insecure_skip_verify`: any certificate, but handshake signatures are
-/// still checked (against whatever key the server presents).
-#[derive(Debug)]
-struct AcceptAnyServerCert(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyServerCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 /// One entry of an MLSD listing (RFC 3659): `fact=value;fact=value; name`.

@@ -1,0 +1,304 @@
+//! The smt_api job: sends the due requests of `smt.request` through today's SMT JSON API and
+//! loads every reply like a delivered file. Each request moves through the named SQL functions
+//! of `requests.sql` (claim, progress, fulfilled, retry, failed); nothing here writes a table.
+//!
+//! A reply is kept as a file in the account's download directory, registered as a delivery and
+//! loaded by [`sources::load_delivery`]: the same registry, exactly-once loading by content,
+//! rejects, quarantine and raw keeping as any file SMT delivers. A request is split into calls of
+//! one ESIID and at most `max_days_per_call` days ([`smt_api::windows`]); a call SMT has no data
+//! for yet puts the request back to wait `not_yet_retry_minutes`, a failure a retry can help
+//! (SMT down, a timeout) waits with backoff, anything else fails the request with SMT's words.
+//! Replies already loaded are found loaded again by content when the request is retried.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chrono::{NaiveDate, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio_postgres::{Client, Row};
+
+use crate::config::SmtApiSite;
+use crate::smt_api::{self, ApiClient, ApiError};
+use crate::sources::{self, DeliveryOutcome, JobParams, LocalFile, Settings};
+
+/// How long a worker holds a request between two steps before another may take it over.
+pub const REQUEST_LEASE: Duration = Duration::from_secs(15 * 60);
+/// First wait after a retryable failure; doubled per attempt up to [`RETRY_MAX_DELAY`].
+pub const RETRY_FIRST_DELAY: Duration = Duration::from_secs(60);
+pub const RETRY_MAX_DELAY: Duration = Duration::from_secs(3600);
+/// Requests one run takes up at most, so that a run ends and records what it did.
+pub const REQUESTS_PER_RUN: usize = 100;
+
+/// smt_api params: `{"source": NAME}`, NAME an `[smt_api.NAME]` account in the worker's config.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtApiParams {
+    pub source: String,
+}
+
+impl JobParams for SmtApiParams {
+    const KIND: &'static str = "smt_api";
+    const KEYS: &'static [&'static str] = &["source"];
+    const CONFIGURED_IN: &'static str = "[smt_api.NAME]";
+    const EXAMPLE: &'static str = r#"{"source": "smt"}"#;
+    const ABOUT: &'static str =
+        "send the due requests of smt.request through today's SMT JSON API and load the replies";
+    const KEY_HELP: &'static [(&'static str, &'static str)] = &[(
+        "source",
+        "required: the NAME of an [smt_api.NAME] account in the worker's config file (address, \
+         service id, the variable holding its password, DUNS)",
+    )];
+}
+
+/// A claimed row of `smt.request`, as far as the worker needs it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub request_id: i64,
+    pub esiids: Vec<String>,
+    pub first_day: NaiveDate,
+    pub last_day: NaiveDate,
+    pub attempts: i32,
+    pub trans_id: String,
+}
+
+impl Request {
+    fn from_row(row: &Row) -> Result<Request> {
+        Ok(Request {
+            request_id: row.try_get("request_id")?,
+            esiids: row.try_get("esiids")?,
+            first_day: row.try_get("first_day")?,
+            last_day: row.try_get("last_day")?,
+            attempts: row.try_get("attempts")?,
+            trans_id: row.try_get("trans_id")?,
+        })
+    }
+}
+
+/// What became of one request in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    Fulfilled,
+    Waiting,
+    Failed,
+    /// Cancelled or taken over meanwhile: no longer this worker's.
+    Lost,
+}
+
+/// Runs an smt_api job: every due request of the account, until none is due (or
+/// [`REQUESTS_PER_RUN`]).
+pub async fn run(
+    work: &mut Client,
+    p: SmtApiParams,
+    settings: &Settings,
+) -> Result<serde_json::Value> {
+    let site = settings.smt_api_site(&p.source)?;
+    let mut client = ApiClient::new(&p.source, site)?;
+    let source = format!("smt-api://{}", p.source);
+    let download_dir = site
+        .download_dir
+        .clone()
+        .unwrap_or_else(|| settings.download_dir.join(sources::safe(&source)));
+    sources::private_dir(&download_dir)?;
+    let worker = crate::jobs::worker_id();
+    let mut fates = Vec::new();
+    let mut loads = Vec::new();
+    while fates.len() < REQUESTS_PER_RUN {
+        let Some(request) = claim(work, &worker).await? else {
+            break;
+        };
+        let ctx = Account {
+            site,
+            source: &source,
+            download_dir: &download_dir,
+            settings,
+            worker: &worker,
+        };
+        let (fate, outcomes) = process(work, &mut client, &ctx, &request).await?;
+        tracing::info!(request = request.request_id, ?fate, "SMT API request");
+        fates.push(fate);
+        loads.extend(outcomes);
+    }
+    let count = |f: Fate| fates.iter().filter(|&&x| x == f).count();
+    Ok(sources::summarize(
+        &loads,
+        json!({
+            "requests": fates.len(),
+            "fulfilled": count(Fate::Fulfilled),
+            "waiting": count(Fate::Waiting),
+            "failed": count(Fate::Failed),
+            "lost": count(Fate::Lost),
+            "api_calls": client.calls(),
+        }),
+    ))
+}
+
+/// The account a run sends requests through, and where its replies go.
+struct Account<'a> {
+    site: &'a SmtApiSite,
+    source: &'a str,
+    download_dir: &'a Path,
+    settings: &'a Settings,
+    worker: &'a str,
+}
+
+async fn claim(work: &Client, worker: &str) -> Result<Option<Request>> {
+    let rows = work
+        .query(
+            "SELECT * FROM smt.request_claim('json', $1, $2::text::interval)",
+            &[&worker, &lease_text(REQUEST_LEASE)],
+        )
+        .await
+        .context("claiming a request (smt.request_claim)")?;
+    rows.first().map(Request::from_row).transpose()
+}
+
+fn lease_text(d: Duration) -> String {
+    format!("{} seconds", d.as_secs())
+}
+
+/// Sends one request's calls in order, loading each reply; says what became of it.
+async fn process(
+    work: &mut Client,
+    client: &mut ApiClient,
+    ctx: &Account<'_>,
+    r: &Request,
+) -> Result<(Fate, Vec<DeliveryOutcome>)> {
+    let mut file_ids: Vec<i64> = Vec::new();
+    let mut outcomes = Vec::new();
+    for (esiid, first, last) in smt_api::windows(
+        &r.esiids,
+        r.first_day,
+        r.last_day,
+        ctx.site.max_days_per_call,
+    ) {
+        let reply = match client
+            .interval_reads(&r.trans_id, &esiid, first, last)
+            .await
+        {
+            Ok(reply) => reply,
+            Err(e) => return Ok((give_up_or_wait(work, ctx, r, &e).await?, outcomes)),
+        };
+        let name = format!(
+            "request{}-{}-{}-{}-{}.json",
+            r.request_id,
+            esiid,
+            first,
+            last,
+            &hex(&Sha256::digest(&reply))[..16]
+        );
+        let path = ctx.download_dir.join(&name);
+        write_file(&path, &reply).await?;
+        let delivery = sources::delivery_imported(
+            work,
+            &LocalFile {
+                source: ctx.source,
+                directory: &ctx.download_dir.display().to_string(),
+                name: &name,
+                size_bytes: reply.len() as i64,
+                modified_at: Some(Utc::now()),
+                local_path: &path.display().to_string(),
+            },
+            true,
+        )
+        .await?;
+        let outcome =
+            sources::load_delivery(work, delivery.remote_file_id, &path, &name, ctx.settings)
+                .await?;
+        if let Some(why) = &outcome.quarantined {
+            let error = format!("the reply for {esiid} {first}..{last} could not be loaded: {why}");
+            failed(work, ctx, r, &error).await?;
+            outcomes.push(outcome);
+            return Ok((Fate::Failed, outcomes));
+        }
+        file_ids.extend(outcome.reports.iter().map(|rep| rep.file_id));
+        outcomes.push(outcome);
+        let mine: bool = work
+            .query_one(
+                "SELECT smt.request_progress($1, $2, $3::text::interval, $4)",
+                &[
+                    &r.request_id,
+                    &ctx.worker,
+                    &lease_text(REQUEST_LEASE),
+                    &file_ids,
+                ],
+            )
+            .await?
+            .try_get(0)?;
+        if !mine {
+            return Ok((Fate::Lost, outcomes));
+        }
+    }
+    let done: bool = work
+        .query_one(
+            "SELECT smt.request_fulfilled($1, $2, $3)",
+            &[&r.request_id, &ctx.worker, &file_ids],
+        )
+        .await?
+        .try_get(0)?;
+    Ok((if done { Fate::Fulfilled } else { Fate::Lost }, outcomes))
+}
+
+/// A call that gave no data: the request waits (no data yet, or a failure a retry can help) or
+/// fails with why.
+async fn give_up_or_wait(
+    work: &Client,
+    ctx: &Account<'_>,
+    r: &Request,
+    e: &ApiError,
+) -> Result<Fate> {
+    let error = e.to_string();
+    if !e.is_retryable() {
+        failed(work, ctx, r, &error).await?;
+        return Ok(Fate::Failed);
+    }
+    let delay = if e.is_not_yet() {
+        ctx.site.not_yet_retry()
+    } else {
+        crate::jobs::backoff(r.attempts.max(1) as u32, RETRY_FIRST_DELAY, RETRY_MAX_DELAY)
+    };
+    let state: Option<String> = work
+        .query_one(
+            "SELECT smt.request_retry($1, $2, $3, $4::text::interval)",
+            &[&r.request_id, &ctx.worker, &error, &lease_text(delay)],
+        )
+        .await?
+        .try_get(0)?;
+    tracing::warn!(
+        request = r.request_id,
+        ?state,
+        "SMT API request not done: {error}"
+    );
+    Ok(match state.as_deref() {
+        Some("waiting") => Fate::Waiting,
+        Some(_) => Fate::Failed,
+        None => Fate::Lost,
+    })
+}
+
+async fn failed(work: &Client, ctx: &Account<'_>, r: &Request, error: &str) -> Result<()> {
+    tracing::error!(request = r.request_id, "SMT API request failed: {error}");
+    work.execute(
+        "SELECT smt.request_failed($1, $2, $3)",
+        &[&r.request_id, &ctx.worker, &error],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Writes a reply whole: to `<path>.part`, then renamed, so a half-written reply is never loaded.
+async fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let part = path.with_extension("json.part");
+    tokio::fs::write(&part, bytes)
+        .await
+        .with_context(|| format!("cannot write {}", part.display()))?;
+    tokio::fs::rename(&part, path)
+        .await
+        .with_context(|| format!("cannot rename {} to {}", part.display(), path.display()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

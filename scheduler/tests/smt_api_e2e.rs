@@ -1,0 +1,495 @@
+//! End to end: requests made in SQL (`smt.request_usage`), sent by the real `smt` worker (job kind
+//! smt_api) to the bundled stand-in for today's SMT JSON API (tests/smt-api/sim.py: HTTPS with a
+//! real TLS stack, bearer tokens, SMT's identity fields and replies), and the replies loaded into
+//! the views exactly. Faults of the API are recorded on the request and recovered from.
+//!
+//! Needs `SMT_TEST_DATABASE_URL` (see tests/common) and python3 with openssl for the simulator;
+//! a missing part fails under CI.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use postgres::Client;
+use smt_core::smt_api::interval_reads;
+use smt_core::EsiidMode;
+use smt_e2e::{assert_interval_view_matches, same_sum};
+
+const PASSWORD_ENV: &str = "SMT_API_PASSWORD";
+const SERVICE: &str = "SIMSERVICE";
+/// The least time between two calls the worker is configured with.
+const MIN_INTERVAL_MS: u64 = 150;
+
+/// The simulator, stopped on drop.
+struct Sim {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+    password: String,
+}
+
+impl Sim {
+    fn start(dir: &Path) -> Option<Sim> {
+        let python = Command::new("python3").arg("--version").output();
+        if !require_part(
+            python.is_ok_and(|o| o.status.success()),
+            "python3 (the SMT API simulator)",
+            "apt-get install python3",
+        ) {
+            return None;
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/smt-api/sim.py");
+        let password = format!("pw-{}", std::process::id());
+        let sim_dir = dir.join("sim");
+        let child = Command::new("python3")
+            .arg(&script)
+            .arg(&sim_dir)
+            .args(["--user", SERVICE])
+            .env(PASSWORD_ENV, &password)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("starting the SMT API simulator");
+        let port_file = sim_dir.join("port");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !port_file.exists() {
+            assert!(Instant::now() < deadline, "the simulator never listened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let port = std::fs::read_to_string(&port_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        Some(Sim {
+            child,
+            dir: sim_dir,
+            port,
+            password,
+        })
+    }
+
+    /// `curl`-free control: the simulator's /sim endpoints over the same TLS, with python.
+    fn control(&self, path: &str, body: &str) -> String {
+        let code = format!(
+            "import ssl,urllib.request,sys\n\
+             ctx=ssl.create_default_context(cafile={ca:?})\n\
+             data=None if {body:?}=='' else {body:?}.encode()\n\
+             r=urllib.request.urlopen(urllib.request.Request('https://127.0.0.1:{port}{path}',data=data,\
+             headers={{'Content-Type':'application/json'}}),context=ctx)\n\
+             sys.stdout.write(r.read().decode())",
+            ca = self.dir.join("ca.pem").display().to_string(),
+            port = self.port,
+        );
+        let out = Command::new("python3")
+            .args(["-c", &code])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "sim {path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn log(&self) -> Vec<serde_json::Value> {
+        serde_json::from_str(&self.control("/sim/log", "")).unwrap()
+    }
+
+    fn config_toml(&self, downloads: &Path) -> String {
+        format!(
+            "[worker]\npoll_seconds = 1\nlease_seconds = 30\n\
+             [smt_api.sim]\nbase_url = \"https://127.0.0.1:{port}\"\nservice_id = \"{SERVICE}\"\n\
+             requester_authentication_id = \"123456789\"\nca_file = {ca}\n\
+             min_interval_ms = {MIN_INTERVAL_MS}\nreading_type = \"A\"\nnot_yet_retry_minutes = 60\n\
+             download_dir = {dl}\n",
+            port = self.port,
+            ca = toml::Value::String(self.dir.join("ca.pem").display().to_string()),
+            dl = toml::Value::String(downloads.display().to_string()),
+        )
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Setup {
+    db: TestDb,
+    dir: tempfile::TempDir,
+    sim: Sim,
+    config: String,
+}
+
+fn setup(test: &str) -> Option<Setup> {
+    let db = TestDb::extension_only(test)?;
+    let dir = scratch(test);
+    let sim = Sim::start(dir.path())?;
+    let config = dir.path().join("smt.toml");
+    std::fs::write(&config, sim.config_toml(&dir.path().join("replies"))).unwrap();
+    let mut c = db.connect();
+    exec(
+        &mut c,
+        "SELECT smt.job_add('api', 'smt_api', '0 3 * * *', '{\"source\": \"sim\"}')",
+    );
+    Some(Setup {
+        config: config.display().to_string(),
+        db,
+        dir,
+        sim,
+    })
+}
+
+impl Setup {
+    /// `smt jobs run-now api`, then a worker until idle, with the API password in its environment.
+    fn run_job(&self) -> Output {
+        jobs(&self.db, self.dir.path(), &["run-now", "api"]);
+        let mut cmd = smt(
+            self.dir.path(),
+            &[
+                "run",
+                "--exit-when-idle",
+                "--database-url",
+                self.db.url(),
+                "--config",
+                &self.config,
+            ],
+        );
+        cmd.env(PASSWORD_ENV, &self.sim.password);
+        run(cmd, Duration::from_secs(180)).expect_code(0, "smt run")
+    }
+}
+
+/// (state, attempts, files, last_error) of a request.
+fn request(c: &mut Client, id: i64) -> (String, i32, i32, Option<String>) {
+    let r = c
+        .query_one(
+            "SELECT state, attempts, files, last_error FROM smt.request_log WHERE request_id = $1",
+            &[&id],
+        )
+        .unwrap();
+    (r.get(0), r.get(1), r.get(2), r.get(3))
+}
+
+fn ask(c: &mut Client, esiids: &[&str], first: &str, last: &str) -> i64 {
+    let esiids: Vec<String> = esiids.iter().map(|s| s.to_string()).collect();
+    one(
+        c,
+        "SELECT smt.request_usage($1, 'interval', $2::text::date, $3::text::date)",
+        &[&esiids, &first, &last],
+    )
+}
+
+/// Every record of every reply kept for `request` (as received, from smt.delivery_bytes), read
+/// by smt-core, is what smt.interval shows; returns how many records there were.
+fn assert_replies_loaded_exactly(c: &mut Client, request: i64) -> usize {
+    let replies: Vec<Vec<u8>> = c
+        .query(
+            "SELECT smt.delivery_bytes(d.remote_file_id)
+               FROM smt.remote_file d
+              WHERE d.state = 'loaded' AND d.file_ids && (SELECT file_ids FROM smt.request WHERE request_id = $1)",
+            &[&request],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(!replies.is_empty(), "request {request}: no reply kept");
+    let mut n = 0;
+    for reply in replies {
+        let value = smt_core::smt_api::parse(&reply).unwrap();
+        for entry in interval_reads::entries(&value, None, EsiidMode::Strict).unwrap() {
+            let (record, _) = entry.unwrap();
+            assert_interval_view_matches(c, &record);
+            if record.channel == 4 {
+                let total: Option<String> = one(
+                    c,
+                    "SELECT import_kwh::text FROM smt.daily_usage WHERE esiid = $1 AND day = $2::text::date",
+                    &[&record.esiid, &record.day.to_string()],
+                );
+                assert!(
+                    same_sum(&record.kwh_sum(), total.as_deref()),
+                    "daily total {} {}: {total:?} vs {}",
+                    record.esiid,
+                    record.day,
+                    record.kwh_sum()
+                );
+            }
+            n += 1;
+        }
+    }
+    n
+}
+
+const E1: &str = "10443720000000001";
+const E2: &str = "1008901000000000000001";
+
+#[test]
+fn requests_from_sql_are_sent_paced_and_loaded_exactly_dst_days_included() {
+    let Some(s) = setup("api_requests") else {
+        return;
+    };
+    let mut c = s.db.connect();
+    // 37 days over the fall-back day, for two ESIIDs: 2 windows of at most 31 days each.
+    let fall = ask(&mut c, &[E1, E2], "2025-10-15", "2025-11-20");
+    s.run_job();
+    assert_eq!(request(&mut c, fall), ("fulfilled".into(), 1, 4, None));
+    let records = assert_replies_loaded_exactly(&mut c, fall);
+    // E1 load and generation (the simulator gives it generation), E2 load, on 37 days.
+    assert_eq!(records, 37 * 3);
+    let fall_rows: i64 = one(
+        &mut c,
+        "SELECT count(*) FROM smt.interval WHERE esiid = $1 AND channel = 4 AND day = '2025-11-02'",
+        &[&E1],
+    );
+    assert_eq!(fall_rows, 100);
+
+    // The spring-forward day under the fixed 100-slot reading of RD.
+    s.sim.control("/sim/config", r#"{"rd_layout": "fixed100"}"#);
+    let spring = ask(&mut c, &[E1], "2025-03-08", "2025-03-10");
+    s.run_job();
+    assert_eq!(request(&mut c, spring).0, "fulfilled");
+    assert_eq!(assert_replies_loaded_exactly(&mut c, spring), 3 * 2);
+    let spring_rows: i64 = one(
+        &mut c,
+        "SELECT count(*) FROM smt.interval WHERE esiid = $1 AND channel = 4 AND day = '2025-03-09'",
+        &[&E1],
+    );
+    assert_eq!(spring_rows, 92);
+
+    // Asked again after SMT revised the days: every day replaced, the old versions kept.
+    s.sim.control(
+        "/sim/config",
+        r#"{"rd_layout": "sequential", "revision_hours": 5}"#,
+    );
+    let again = ask(&mut c, &[E1], "2025-10-15", "2025-10-20");
+    s.run_job();
+    assert_eq!(request(&mut c, again).0, "fulfilled");
+    assert_replies_loaded_exactly(&mut c, again);
+    let replaced: i64 = one(
+        &mut c,
+        "SELECT count(*) FROM smt.interval_version WHERE esiid = $1 AND outcome = 'replaced'",
+        &[&E1],
+    );
+    assert_eq!(replaced, 6 * 2);
+
+    // One token for all of it (it lasts an hour), every data call with it and SMT's identity,
+    // never two calls closer than the configured pace.
+    let log = s.sim.log();
+    let tokens = log.iter().filter(|e| e["path"] == "/v2/token/").count();
+    let data: Vec<&serde_json::Value> = log
+        .iter()
+        .filter(|e| e["path"] == "/v2/15minintervalreads/")
+        .collect();
+    assert_eq!(data.len(), 4 + 1 + 1);
+    assert!(data
+        .iter()
+        .all(|e| e["status"] == 200 && e["bearer"].is_string()));
+    assert_eq!(tokens, 3, "one token per worker run: {log:?}");
+    let mut times: Vec<f64> = log
+        .iter()
+        .filter(|e| e["path"].as_str().is_some_and(|p| p.starts_with("/v2/")))
+        .map(|e| e["time"].as_f64().unwrap())
+        .collect();
+    times.sort_by(f64::total_cmp);
+    for pair in times.windows(2) {
+        let gap_ms = (pair[1] - pair[0]) * 1000.0;
+        assert!(
+            gap_ms >= MIN_INTERVAL_MS as f64 - 5.0,
+            "two calls {gap_ms:.0} ms apart"
+        );
+    }
+    let trans: Option<String> = one(
+        &mut c,
+        "SELECT trans_id FROM smt.request WHERE request_id = $1",
+        &[&fall],
+    );
+    assert!(data[0]["trans_id"] == trans.unwrap().as_str());
+}
+
+#[test]
+fn api_faults_are_recorded_on_the_request_and_recovered_from() {
+    let Some(s) = setup("api_faults") else {
+        return;
+    };
+    let mut c = s.db.connect();
+
+    // SMT down: the request waits with SMT's answer, and goes through once SMT is back.
+    s.sim.control("/sim/faults", r#"{"next": ["503"]}"#);
+    let down = ask(&mut c, &[E1], "2025-09-01", "2025-09-02");
+    s.run_job();
+    let (state, attempts, _, error) = request(&mut c, down);
+    assert_eq!((state.as_str(), attempts), ("waiting", 1));
+    assert!(
+        error.as_deref().unwrap_or_default().contains("HTTP 503"),
+        "{error:?}"
+    );
+    exec(
+        &mut c,
+        &format!("UPDATE smt.request SET not_before = now() WHERE request_id = {down}"),
+    );
+    s.run_job();
+    assert_eq!(request(&mut c, down), ("fulfilled".into(), 2, 1, None));
+    assert_replies_loaded_exactly(&mut c, down);
+
+    // A token SMT no longer accepts is renewed once, within the same run.
+    s.sim.control("/sim/faults", r#"{"next": ["stale_token"]}"#);
+    let renewed = ask(&mut c, &[E2], "2025-09-01", "2025-09-01");
+    let before = s.sim.log().len();
+    s.run_job();
+    assert_eq!(request(&mut c, renewed).0, "fulfilled");
+    let paths: Vec<String> = s.sim.log()[before..]
+        .iter()
+        .map(|e| format!("{} {}", e["path"], e["status"]))
+        .collect();
+    assert!(
+        paths.ends_with(&[
+            "\"/v2/token/\" 200".into(),
+            "\"/v2/15minintervalreads/\" 401".into(),
+            "\"/v2/token/\" 200".into(),
+            "\"/v2/15minintervalreads/\" 200".into(),
+        ]),
+        "{paths:?}"
+    );
+
+    // A reply that is not JSON, and SMT's own refusal: failed, in SMT's words, nothing loaded.
+    s.sim
+        .control("/sim/faults", r#"{"next": ["malformed", "smt_error"]}"#);
+    let malformed = ask(&mut c, &[E1], "2025-08-01", "2025-08-01");
+    let refused = ask(&mut c, &[E1], "2025-08-02", "2025-08-02");
+    s.run_job();
+    let (state, _, files, error) = request(&mut c, malformed);
+    assert_eq!((state.as_str(), files), ("failed", 0));
+    assert!(error.unwrap().contains("not JSON"));
+    let (state, _, _, error) = request(&mut c, refused);
+    assert_eq!(state, "failed");
+    assert!(
+        error.unwrap().contains("Invalid ESIID for this requestor"),
+        "SMT's words"
+    );
+    let august: i64 = one(
+        &mut c,
+        "SELECT count(*) FROM smt.interval_day WHERE day BETWEEN '2025-08-01' AND '2025-08-02'",
+        &[],
+    );
+    assert_eq!(august, 0);
+
+    // Today's data is not there yet: the request waits, without failing the job.
+    let today = one::<String>(&mut c, "SELECT (smt._tomorrow() - 1)::text", &[]);
+    let not_yet = ask(&mut c, &[E1], &today, &today);
+    s.run_job();
+    let (state, _, _, error) = request(&mut c, not_yet);
+    assert_eq!(state, "waiting");
+    assert!(error
+        .unwrap()
+        .contains("No data received from the respective TDSP"));
+    let failed_runs: i64 = one(
+        &mut c,
+        "SELECT count(*) FROM smt.job_run WHERE state = 'failed'",
+        &[],
+    );
+    assert_eq!(failed_runs, 0, "API faults fail requests, not the job");
+
+    // A wrong password: the request waits with why; no secret in what is recorded.
+    let wrong = ask(&mut c, &[E2], "2025-07-01", "2025-07-01");
+    jobs(&s.db, s.dir.path(), &["run-now", "api"]);
+    let mut cmd = smt(
+        s.dir.path(),
+        &[
+            "run",
+            "--exit-when-idle",
+            "--database-url",
+            s.db.url(),
+            "--config",
+            &s.config,
+        ],
+    );
+    cmd.env(PASSWORD_ENV, "not-the-password");
+    let out = run(cmd, Duration::from_secs(120)).expect_code(0, "smt run");
+    let (state, _, _, error) = request(&mut c, wrong);
+    assert_eq!(state, "waiting");
+    let error = error.unwrap();
+    assert!(error.contains("refused service id SIMSERVICE"), "{error}");
+    for text in [&error, &out.stdout, &out.stderr] {
+        assert!(!text.contains(&s.sim.password) && !text.contains("not-the-password"));
+    }
+}
+
+#[test]
+fn requests_are_checked_in_sql_before_anything_is_sent() {
+    let Some(db) = TestDb::extension_only("api_request_checks") else {
+        return;
+    };
+    let mut c = db.connect();
+    for (esiids, first, last, why) in [
+        (
+            vec!["12345"],
+            "2025-09-01",
+            "2025-09-02",
+            "not a valid ESIID",
+        ),
+        (
+            vec![E1],
+            "2025-09-03",
+            "2025-09-02",
+            "within the last 48 months",
+        ),
+        (
+            vec![E1],
+            "2019-01-01",
+            "2019-01-02",
+            "within the last 48 months",
+        ),
+        (
+            vec![E1],
+            "2099-01-01",
+            "2099-01-02",
+            "within the last 48 months",
+        ),
+    ] {
+        let esiids: Vec<String> = esiids.iter().map(|s| s.to_string()).collect();
+        let e = c
+            .query_one(
+                "SELECT smt.request_usage($1, 'interval', $2::text::date, $3::text::date)",
+                &[&esiids, &first, &last],
+            )
+            .unwrap_err();
+        assert!(explain(&e).contains(why), "{}", explain(&e));
+    }
+    let e = c
+        .query_one(
+            "SELECT smt.request_usage(ARRAY['10443720000000001'], 'interval', current_date - 3, current_date - 2, 'soap')",
+            &[],
+        )
+        .unwrap_err();
+    assert_eq!(e.code().unwrap().code(), "0A000", "{}", explain(&e));
+    let id: i64 = one(
+        &mut c,
+        "SELECT smt.request_usage(ARRAY['10443720000000001', ' 10443720000000001 '], 'interval', current_date - 3, current_date - 2)",
+        &[],
+    );
+    let (esiids, state): (Vec<String>, String) = {
+        let r = c
+            .query_one(
+                "SELECT esiids, state FROM smt.request_log WHERE request_id = $1",
+                &[&id],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(esiids, vec![E1.to_owned()], "normalized, each once");
+    assert_eq!(state, "queued");
+    exec(&mut c, &format!("SELECT smt.request_cancel({id})"));
+    let state: String = one(
+        &mut c,
+        "SELECT state FROM smt.request WHERE request_id = $1",
+        &[&id],
+    );
+    assert_eq!(state, "cancelled");
+}

@@ -1,0 +1,278 @@
+-- Requests for data made to SMT, and their fate: one row per ask, from smt.request_usage until it
+-- is fulfilled, fails or is cancelled, readable by anyone with smt_reader (smt.request_log).
+-- Today's SMT answers through its JSON API (via 'json', the worker's job kind smt_api); the seeds'
+-- SOAP API is another via behind the same rows.
+--
+-- States:
+--   queued     asked, not yet sent;
+--   sent       a worker holds it (until lease_until; a worker that died loses it to another);
+--   waiting    SMT has no data yet ("No data received from the respective TDSP"), or a failure a
+--              retry can help (SMT down, a timeout): tried again from not_before;
+--   fulfilled  every reply loaded (file_ids: the files in smt.file that hold them);
+--   failed     SMT refused it, its reply could not be read, or max_attempts were used up;
+--   cancelled  by smt.request_cancel.
+-- The worker changes a row only through the worker functions below (SECURITY DEFINER, for
+-- smt_loader, acting only on requests it claimed); people use smt.request_usage and
+-- smt.request_cancel with their own privileges (smt_admin).
+
+CREATE TABLE smt.request (
+    request_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    via            text NOT NULL,
+    report         text NOT NULL,
+    esiids         text[] NOT NULL,
+    first_day      date NOT NULL,
+    last_day       date NOT NULL,
+    state          text NOT NULL DEFAULT 'queued',
+    attempts       integer NOT NULL DEFAULT 0,
+    max_attempts   integer NOT NULL DEFAULT 10,
+    not_before     timestamptz NOT NULL DEFAULT now(),
+    trans_id       text,
+    correlation_id text,
+    worker         text,
+    claimed_by     text,
+    lease_until    timestamptz,
+    last_error     text,
+    file_ids       bigint[] NOT NULL DEFAULT '{}',
+    requested_by   text NOT NULL DEFAULT session_user,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    fulfilled_at   timestamptz,
+    CONSTRAINT request_via CHECK (via IN ('json')),
+    CONSTRAINT request_report CHECK (report IN ('interval')),
+    CONSTRAINT request_days CHECK (first_day <= last_day),
+    CONSTRAINT request_esiids CHECK (cardinality(esiids) BETWEEN 1 AND 50000),
+    CONSTRAINT request_state CHECK (state IN ('queued', 'sent', 'waiting', 'fulfilled', 'failed', 'cancelled')),
+    CONSTRAINT request_attempts CHECK (attempts >= 0 AND max_attempts > 0)
+);
+CREATE INDEX request_due_idx ON smt.request (not_before) WHERE state IN ('queued', 'sent', 'waiting');
+COMMENT ON TABLE smt.request IS 'Requests for data made to SMT, one row per ask (smt.request_usage), with their fate. Read smt.request_log; the worker changes rows only through the smt.request_* worker functions.';
+COMMENT ON COLUMN smt.request.request_id IS 'Identifier of the request, as smt.request_usage returned it.';
+COMMENT ON COLUMN smt.request.via IS 'Which SMT interface sends it: json (today''s JSON API, job kind smt_api).';
+COMMENT ON COLUMN smt.request.report IS 'What is asked for: interval (15-minute reads of both channels, with replacement semantics like any file).';
+COMMENT ON COLUMN smt.request.esiids IS 'The ESIIDs asked for, normalized, each once (up to 50,000, SMT''s limit per request).';
+COMMENT ON COLUMN smt.request.first_day IS 'First operating day asked for (Central prevailing time).';
+COMMENT ON COLUMN smt.request.last_day IS 'Last operating day asked for, included.';
+COMMENT ON COLUMN smt.request.state IS 'queued, sent (a worker holds it), waiting (tried again from not_before), fulfilled, failed or cancelled.';
+COMMENT ON COLUMN smt.request.attempts IS 'Times a worker has taken it up.';
+COMMENT ON COLUMN smt.request.max_attempts IS 'Attempts after which a request that keeps failing in a retryable way is failed.';
+COMMENT ON COLUMN smt.request.not_before IS 'When it may be sent (again).';
+COMMENT ON COLUMN smt.request.trans_id IS 'The trans_id sent with the last attempt''s calls (smt-<request_id>-<attempt>), to find them in SMT''s records.';
+COMMENT ON COLUMN smt.request.correlation_id IS 'SMT''s correlationId, for a request SMT answers later with a file.';
+COMMENT ON COLUMN smt.request.worker IS 'The worker (host:pid) that last took it up.';
+COMMENT ON COLUMN smt.request.claimed_by IS 'The login role of that worker.';
+COMMENT ON COLUMN smt.request.lease_until IS 'While sent: when another worker may take it over (its worker is presumed dead).';
+COMMENT ON COLUMN smt.request.last_error IS 'SMT''s words or the failure of the last attempt; NULL when it had none.';
+COMMENT ON COLUMN smt.request.file_ids IS 'The files (smt.file) that hold the replies loaded for it, each once.';
+COMMENT ON COLUMN smt.request.requested_by IS 'Login role that asked.';
+COMMENT ON COLUMN smt.request.created_at IS 'When it was asked.';
+COMMENT ON COLUMN smt.request.updated_at IS 'When its state last changed.';
+COMMENT ON COLUMN smt.request.fulfilled_at IS 'When it was fulfilled.';
+
+SELECT pg_catalog.pg_extension_config_dump('smt.request', '');
+SELECT pg_catalog.pg_extension_config_dump('smt.request_request_id_seq', '');
+
+INSERT INTO smt.job_kind (kind, description, builtin) VALUES
+    ('smt_api', 'Sends the due requests of smt.request (via json) through today''s SMT JSON API (JWT bearer token) and loads every reply like a delivered file. params: source (the name of an [smt_api.NAME] section in the worker''s config file, which holds the API''s address, the service id, the environment variable holding its password, and the DUNS).', true);
+
+-- ---------------------------------------------------------------------------------------------
+-- Asking (with the caller's own privileges: INSERT on smt.request, smt_admin's).
+
+CREATE FUNCTION smt.request_usage(esiids text[], report text, first_day date, last_day date, via text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    chosen text := coalesce(request_usage.via, nullif(current_setting('smt.request_via', true), ''), 'json');
+    bad text;
+    normalized text[];
+    today date := smt._tomorrow() - 1;
+    request bigint;
+BEGIN
+    IF esiids IS NULL OR report IS NULL OR first_day IS NULL OR last_day IS NULL THEN
+        RAISE EXCEPTION 'smt.request_usage needs ESIIDs, a report and the first and last day, none of them NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'SELECT smt.request_usage(ARRAY[''10443720000000001''], ''interval'', date ''2025-09-01'', date ''2025-09-30'');';
+    END IF;
+    IF chosen <> 'json' THEN
+        RAISE EXCEPTION 'smt.request_usage: requests via % are not supported', chosen
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Today''s SMT answers through its JSON API (via ''json'').',
+                  HINT = 'Leave via NULL, or pass ''json''.';
+    END IF;
+    IF report <> 'interval' THEN
+        RAISE EXCEPTION 'smt.request_usage: report % is not one that can be requested', report
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Ask for ''interval'' (15-minute reads).';
+    END IF;
+    SELECT e INTO bad FROM unnest(esiids) e WHERE e IS NULL OR NOT smt.esiid_valid(e) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'smt.request_usage: % is not a valid ESIID', coalesce(quote_literal(bad), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'ESIIDs are 17 or 22 digits starting with a TDSP''s prefix; check them with smt.esiid_valid.';
+    END IF;
+    SELECT array_agg(DISTINCT smt.esiid_normalize(e)) INTO normalized FROM unnest(esiids) e;
+    IF cardinality(normalized) IS NULL OR cardinality(normalized) > 50000 THEN
+        RAISE EXCEPTION 'smt.request_usage: % ESIIDs; a request holds 1 to 50,000', coalesce(cardinality(normalized), 0)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Split the ESIIDs over several requests.';
+    END IF;
+    IF first_day > last_day OR last_day > today OR first_day < (today - interval '48 months')::date THEN
+        RAISE EXCEPTION 'smt.request_usage: days % to % are not within the last 48 months up to today (%)', first_day, last_day, today
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'SMT keeps 15-minute data for 48 months; a day after today has no data yet.',
+                  HINT = 'Ask for first_day <= last_day, both between today less 48 months and today (Central time).';
+    END IF;
+    INSERT INTO smt.request (via, report, esiids, first_day, last_day)
+    VALUES (chosen, report, normalized, first_day, last_day)
+    RETURNING request_id INTO request;
+    RETURN request;
+END
+$$;
+COMMENT ON FUNCTION smt.request_usage(text[], text, date, date, text) IS
+'Asks SMT for the 15-minute data (report ''interval'') of ESIIDs over operating days first_day to last_day; returns the request''s id. The smt worker (job kind smt_api) sends it and loads the replies like any file; smt.request_log shows its fate. via: json (default, or the setting smt.request_via). Checked before anything is sent: valid ESIIDs (1 to 50,000), days within the last 48 months up to today.';
+
+CREATE FUNCTION smt.request_cancel(request_id bigint) RETURNS smt.request
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r smt.request;
+BEGIN
+    UPDATE smt.request q SET state = 'cancelled', lease_until = NULL, updated_at = now()
+     WHERE q.request_id = request_cancel.request_id AND q.state IN ('queued', 'waiting', 'sent')
+    RETURNING q.* INTO r;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'smt.request_cancel: no request % that is still to do', request_cancel.request_id
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'See smt.request_log: fulfilled, failed and cancelled requests stay as they are.';
+    END IF;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION smt.request_cancel(bigint) IS 'Cancels a request that is queued, waiting or being sent (a worker holding it stops at its next step); returns it. With the caller''s own privileges (smt_admin).';
+
+-- ---------------------------------------------------------------------------------------------
+-- Worker protocol (SECURITY DEFINER, for smt_loader: each acts only on the caller's own claim).
+
+CREATE FUNCTION smt.request_claim(via text, worker text, lease interval) RETURNS SETOF smt.request
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    IF request_claim.via IS NULL OR request_claim.worker IS NULL OR request_claim.lease IS NULL
+       OR request_claim.lease <= interval '0' THEN
+        RAISE EXCEPTION 'smt.request_claim needs a via, a worker name and a positive lease'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
+    UPDATE smt.request r
+       SET state = 'sent', attempts = r.attempts + 1, worker = request_claim.worker,
+           claimed_by = session_user, lease_until = now() + request_claim.lease,
+           trans_id = format('smt-%s-%s', r.request_id, r.attempts + 1), updated_at = now()
+     WHERE r.request_id = (
+           SELECT q.request_id FROM smt.request q
+            WHERE q.via = request_claim.via
+              AND ((q.state IN ('queued', 'waiting') AND q.not_before <= now())
+                   OR (q.state = 'sent' AND q.lease_until < now()))
+            ORDER BY q.not_before, q.request_id
+            LIMIT 1
+              FOR UPDATE SKIP LOCKED)
+    RETURNING r.*;
+END
+$$;
+COMMENT ON FUNCTION smt.request_claim(text, text, interval) IS
+'Claims the oldest due request sent via via (queued, waiting past not_before, or sent by a worker whose lease expired) for worker (host:pid) and the calling login role, for lease; returns it with its new trans_id, or no row.';
+
+CREATE FUNCTION smt.request_progress(request_id bigint, worker text, lease interval, file_ids bigint[]) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    UPDATE smt.request r
+       SET lease_until = now() + request_progress.lease,
+           file_ids = ARRAY(SELECT DISTINCT f FROM unnest(r.file_ids || coalesce(request_progress.file_ids, '{}')) f
+                             WHERE f IS NOT NULL ORDER BY f)
+     WHERE r.request_id = request_progress.request_id AND r.worker = request_progress.worker
+       AND r.claimed_by = session_user AND r.state = 'sent';
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION smt.request_progress(bigint, text, interval, bigint[]) IS
+'Renews the claim of a request this worker and login role hold and adds the files loaded for it so far. False when it is not theirs any more (taken over, cancelled): the worker stops.';
+
+CREATE FUNCTION smt.request_fulfilled(request_id bigint, worker text, file_ids bigint[]) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    UPDATE smt.request r
+       SET state = 'fulfilled', lease_until = NULL, last_error = NULL, fulfilled_at = now(), updated_at = now(),
+           file_ids = ARRAY(SELECT DISTINCT f FROM unnest(r.file_ids || coalesce(request_fulfilled.file_ids, '{}')) f
+                             WHERE f IS NOT NULL ORDER BY f)
+     WHERE r.request_id = request_fulfilled.request_id AND r.worker = request_fulfilled.worker
+       AND r.claimed_by = session_user AND r.state = 'sent';
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION smt.request_fulfilled(bigint, text, bigint[]) IS
+'Marks a request this worker and login role hold fulfilled, with the files its replies were loaded as. False when it is not theirs.';
+
+CREATE FUNCTION smt.request_retry(request_id bigint, worker text, error text, delay interval) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    r smt.request;
+BEGIN
+    UPDATE smt.request q
+       SET state = CASE WHEN q.attempts >= q.max_attempts THEN 'failed' ELSE 'waiting' END,
+           not_before = now() + greatest(coalesce(request_retry.delay, interval '0'), interval '0'),
+           lease_until = NULL, last_error = request_retry.error, updated_at = now()
+     WHERE q.request_id = request_retry.request_id AND q.worker = request_retry.worker
+       AND q.claimed_by = session_user AND q.state = 'sent'
+    RETURNING q.* INTO r;
+    RETURN CASE WHEN FOUND THEN r.state END;
+END
+$$;
+COMMENT ON FUNCTION smt.request_retry(bigint, text, text, interval) IS
+'Puts a request this worker and login role hold back to waiting, tried again after delay, with why (SMT has no data yet, or a failure a retry can help); failed instead once max_attempts were used. Returns the new state, or NULL when it is not theirs.';
+
+CREATE FUNCTION smt.request_failed(request_id bigint, worker text, error text) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    UPDATE smt.request r
+       SET state = 'failed', lease_until = NULL, last_error = request_failed.error, updated_at = now()
+     WHERE r.request_id = request_failed.request_id AND r.worker = request_failed.worker
+       AND r.claimed_by = session_user AND r.state = 'sent';
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION smt.request_failed(bigint, text, text) IS
+'Marks a request this worker and login role hold failed, with SMT''s words or why (a retry cannot help). False when it is not theirs.';
+
+-- ---------------------------------------------------------------------------------------------
+-- Reading.
+
+CREATE VIEW smt.request_log WITH (security_invoker = true) AS
+SELECT r.request_id, r.via, r.report, cardinality(r.esiids) AS esiid_count, r.esiids,
+       r.first_day, r.last_day, r.state, r.attempts, r.not_before, r.last_error, r.trans_id,
+       r.correlation_id, cardinality(r.file_ids) AS files, r.file_ids, r.requested_by,
+       r.created_at, r.fulfilled_at,
+       r.state IN ('queued', 'sent', 'waiting')
+           AND r.created_at < now() - coalesce(nullif(current_setting('smt.request_overdue_after', true), '')::interval,
+                                               interval '2 days') AS overdue
+  FROM smt.request r;
+COMMENT ON VIEW smt.request_log IS 'Every request made to SMT and its fate, newest last; overdue flags the ones still unfulfilled after the setting smt.request_overdue_after (default 2 days).';
+COMMENT ON COLUMN smt.request_log.request_id IS 'Identifier of the request.';
+COMMENT ON COLUMN smt.request_log.via IS 'SMT interface that sends it (json).';
+COMMENT ON COLUMN smt.request_log.report IS 'What is asked for (interval).';
+COMMENT ON COLUMN smt.request_log.esiid_count IS 'How many ESIIDs it asks for.';
+COMMENT ON COLUMN smt.request_log.esiids IS 'The ESIIDs it asks for.';
+COMMENT ON COLUMN smt.request_log.first_day IS 'First operating day asked for.';
+COMMENT ON COLUMN smt.request_log.last_day IS 'Last operating day asked for.';
+COMMENT ON COLUMN smt.request_log.state IS 'queued, sent, waiting, fulfilled, failed or cancelled.';
+COMMENT ON COLUMN smt.request_log.attempts IS 'Times a worker took it up.';
+COMMENT ON COLUMN smt.request_log.not_before IS 'When it is sent (again), while queued or waiting.';
+COMMENT ON COLUMN smt.request_log.last_error IS 'SMT''s words or the failure of the last attempt.';
+COMMENT ON COLUMN smt.request_log.trans_id IS 'trans_id of the last attempt''s calls.';
+COMMENT ON COLUMN smt.request_log.correlation_id IS 'SMT''s correlationId, for an answer that comes later as a file.';
+COMMENT ON COLUMN smt.request_log.files IS 'How many files its replies were loaded as.';
+COMMENT ON COLUMN smt.request_log.file_ids IS 'Those files (smt.file, smt.file_log).';
+COMMENT ON COLUMN smt.request_log.requested_by IS 'Login role that asked.';
+COMMENT ON COLUMN smt.request_log.created_at IS 'When it was asked.';
+COMMENT ON COLUMN smt.request_log.fulfilled_at IS 'When it was fulfilled.';
+COMMENT ON COLUMN smt.request_log.overdue IS 'Still not done after smt.request_overdue_after (default 2 days) from when it was asked.';

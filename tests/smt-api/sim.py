@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""The bundled stand-in for today's SMT JSON API (2025 onward), for tests and `make demo`.
+
+HTTPS (real TLS, a CA and server certificate made here with openssl) on 127.0.0.1, speaking the
+calls as shared/docs/formats.md documents them ("Today's SMT interfaces"):
+
+  POST /v2/token/               {"username", "password"} -> a bearer token with expiresIn
+  POST /v2/15minintervalreads/  identity fields, startDate/endDate MM/DD/YYYY, esiid [...],
+                                deliveryMode API -> {"trans_id", "esiid", "energyData": [...]}
+
+Every data call needs a valid, unexpired token (else 401) and SMT's identity fields (else 400).
+Days from today on (Central time) are answered "No data received from the respective TDSP".
+Values are made from a hash of ESIID, day, channel and revision: the same ask gives the same
+reply. Test controls (no auth; this is a simulator on loopback only):
+
+  POST /sim/config  {"rd_layout": "sequential"|"fixed100", "revision_hours": N,
+                     "generation": true|false, "token_seconds": N}
+  POST /sim/faults  {"next": ["503", "malformed", "stale_token", "smt_error"], "expire_tokens": true}
+  GET  /sim/log     every call received: path, time, status, trans_id, esiid, days, token use
+
+  sim.py DIR [--user U --password-env VAR]   listens on a free port, writes it to DIR/port;
+                                             DIR/ca.pem is the CA the client must trust.
+"""
+import datetime as dt
+import hashlib
+import http.server
+import json
+import os
+import secrets
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from zoneinfo import ZoneInfo
+
+CENTRAL = ZoneInfo("America/Chicago")
+NOT_YET = {"errorCode": "1", "errorMessage": "No data received from the respective TDSP"}
+IDENTITY = ("trans_id", "requestorID", "requesterType", "requesterAuthenticationID", "SMTTermsandConditions")
+
+
+class State:
+    def __init__(self, user, password):
+        self.lock = threading.Lock()
+        self.user = user
+        self.password = password
+        self.tokens = {}  # token -> expiry (monotonic)
+        self.faults = []
+        self.log = []
+        self.config = {"rd_layout": "sequential", "revision_hours": 0, "generation": True,
+                       "token_seconds": 3600}
+
+
+def slots_in_day(day):
+    start = dt.datetime(day.year, day.month, day.day, tzinfo=CENTRAL)
+    nxt = day + dt.timedelta(days=1)
+    end = dt.datetime(nxt.year, nxt.month, nxt.day, tzinfo=CENTRAL)
+    return int((end.astimezone(dt.timezone.utc) - start.astimezone(dt.timezone.utc)).total_seconds() // 900)
+
+
+def value(esiid, day, channel, revision, i):
+    h = int.from_bytes(hashlib.sha256(f"{esiid}|{day}|{channel}|{revision}|{i}".encode()).digest()[:8], "big")
+    if h % 97 == 0:
+        return ""  # a missing interval
+    flag = "E" if h % 31 == 0 else "A"
+    units = (h >> 8) % 5000 if channel == "C" else (h >> 8) % 1500
+    return f"{units // 1000}.{units % 1000:03d}-{flag}"
+
+
+def day_entry(esiid, day, channel, config):
+    revision = dt.datetime(day.year, day.month, day.day, 6, 0, 0) + dt.timedelta(
+        days=1, hours=config["revision_hours"])
+    n = slots_in_day(day)
+    values = [value(esiid, day, channel, revision, i) for i in range(n)]
+    if config["rd_layout"] == "fixed100" and n != 100:
+        # the repeated hour (slots 9-12) empty; on the spring day 02:00-03:00 (13-16) too
+        values = values[:8] + [""] * 4 + ([""] * 4 if n == 92 else []) + values[8:]
+    return {"DT": day.strftime("%m/%d/%Y"), "RevTS": revision.strftime("%m/%d/%Y %H:%M:%S"),
+            "RT": channel, "RD": ",".join(values)}
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body, raw=None):
+        data = raw if raw is not None else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        return status
+
+    def do_GET(self):
+        st = self.server.state
+        if self.path == "/sim/log":
+            with st.lock:
+                return self.reply(200, st.log)
+        return self.reply(404, {"statusCode": "404", "statusReason": "not found"})
+
+    def do_POST(self):
+        st = self.server.state
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            return self.reply(400, {"statusCode": "400", "statusReason": "malformed JSON"})
+        entry = {"path": self.path, "time": time.time(), "trans_id": body.get("trans_id"),
+                 "esiid": body.get("esiid"), "startDate": body.get("startDate"),
+                 "endDate": body.get("endDate"), "bearer": None}
+        status = self.route(st, body, entry)
+        entry["status"] = status
+        with st.lock:
+            st.log.append(entry)
+
+    def route(self, st, body, entry):
+        if self.path == "/sim/config":
+            with st.lock:
+                st.config.update(body)
+            return self.reply(200, st.config)
+        if self.path == "/sim/faults":
+            with st.lock:
+                st.faults.extend(body.get("next", []))
+                if body.get("expire_tokens"):
+                    st.tokens.clear()
+            return self.reply(200, {"queued": len(st.faults)})
+        if self.path == "/v2/token/":
+            if body.get("username") != st.user or body.get("password") != st.password:
+                return self.reply(401, {"statusCode": "401", "statusReason": "Invalid credentials"})
+            token = secrets.token_hex(24)
+            life = int(st.config["token_seconds"])
+            now = dt.datetime.now(CENTRAL)
+            with st.lock:
+                st.tokens[token] = time.monotonic() + life
+            return self.reply(200, {
+                "statusCode": "200", "accessToken": token, "tokenType": "Bearer", "expiresIn": str(life),
+                "issuedAt": now.strftime("%m/%d/%Y %H:%M:%S"),
+                "expiresAt": (now + dt.timedelta(seconds=life)).strftime("%m/%d/%Y %H:%M:%S")})
+        auth = self.headers.get("Authorization", "")
+        token = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
+        entry["bearer"] = token
+        with st.lock:
+            fault = st.faults.pop(0) if st.faults and self.path.startswith("/v2/") else None
+            valid = token is not None and st.tokens.get(token, 0) > time.monotonic()
+            if fault == "stale_token":
+                st.tokens.pop(token, None)
+                valid = False
+        if not valid:
+            return self.reply(401, {"statusCode": "401", "statusReason": "Invalid or expired token"})
+        if fault == "503":
+            return self.reply(503, None, raw=b"<html><body>Service Unavailable</body></html>")
+        if fault == "malformed":
+            return self.reply(200, None, raw=b'{"trans_id": "x", "energyData": [')
+        if fault == "smt_error":
+            return self.reply(200, {"errorCode": "2", "errorMessage": "Invalid ESIID for this requestor"})
+        missing = [f for f in IDENTITY if not body.get(f)]
+        if missing or body.get("requestorID") != st.user or body.get("SMTTermsandConditions") != "Y":
+            return self.reply(400, {"statusCode": "400", "statusReason": f"missing or wrong identity fields {missing}"})
+        if self.path == "/v2/15minintervalreads/":
+            return self.interval_reads(st, body)
+        return self.reply(404, {"statusCode": "404", "statusReason": "unknown call"})
+
+    def interval_reads(self, st, body):
+        try:
+            first = dt.datetime.strptime(body["startDate"], "%m/%d/%Y").date()
+            last = dt.datetime.strptime(body["endDate"], "%m/%d/%Y").date()
+            esiids = body["esiid"]
+            assert isinstance(esiids, list) and esiids and first <= last
+        except (KeyError, ValueError, AssertionError):
+            return self.reply(400, {"statusCode": "400", "statusReason": "bad startDate, endDate or esiid"})
+        if body.get("deliveryMode", "API") != "API":
+            return self.reply(400, {"statusCode": "400", "statusReason": "only deliveryMode API is simulated"})
+        today = dt.datetime.now(CENTRAL).date()
+        if first >= today:
+            return self.reply(200, NOT_YET)
+        with st.lock:
+            config = dict(st.config)
+        entries = []
+        day = first
+        while day <= min(last, today - dt.timedelta(days=1)):
+            for esiid in esiids:
+                entries.append(day_entry(esiid, day, "C", config))
+                wants_generation = body.get("readingType") == "A" and config["generation"]
+                if wants_generation and int(hashlib.sha256(esiid.encode()).hexdigest(), 16) % 2 == 0:
+                    entries.append(day_entry(esiid, day, "G", config))
+            day += dt.timedelta(days=1)
+        return self.reply(200, {"trans_id": body["trans_id"], "esiid": esiids[0], "energyData": entries})
+
+
+def pki(d):
+    if os.path.exists(f"{d}/server.pem"):
+        return
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run = lambda *a: subprocess.run(list(a), check=True, capture_output=True)
+    run("openssl", "req", "-x509", *ec, "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.pem", "-days", "2",
+        "-subj", "/CN=smt api test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run("openssl", "req", *ec, "-keyout", f"{d}/server.key", "-out", f"{d}/server.csr", "-subj", "/CN=127.0.0.1")
+    with open(f"{d}/server.ext", "w") as f:
+        f.write("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run("openssl", "x509", "-req", "-in", f"{d}/server.csr", "-CA", f"{d}/ca.pem", "-CAkey", f"{d}/ca.key",
+        "-CAcreateserial", "-days", "2", "-extfile", f"{d}/server.ext", "-out", f"{d}/server.pem")
+    for f in ("server.csr", "server.ext"):
+        os.remove(f"{d}/{f}")
+
+
+def main():
+    d = sys.argv[1]
+    args = dict(zip(sys.argv[2::2], sys.argv[3::2]))
+    os.makedirs(d, exist_ok=True)
+    pki(d)
+    password = os.environ[args.get("--password-env", "SMT_API_PASSWORD")]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.state = State(args.get("--user", "SIMSERVICE"), password)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(f"{d}/server.pem", f"{d}/server.key")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    with open(f"{d}/port.tmp", "w") as f:
+        f.write(str(server.server_address[1]))
+    os.replace(f"{d}/port.tmp", f"{d}/port")
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
