@@ -19,7 +19,7 @@ want_apt=(
   postgresql-${PG_MAJOR} postgresql-server-dev-${PG_MAJOR} postgresql-contrib
   libclang-dev clang pkg-config libssl-dev build-essential
   vsftpd gnupg openssl sudo zip unzip ca-certificates
-  python3 tzdata
+  python3 tzdata openssh-server
 )
 
 install_apt() {

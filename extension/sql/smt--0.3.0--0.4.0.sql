@@ -25,6 +25,7 @@
 --     and CSV reports.
 --   * smt.request: requests for data made to SMT (smt.request_usage), sent by the worker's new
 --     job kind smt_api, with their fate (smt.request_log).
+--   * Job kind sftp_fetch: SMT's SFTP delivery.
 --   * smt.delivery_content keeps deliveries as received (smt.delivery_keep, smt.delivery_bytes).
 --   * smt.interval_version is keyed (esiid, version_id), so that it distributes by ESIID.
 
@@ -1132,7 +1133,12 @@ COMMENT ON COLUMN smt.request_log.created_at IS 'When it was asked.';
 COMMENT ON COLUMN smt.request_log.fulfilled_at IS 'When it was fulfilled.';
 COMMENT ON COLUMN smt.request_log.overdue IS 'Still not done after smt.request_overdue_after (default 2 days) from when it was asked.';
 
--- 9. Rights, as a fresh install grants them.
+-- 9. SFTP sites (SMT's delivery since 2025-09-13): job kind sftp_fetch.
+INSERT INTO smt.job_kind (kind, description, builtin) VALUES
+    ('sftp_fetch', 'Lists an SMT SFTP site (SMT''s delivery since 2025-09-13; host key checked against the worker''s known_hosts), downloads every file not fetched before (resuming a broken download), decrypts, unzips and loads it. params: source (the name of an [sftp.NAME] site in the worker''s config file, which holds host, user, key or password and known_hosts), dirs (remote directories, default ["/adhocusage", "/EnrollmentReports"]).', true);
+COMMENT ON COLUMN smt.job.kind IS 'What the job does: a row of smt.job_kind (sftp_fetch or ftps_fetch: download from an SMT SFTP or FTPS site and load; import_dir: load files from a local directory; smt_api: send requests through SMT''s JSON API).';
+
+-- 10. Rights, as a fresh install grants them.
 GRANT SELECT ON smt.day_total TO smt_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON smt.day_total TO smt_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON smt.delivery_content TO smt_admin;

@@ -36,6 +36,15 @@
 //! # download_dir = "/var/lib/smt/smt-ftps"         # default: under the top-level download_dir
 //! # timeout_seconds = 60
 //!
+//! [sftp.smt-sftp]                                  # an SFTP site (SMT since 2025-09-13), for sftp_fetch jobs
+//! host = "ftp.smartmetertexas.biz"
+//! port = 22                                        # default 22
+//! user = "REPUSER"
+//! key_file = "/etc/smt/id_ed25519"                 # or password_env = "SMT_SFTP_PASSWORD"
+//! # key_passphrase_env = "SMT_SFTP_KEY_PASSPHRASE" # when the key has a passphrase
+//! known_hosts = "/etc/smt/known_hosts"             # default ~/.ssh/known_hosts; the host key must be in it
+//! # accept_any_host_key = true                     # never in production; logged at warn
+//!
 //! [import_dirs]                                    # local directories, for import_dir jobs
 //! inbox = "/srv/smt/inbox"
 //!
@@ -92,6 +101,9 @@ pub struct Config {
     /// Local directories by name: what an import_dir job's `source` names.
     #[serde(default)]
     pub import_dirs: BTreeMap<String, PathBuf>,
+    /// SFTP sites by name: what an sftp_fetch job's `source` names.
+    #[serde(default)]
+    pub sftp: BTreeMap<String, SftpSite>,
     /// SMT JSON API accounts by name: what an smt_api job's `source` names.
     #[serde(default)]
     pub smt_api: BTreeMap<String, SmtApiSite>,
@@ -109,6 +121,7 @@ impl Default for Config {
             pgp: PgpConfig::default(),
             ftps: BTreeMap::new(),
             import_dirs: BTreeMap::new(),
+            sftp: BTreeMap::new(),
             smt_api: BTreeMap::new(),
         }
     }
@@ -162,6 +175,47 @@ fn default_password_env() -> String {
 }
 fn default_timeout() -> u64 {
     60
+}
+
+/// One SFTP site, as the worker's owner configured it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SftpSite {
+    pub host: String,
+    #[serde(default = "default_sftp_port")]
+    pub port: u16,
+    pub user: String,
+    /// An OpenSSH private key file; else `password_env`.
+    pub key_file: Option<PathBuf>,
+    /// Environment variable holding the key's passphrase, if it has one.
+    pub key_passphrase_env: Option<String>,
+    /// Environment variable holding the password, when there is no key_file.
+    pub password_env: Option<String>,
+    /// OpenSSH known_hosts file the server's key must be in; default `~/.ssh/known_hosts`.
+    pub known_hosts: Option<PathBuf>,
+    /// Accept any host key. Only for tests and emergencies; logged at warn.
+    #[serde(default)]
+    pub accept_any_host_key: bool,
+    /// Where this site's downloads go; default: `<download_dir>/<source>`.
+    pub download_dir: Option<PathBuf>,
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+}
+
+impl SftpSite {
+    /// The known_hosts file the host key is checked against.
+    pub fn known_hosts_file(&self) -> Result<PathBuf> {
+        match &self.known_hosts {
+            Some(path) => Ok(path.clone()),
+            None => std::env::var_os("HOME")
+                .map(|home| PathBuf::from(home).join(".ssh/known_hosts"))
+                .context("no known_hosts configured and no HOME to find ~/.ssh/known_hosts in"),
+        }
+    }
+}
+
+fn default_sftp_port() -> u16 {
+    22
 }
 
 /// One account of today's SMT JSON API, as the worker's owner configured it.
@@ -335,6 +389,7 @@ pub const CONFIG_DOC: &[TableDoc] = &[
             key("pgp", "the [pgp] table"),
             key("ftps", "the [ftps.NAME] tables"),
             key("import_dirs", "the [import_dirs] table"),
+            key("sftp", "the [sftp.NAME] tables"),
             key("smt_api", "the [smt_api.NAME] tables"),
         ],
     },
@@ -401,6 +456,40 @@ pub const CONFIG_DOC: &[TableDoc] = &[
                 "timeout_seconds",
                 "connect and transfer timeout (default 60)",
             ),
+        ],
+    },
+    TableDoc {
+        table: "[sftp.NAME]",
+        about: "an SFTP site (SMT since 2025-09-13), named by sftp_fetch jobs ({\"source\": \"NAME\"})",
+        keys: &[
+            key("host", "server host name (required)"),
+            key("port", "server port (default 22)"),
+            key("user", "login user (required)"),
+            key("key_file", "an OpenSSH private key file to log in with"),
+            key(
+                "key_passphrase_env",
+                "the environment variable holding the key's passphrase, if it has one",
+            ),
+            key(
+                "password_env",
+                "the environment variable holding the password, when there is no key_file, never \
+                 the password itself",
+            ),
+            key(
+                "known_hosts",
+                "OpenSSH known_hosts file the server's host key must be in (default \
+                 ~/.ssh/known_hosts)",
+            ),
+            key(
+                "accept_any_host_key",
+                "accept any host key: tests and emergencies only, logged as a warning (default \
+                 false)",
+            ),
+            key(
+                "download_dir",
+                "where this site's downloads go (default: <download_dir>/<source>)",
+            ),
+            key("timeout_seconds", "connect and request timeout (default 60)"),
         ],
     },
     TableDoc {
@@ -491,8 +580,9 @@ pub fn help() -> String {
         }
     }
     out.push_str(
-        "\nSecrets never go into the file: the FTPS and SMT API passwords come from the variables \
-         password_env names, the PGP passphrase from SMT_PGP_PASSPHRASE or passphrase_file.\n",
+        "\nSecrets never go into the file: the FTPS, SFTP and SMT API passwords (and an SSH key's \
+         passphrase) come from the variables the *_env keys name, the PGP passphrase from \
+         SMT_PGP_PASSPHRASE or passphrase_file.\n",
     );
     out
 }
@@ -641,6 +731,7 @@ mod tests {
             ("[worker]", struct_fields::<WorkerConfig>()),
             ("[pgp]", struct_fields::<PgpConfig>()),
             ("[ftps.NAME]", struct_fields::<FtpsSite>()),
+            ("[sftp.NAME]", struct_fields::<SftpSite>()),
             ("[smt_api.NAME]", struct_fields::<SmtApiSite>()),
         ] {
             assert!(!fields.is_empty(), "{table}: no fields read");

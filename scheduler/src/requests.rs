@@ -45,7 +45,7 @@ impl JobParams for SmtApiParams {
     const CONFIGURED_IN: &'static str = "[smt_api.NAME]";
     const EXAMPLE: &'static str = r#"{"source": "smt"}"#;
     const ABOUT: &'static str =
-        "send the due requests of smt.request through today's SMT JSON API and load the replies";
+        "send the due requests (smt.request_log) through today's SMT JSON API and load the replies";
     const KEY_HELP: &'static [(&'static str, &'static str)] = &[(
         "source",
         "required: the NAME of an [smt_api.NAME] account in the worker's config file (address, \

@@ -40,13 +40,13 @@ use smt_core::EsiidMode;
 use tokio::io::AsyncReadExt;
 use tokio_postgres::{Client, Row};
 
-use crate::config::{FtpsSite, KeepDeliveries, SmtApiSite};
+use crate::config::{FtpsSite, KeepDeliveries, SftpSite, SmtApiSite};
 use crate::ingest::{self, LoadCounts, LoadError, ReportOutcome};
 use crate::jobs::ClaimedRun;
 use crate::pgp::Keyring;
 use crate::requests::SmtApiParams;
 use crate::transport::ftps::{FtpsConfig, FtpsTransport};
-use crate::transport::{RemoteFile, Transport};
+use crate::transport::{HostKeyCheck, RemoteFile, SftpAuth, SftpConfig, SftpTransport, Transport};
 
 /// What every job run needs besides its own parameters: all from the worker's configuration.
 pub struct Settings {
@@ -60,6 +60,8 @@ pub struct Settings {
     pub ftps: std::collections::BTreeMap<String, FtpsSite>,
     /// The local directories import_dir jobs may name.
     pub import_dirs: std::collections::BTreeMap<String, PathBuf>,
+    /// The SFTP sites sftp_fetch jobs may name.
+    pub sftp: std::collections::BTreeMap<String, SftpSite>,
     /// The SMT JSON API accounts smt_api jobs may name.
     pub smt_api: std::collections::BTreeMap<String, SmtApiSite>,
 }
@@ -71,6 +73,16 @@ impl Settings {
                 "ftps_fetch: this worker's config file defines no FTPS site {name:?} \
                  (add [ftps.{name}] to it){}",
                 configured(self.ftps.keys())
+            )
+        })
+    }
+
+    fn sftp_site(&self, name: &str) -> Result<&SftpSite> {
+        self.sftp.get(name).with_context(|| {
+            format!(
+                "sftp_fetch: this worker's config file defines no SFTP site {name:?} \
+                 (add [sftp.{name}] to it){}",
+                configured(self.sftp.keys())
             )
         })
     }
@@ -140,6 +152,7 @@ pub fn params_help() -> String {
          and certificate files, local paths and TLS settings are not accepted here, nor any key \
          that looks like a secret.\n",
     );
+    kind::<SftpParams>(&mut out);
     kind::<FtpsParams>(&mut out);
     kind::<ImportDirParams>(&mut out);
     kind::<SmtApiParams>(&mut out);
@@ -186,6 +199,7 @@ pub fn check_params(kind: &str, params: &serde_json::Value) -> Result<()> {
     match kind {
         ImportDirParams::KIND => parse_params::<ImportDirParams>(params).map(drop),
         FtpsParams::KIND => parse_params::<FtpsParams>(params).map(drop),
+        SftpParams::KIND => parse_params::<SftpParams>(params).map(drop),
         SmtApiParams::KIND => parse_params::<SmtApiParams>(params).map(drop),
         _ => Ok(()),
     }
@@ -251,6 +265,7 @@ pub async fn execute(
     match run.kind.as_str() {
         ImportDirParams::KIND => import_dir(work, parse_params(&run.params)?, settings).await,
         FtpsParams::KIND => ftps_fetch(work, parse_params(&run.params)?, settings).await,
+        SftpParams::KIND => sftp_fetch(work, parse_params(&run.params)?, settings).await,
         SmtApiParams::KIND => {
             crate::requests::run(work, parse_params(&run.params)?, settings).await
         }
@@ -720,18 +735,123 @@ pub async fn ftps_fetch(
         .download_dir
         .clone()
         .unwrap_or_else(|| settings.download_dir.join(safe(&source)));
+    let connect =
+        move || FtpsTransport::connect(&config).map(|t| Box::new(t) as Box<dyn Transport>);
+    fetch_site(work, &source, &download_dir, &p.dirs, connect, settings).await
+}
+
+/// sftp_fetch params: `{"source": NAME, "dirs": [...]}`, NAME under `[sftp.NAME]` in the worker's
+/// config; `dirs` are directories on that site (default SMT's `["/adhocusage", "/EnrollmentReports"]`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SftpParams {
+    pub source: String,
+    #[serde(default = "default_sftp_dirs")]
+    pub dirs: Vec<String>,
+}
+
+impl JobParams for SftpParams {
+    const KIND: &'static str = "sftp_fetch";
+    const KEYS: &'static [&'static str] = &["source", "dirs"];
+    const CONFIGURED_IN: &'static str = "[sftp.NAME]";
+    const EXAMPLE: &'static str = r#"{"source": "smt-sftp", "dirs": ["/adhocusage"]}"#;
+    const ABOUT: &'static str =
+        "download every new file from an SMT SFTP site, decrypt, unzip and load it";
+    const KEY_HELP: &'static [(&'static str, &'static str)] = &[
+        (
+            "source",
+            "required: the NAME of an [sftp.NAME] site in the worker's config file (host, user, \
+             key or password, known_hosts)",
+        ),
+        (
+            "dirs",
+            "remote directories to list, a JSON array (default [\"/adhocusage\", \
+             \"/EnrollmentReports\"])",
+        ),
+    ];
+}
+
+fn default_sftp_dirs() -> Vec<String> {
+    vec!["/adhocusage".into(), "/EnrollmentReports".into()]
+}
+
+/// Lists the configured directories of an SFTP site, downloads every file not fetched before,
+/// loads them.
+pub async fn sftp_fetch(
+    work: &mut Client,
+    p: SftpParams,
+    settings: &Settings,
+) -> Result<serde_json::Value> {
+    let site = settings.sftp_site(&p.source)?;
+    let secret = |var: &str, what: &str| {
+        std::env::var(var).with_context(|| {
+            format!(
+                "sftp_fetch {:?}: the {what} is read from ${var}, which is not set",
+                p.source
+            )
+        })
+    };
+    let auth = match (&site.key_file, &site.password_env) {
+        (Some(path), _) => SftpAuth::Key {
+            path: path.clone(),
+            passphrase: match &site.key_passphrase_env {
+                Some(var) => Some(secret(var, "key's passphrase")?),
+                None => None,
+            },
+        },
+        (None, Some(var)) => SftpAuth::Password(secret(var, "password")?),
+        (None, None) => bail!(
+            "sftp_fetch {:?}: [sftp.{}] names neither key_file nor password_env",
+            p.source,
+            p.source
+        ),
+    };
+    let host_key = if site.accept_any_host_key {
+        tracing::warn!(site = %p.source, "[sftp.{}] accept_any_host_key = true: the server's host key is NOT checked", p.source);
+        HostKeyCheck::AcceptAny
+    } else {
+        HostKeyCheck::KnownHosts(site.known_hosts_file()?)
+    };
+    let config = SftpConfig {
+        host: site.host.clone(),
+        port: site.port,
+        user: site.user.clone(),
+        auth,
+        host_key,
+        timeout: std::time::Duration::from_secs(site.timeout_seconds),
+    };
+    let source = format!("sftp://{}@{}:{}", site.user, site.host, site.port);
+    let download_dir = site
+        .download_dir
+        .clone()
+        .unwrap_or_else(|| settings.download_dir.join(safe(&source)));
+    let connect =
+        move || SftpTransport::connect(&config).map(|t| Box::new(t) as Box<dyn Transport>);
+    fetch_site(work, &source, &download_dir, &p.dirs, connect, settings).await
+}
+
+/// What every remote site's job does once connected: lists `dirs`, registers what it sees,
+/// downloads each file not fetched before (resuming a broken download, never loading half a
+/// file), and loads them; old downloads are expired first.
+async fn fetch_site(
+    work: &mut Client,
+    source: &str,
+    download_dir: &Path,
+    dirs: &[String],
+    connect: impl FnOnce() -> Result<Box<dyn Transport>> + Send + 'static,
+    settings: &Settings,
+) -> Result<serde_json::Value> {
+    let source = source.to_owned();
+    let download_dir = download_dir.to_owned();
     private_dir(&download_dir)?;
     let deleted = expire_downloads(work, &source, &download_dir, settings.retention).await?;
-    let mut transport: Box<dyn Transport> = tokio::task::spawn_blocking(move || {
-        FtpsTransport::connect(&config).map(|t| Box::new(t) as Box<dyn Transport>)
-    })
-    .await??;
+    let mut transport: Box<dyn Transport> = tokio::task::spawn_blocking(connect).await??;
 
     let mut listed = 0;
     // What the site holds now. A `seen` row that is not listed any more (removed, or replaced with
     // another size or time, which is a new row) cannot be fetched: trying would fail every run.
     let mut on_site = std::collections::HashSet::new();
-    for dir in &p.dirs {
+    for dir in dirs {
         let d = dir.clone();
         let (t, files) = blocking(transport, move |t| t.list(&d)).await?;
         transport = t;

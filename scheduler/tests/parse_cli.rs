@@ -487,7 +487,9 @@ fn jobs_add_help_lists_the_params_of_every_kind() {
 /// description; the keys are read from the config structs, so a new field must be documented.
 #[test]
 fn run_help_lists_every_config_key() {
-    use smt_scheduler::config::{struct_fields, Config, FtpsSite, PgpConfig, WorkerConfig};
+    use smt_scheduler::config::{
+        struct_fields, Config, FtpsSite, PgpConfig, SftpSite, SmtApiSite, WorkerConfig,
+    };
 
     let help = smt_help(&["run"]);
     let block = |heading: &str| -> String {
@@ -501,13 +503,16 @@ fn run_help_lists_every_config_key() {
         ("[worker]", struct_fields::<WorkerConfig>()),
         ("[pgp]", struct_fields::<PgpConfig>()),
         ("[ftps.NAME]", struct_fields::<FtpsSite>()),
+        ("[sftp.NAME]", struct_fields::<SftpSite>()),
+        ("[smt_api.NAME]", struct_fields::<SmtApiSite>()),
     ];
     for (heading, fields) in tables {
         assert!(!fields.is_empty(), "{heading}");
         let block = block(heading);
         for field in fields {
             // A field that is a table of its own has its own heading.
-            let own_table = ["worker", "pgp", "ftps", "import_dirs"].contains(field);
+            let own_table =
+                ["worker", "pgp", "ftps", "sftp", "smt_api", "import_dirs"].contains(field);
             let line = if own_table {
                 help.lines().find(|l| {
                     l.trim_start()

@@ -52,6 +52,7 @@ pub fn settings(config: &Config, key_flag: Option<&PathBuf>, lenient: bool) -> R
         retention: config.retention(),
         ftps: config.ftps.clone(),
         import_dirs: config.import_dirs.clone(),
+        sftp: config.sftp.clone(),
         smt_api: config.smt_api.clone(),
     })
 }

@@ -11,10 +11,9 @@
 //! (see `scheduler/tests/ftps.rs`).
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -28,7 +27,7 @@ use rustls::ClientConfig;
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, Mode, RustlsConnector, RustlsFtpStream};
 
-use super::{join_remote, part_path, RemoteFile, Transport};
+use super::{finish_part, join_remote, open_part, part_path, resume_offset, RemoteFile, Transport};
 
 /// How to reach and authenticate to an FTPS server.
 #[derive(Clone)]
@@ -160,17 +159,7 @@ impl Transport for FtpsTransport {
         let endpoint = self.endpoint();
         let part = part_path(dest);
         let remote = file.path();
-        // Resume what an earlier attempt left behind, unless it cannot be a prefix of this file.
-        let mut offset = match fs::metadata(&part) {
-            Ok(meta) => meta.len(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(e).with_context(|| format!("reading {}", part.display())),
-        };
-        if offset > file.size {
-            tracing::warn!(part = %part.display(), offset, size = file.size,
-                "partial download is longer than the remote file; starting over");
-            offset = 0;
-        }
+        let offset = resume_offset(&part, file.size)?;
         let written = if offset == file.size {
             // Complete already (or empty): nothing to transfer.
             open_part(&part, offset)?;
@@ -190,43 +179,12 @@ impl Transport for FtpsTransport {
                     )
                 })?
         };
-        let got = fs::metadata(&part)
-            .with_context(|| format!("reading {}", part.display()))?
-            .len();
-        if got != file.size {
-            // The remote file changed under us: this partial file is useless for a resume.
-            let _ = fs::remove_file(&part);
-            bail!(
-                "downloaded {remote:?} from ftps://{endpoint} has {got} bytes, the listing said {}",
-                file.size
-            );
-        }
-        fs::rename(&part, dest)
-            .with_context(|| format!("renaming {} to {}", part.display(), dest.display()))?;
+        finish_part(&part, dest, file.size, || {
+            format!("{remote:?} from ftps://{endpoint}")
+        })?;
         tracing::debug!(remote = %remote, dest = %dest.display(), written, resumed_at = offset, "fetched");
         Ok(written)
     }
-}
-
-/// Opens `part` for writing at `offset`: truncated to `offset` bytes (0 creates or empties it).
-/// The file is readable by the worker's user only (0600), a new one and one an earlier version
-/// left alike; the finished download keeps that mode.
-fn open_part(part: &Path, offset: u64) -> Result<File> {
-    let file = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(offset == 0)
-        .append(offset > 0)
-        .mode(0o600)
-        .open(part)
-        .with_context(|| format!("opening {}", part.display()))?;
-    file.set_permissions(fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("making {} private (0600)", part.display()))?;
-    if offset > 0 {
-        file.set_len(offset)
-            .with_context(|| format!("truncating {}", part.display()))?;
-    }
-    Ok(file)
 }
 
 impl Connection {

@@ -1,14 +1,22 @@
 //! Getting files off the delivery site, behind one small [`Transport`] trait so the scheduler
-//! does not care whether it talks FTPS (what Smart Meter Texas uses today, [`ftps`]) or SFTP later.
+//! does not care whether it talks SFTP (what Smart Meter Texas uses since 2025-09-13, [`sftp`])
+//! or FTPS (the seeds' site, [`ftps`]).
 //!
-//! The trait is synchronous on purpose: the FTP clients are blocking, and the async scheduler
+//! The trait is synchronous on purpose: the FTP client is blocking, and the async scheduler
 //! calls a transport inside `tokio::task::spawn_blocking`.
 
 pub mod ftps;
+pub mod sftp;
 
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use anyhow::{bail, Context, Result};
+
 pub use ftps::{FtpsConfig, FtpsTransport};
+pub use sftp::{HostKeyCheck, SftpAuth, SftpConfig, SftpTransport};
 
 /// A file in a remote directory, as listed by [`Transport::list`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +64,65 @@ pub fn part_path(dest: &Path) -> PathBuf {
     let mut name = dest.file_name().unwrap_or_default().to_os_string();
     name.push(".part");
     dest.with_file_name(name)
+}
+
+/// Opens `part` for writing at `offset`: truncated to `offset` bytes (0 creates or empties it).
+/// The file is readable by the worker's user only (0600), a new one and one an earlier version
+/// left alike; the finished download keeps that mode.
+pub(crate) fn open_part(part: &Path, offset: u64) -> Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(offset == 0)
+        .append(offset > 0)
+        .mode(0o600)
+        .open(part)
+        .with_context(|| format!("opening {}", part.display()))?;
+    file.set_permissions(fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("making {} private (0600)", part.display()))?;
+    if offset > 0 {
+        file.set_len(offset)
+            .with_context(|| format!("truncating {}", part.display()))?;
+    }
+    Ok(file)
+}
+
+/// Where a download of a file of `size` bytes resumes: the length of `part` left by an earlier
+/// attempt, or 0 (none, or longer than the file, so not a prefix of it).
+pub(crate) fn resume_offset(part: &Path, size: u64) -> Result<u64> {
+    let offset = match fs::metadata(part) {
+        Ok(meta) => meta.len(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(e).with_context(|| format!("reading {}", part.display())),
+    };
+    if offset > size {
+        tracing::warn!(part = %part.display(), offset, size,
+            "partial download is longer than the remote file; starting over");
+        return Ok(0);
+    }
+    Ok(offset)
+}
+
+/// Ends a download: `part` must hold exactly the listed `size` (else the remote file changed
+/// under us, and the partial file, useless for a resume, is removed), then becomes `dest`.
+pub(crate) fn finish_part(
+    part: &Path,
+    dest: &Path,
+    size: u64,
+    what: impl FnOnce() -> String,
+) -> Result<()> {
+    let got = fs::metadata(part)
+        .with_context(|| format!("reading {}", part.display()))?
+        .len();
+    if got != size {
+        let _ = fs::remove_file(part);
+        bail!(
+            "downloaded {} has {got} bytes, the listing said {size}",
+            what()
+        );
+    }
+    fs::rename(part, dest)
+        .with_context(|| format!("renaming {} to {}", part.display(), dest.display()))
 }
 
 #[cfg(test)]

@@ -717,3 +717,97 @@ impl Drop for Vsftpd {
             .status();
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A real OpenSSH sshd (tests/sftp/sshd.sh), as SMT's SFTP site.
+
+pub fn require_sshd() -> bool {
+    require_part(
+        Path::new("/usr/sbin/sshd").exists(),
+        "sshd",
+        "`make setup` installs it (Debian package openssh-server)",
+    ) && require_part(
+        is_root(),
+        "root, for the SFTP tests (sshd runs as the unprivileged user smt)",
+        "run `make test` as root",
+    )
+}
+
+fn sshd_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/sftp/sshd.sh")
+}
+
+/// A running sshd in its own directory, run by the user smt; stopped (and the directory removed)
+/// on drop. Remote paths are absolute: [`Sshd::remote_dir`].
+pub struct Sshd {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Sshd {
+    /// `None` (after printing why, see [`require_sshd`]) without sshd or root.
+    pub fn start() -> Option<Sshd> {
+        if !require_sshd() {
+            return None;
+        }
+        let server = Sshd {
+            dir: tempfile::Builder::new()
+                .prefix("smt-e2e-sshd-")
+                .tempdir()
+                .unwrap(),
+            port: free_port(),
+        };
+        let out = Command::new("bash")
+            .arg(sshd_script())
+            .arg("start")
+            .arg(server.dir.path())
+            .arg(server.port.to_string())
+            .output()
+            .expect("running tests/sftp/sshd.sh");
+        assert!(
+            out.status.success(),
+            "sshd.sh start failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(server)
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.path().join(file)
+    }
+
+    /// The absolute remote path of a directory under the site's home (`adhocusage`).
+    pub fn remote_dir(&self, dir: &str) -> String {
+        self.dir.path().join("home").join(dir).display().to_string()
+    }
+
+    /// Puts a file into a directory of the site's home, owned by the sshd's user.
+    pub fn put(&self, dir: &str, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.dir.path().join("home").join(dir).join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let status = Command::new("chown")
+            .arg("smt:")
+            .arg(&path)
+            .status()
+            .expect("chown");
+        assert!(status.success(), "chown smt {}", path.display());
+        path
+    }
+
+    /// Ends every open SSH session (the connections drop); the server keeps listening.
+    pub fn drop_sessions(&self) {
+        let pid = std::fs::read_to_string(self.path("sshd.pid")).unwrap();
+        let _ = Command::new("pkill").args(["-P", pid.trim()]).status();
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(sshd_script())
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}
