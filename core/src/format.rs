@@ -31,6 +31,11 @@ impl Format {
     }
 
     /// Formats that hold interval records (the others hold reads or billing periods).
+    /// Daily meter (register) reads: [`crate::daily_reads`] reads them.
+    pub fn has_daily_reads(self) -> bool {
+        matches!(self, Format::DailyCsv | Format::DailyJson)
+    }
+
     pub fn has_intervals(self) -> bool {
         matches!(
             self,

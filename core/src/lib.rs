@@ -50,3 +50,21 @@ pub fn interval_records<'a, R: BufRead + 'a>(
         Format::DailyCsv | Format::MonthlyCsv | Format::DailyJson => None,
     }
 }
+
+/// Daily meter reads of an SMT daily CSV or an SMT API `/v2/dailyreads/` reply, whichever
+/// `format` says; `None` for a format without them.
+pub fn daily_reads<'a, R: BufRead + 'a>(
+    src: R,
+    format: Format,
+    esiid_mode: EsiidMode,
+) -> Option<Box<dyn Iterator<Item = Result<smt_csv::daily::DailyRead, RecordError>> + 'a>> {
+    match format {
+        Format::DailyCsv => Some(Box::new(smt_csv::daily::DailyReadReader::new(
+            src, esiid_mode,
+        ))),
+        Format::DailyJson => Some(Box::new(
+            smt_api::daily_reads::file_reads(src, esiid_mode).into_iter(),
+        )),
+        _ => None,
+    }
+}

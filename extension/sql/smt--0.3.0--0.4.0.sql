@@ -26,6 +26,7 @@
 --   * smt.request: requests for data made to SMT (smt.request_usage), sent by the worker's new
 --     job kind smt_api, with their fate (smt.request_log).
 --   * Job kind sftp_fetch: SMT's SFTP delivery.
+--   * Daily meter reads (SMT's daily CSV, the API's dailyreads) load into smt.daily_read.
 --   * smt.delivery_content keeps deliveries as received (smt.delivery_keep, smt.delivery_bytes).
 --   * smt.interval_version is keyed (esiid, version_id), so that it distributes by ESIID.
 
@@ -686,9 +687,12 @@ BEGIN
         RETURN result;
     END IF;
 
+    IF detected IN ('daily_csv', 'daily_json') THEN
+        RETURN smt._merge_daily(result.file_id, u.lenient_esiid);
+    END IF;
     IF detected IS NULL OR detected NOT IN ('lse', 'interval_csv', 'interval_json') THEN
         result.error := CASE WHEN detected IS NULL THEN 'not an LSE or SMT CSV report, nor an SMT API reply (unknown content)'
-                             ELSE format('%s reports are not loaded yet (only LSE, SMT interval CSV and SMT API interval replies)', detected) END;
+                             ELSE format('%s reports are not loaded yet (only interval reports and daily meter reads)', detected) END;
         result := ROW(result.file_id, detected, false, result.error, 0, 0, 0, 0, 0, 0, 0)::smt.load_result;
         UPDATE smt.file f SET state = 'failed', error = result.error WHERE f.file_id = result.file_id;
         RAISE WARNING 'smt.load: %: %; kept as file % with state failed', u.file_name, result.error, result.file_id;
@@ -698,7 +702,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION smt.load_end(bigint) IS
-'Ends a load begun by smt.load_begin: registers the file by the SHA-256 of the bytes received, keeps them, and loads it as smt.load does (same result). Loading the same content twice changes nothing (already_loaded = true).';
+'Ends a load begun by smt.load_begin: registers the file by the SHA-256 of the bytes received, keeps them, and loads it as smt.load does (same result): interval reports into smt.interval_day, daily meter reads into smt.daily_read. Loading the same content twice changes nothing (already_loaded = true).';
 
 -- The loader's own rows, parsed by the loader: the smt scheduler parses a report with smt-core
 -- (the code smt._stage_records runs) and copies the rows into smt.stage under the load's id
@@ -894,7 +898,7 @@ CREATE TABLE smt.request (
     updated_at     timestamptz NOT NULL DEFAULT now(),
     fulfilled_at   timestamptz,
     CONSTRAINT request_via CHECK (via IN ('json')),
-    CONSTRAINT request_report CHECK (report IN ('interval')),
+    CONSTRAINT request_report CHECK (report IN ('interval', 'daily')),
     CONSTRAINT request_days CHECK (first_day <= last_day),
     CONSTRAINT request_esiids CHECK (cardinality(esiids) BETWEEN 1 AND 50000),
     CONSTRAINT request_state CHECK (state IN ('queued', 'sent', 'waiting', 'fulfilled', 'failed', 'cancelled')),
@@ -904,7 +908,7 @@ CREATE INDEX request_due_idx ON smt.request (not_before) WHERE state IN ('queued
 COMMENT ON TABLE smt.request IS 'Requests for data made to SMT, one row per ask (smt.request_usage), with their fate. Read smt.request_log; the worker changes rows only through the smt.request_* worker functions.';
 COMMENT ON COLUMN smt.request.request_id IS 'Identifier of the request, as smt.request_usage returned it.';
 COMMENT ON COLUMN smt.request.via IS 'Which SMT interface sends it: json (today''s JSON API, job kind smt_api).';
-COMMENT ON COLUMN smt.request.report IS 'What is asked for: interval (15-minute reads of both channels, with replacement semantics like any file).';
+COMMENT ON COLUMN smt.request.report IS 'What is asked for: interval (15-minute reads, into smt.interval_day) or daily (daily meter reads, into smt.daily_read), loaded with replacement semantics like any file.';
 COMMENT ON COLUMN smt.request.esiids IS 'The ESIIDs asked for, normalized, each once (up to 50,000, SMT''s limit per request).';
 COMMENT ON COLUMN smt.request.first_day IS 'First operating day asked for (Central prevailing time).';
 COMMENT ON COLUMN smt.request.last_day IS 'Last operating day asked for, included.';
@@ -954,10 +958,10 @@ BEGIN
                   DETAIL = 'Today''s SMT answers through its JSON API (via ''json'').',
                   HINT = 'Leave via NULL, or pass ''json''.';
     END IF;
-    IF report <> 'interval' THEN
+    IF report NOT IN ('interval', 'daily') THEN
         RAISE EXCEPTION 'smt.request_usage: report % is not one that can be requested', report
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Ask for ''interval'' (15-minute reads).';
+                  HINT = 'Ask for ''interval'' (15-minute reads) or ''daily'' (daily meter reads).';
     END IF;
     SELECT e INTO bad FROM unnest(esiids) e WHERE e IS NULL OR NOT smt.esiid_valid(e) LIMIT 1;
     IF FOUND THEN
@@ -984,7 +988,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION smt.request_usage(text[], text, date, date, text) IS
-'Asks SMT for the 15-minute data (report ''interval'') of ESIIDs over operating days first_day to last_day; returns the request''s id. The smt worker (job kind smt_api) sends it and loads the replies like any file; smt.request_log shows its fate. via: json (default, or the setting smt.request_via). Checked before anything is sent: valid ESIIDs (1 to 50,000), days within the last 48 months up to today.';
+'Asks SMT for the 15-minute data (report ''interval'') or the daily meter reads (''daily'') of ESIIDs over operating days first_day to last_day; returns the request''s id. The smt worker (job kind smt_api) sends it and loads the replies like any file; smt.request_log shows its fate. via: json (default, or the setting smt.request_via). Checked before anything is sent: valid ESIIDs (1 to 50,000), days within the last 48 months up to today.';
 
 CREATE FUNCTION smt.request_cancel(request_id bigint) RETURNS smt.request
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -1115,7 +1119,7 @@ SELECT r.request_id, r.via, r.report, cardinality(r.esiids) AS esiid_count, r.es
 COMMENT ON VIEW smt.request_log IS 'Every request made to SMT and its fate, newest last; overdue flags the ones still unfulfilled after the setting smt.request_overdue_after (default 2 days).';
 COMMENT ON COLUMN smt.request_log.request_id IS 'Identifier of the request.';
 COMMENT ON COLUMN smt.request_log.via IS 'SMT interface that sends it (json).';
-COMMENT ON COLUMN smt.request_log.report IS 'What is asked for (interval).';
+COMMENT ON COLUMN smt.request_log.report IS 'What is asked for (interval or daily).';
 COMMENT ON COLUMN smt.request_log.esiid_count IS 'How many ESIIDs it asks for.';
 COMMENT ON COLUMN smt.request_log.esiids IS 'The ESIIDs it asks for.';
 COMMENT ON COLUMN smt.request_log.first_day IS 'First operating day asked for.';
@@ -1138,7 +1142,206 @@ INSERT INTO smt.job_kind (kind, description, builtin) VALUES
     ('sftp_fetch', 'Lists an SMT SFTP site (SMT''s delivery since 2025-09-13; host key checked against the worker''s known_hosts), downloads every file not fetched before (resuming a broken download), decrypts, unzips and loads it. params: source (the name of an [sftp.NAME] site in the worker''s config file, which holds host, user, key or password and known_hosts), dirs (remote directories, default ["/adhocusage", "/EnrollmentReports"]).', true);
 COMMENT ON COLUMN smt.job.kind IS 'What the job does: a row of smt.job_kind (sftp_fetch or ftps_fetch: download from an SMT SFTP or FTPS site and load; import_dir: load files from a local directory; smt_api: send requests through SMT''s JSON API).';
 
--- 10. Rights, as a fresh install grants them.
+-- 10. Daily meter reads (smt.daily_read, with their history), loaded by smt.load.
+CREATE FUNCTION smt."_daily_records"(
+	"file_id" bigint, /* i64 */
+	"lenient_esiid" bool /* bool */
+) RETURNS TABLE (
+	"role" TEXT,  /* &str */
+	"esiid" TEXT,  /* core::option::Option<alloc::string::String> */
+	"day" date,  /* core::option::Option<pgrx::datum::date::Date> */
+	"revision" timestamp with time zone,  /* core::option::Option<pgrx::datum::time_stamp_with_timezone::TimestampWithTimeZone> */
+	"start_reading" NUMERIC,  /* core::option::Option<pgrx::datum::numeric::AnyNumeric> */
+	"end_reading" NUMERIC,  /* core::option::Option<pgrx::datum::numeric::AnyNumeric> */
+	"usage_kwh" NUMERIC,  /* core::option::Option<pgrx::datum::numeric::AnyNumeric> */
+	"line" bigint,  /* i64 */
+	"field" TEXT,  /* core::option::Option<alloc::string::String> */
+	"kind" TEXT,  /* core::option::Option<alloc::string::String> */
+	"reason" TEXT,  /* core::option::Option<alloc::string::String> */
+	"raw" TEXT  /* core::option::Option<alloc::string::String> */
+)
+VOLATILE PARALLEL UNSAFE STRICT
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_daily_records_wrapper';
+-- Daily meter reads: one register read per ESIID and day (start and end reading, the day's kWh),
+-- from SMT's daily meter read CSV and from replies of today's API (/v2/dailyreads/), loaded by
+-- smt.load like interval reports, with the same rule: a newer revision of a day replaces the
+-- stored read, an older one changes nothing, and every version received is kept
+-- (smt.daily_read_version).
+--
+-- The rule for a day read again: a later revision wins (a read without a revision counts as the
+-- oldest); for equal revisions, the same values are an identical repeat, and different values are
+-- a conflict won, whatever the order they arrive in, by the larger end reading (then kWh, then
+-- start reading). Daily reads are few (one row per meter-day, not 96), so their merges take one
+-- lock of their own and run one at a time.
+
+CREATE TABLE smt.daily_read (
+    esiid         text NOT NULL,
+    day           date NOT NULL,
+    revision      timestamptz,
+    start_reading numeric,
+    end_reading   numeric,
+    usage_kwh     numeric,
+    file_id       bigint NOT NULL,
+    line          bigint NOT NULL,
+    loaded_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (esiid, day)
+);
+COMMENT ON TABLE smt.daily_read IS 'The current daily meter read of each ESIID and operating day (from SMT''s daily meter read CSV or the API''s dailyreads): one row per ESIID-day, the newest revision received.';
+COMMENT ON COLUMN smt.daily_read.esiid IS 'ESIID (normalized).';
+COMMENT ON COLUMN smt.daily_read.day IS 'Operating day (Central prevailing time).';
+COMMENT ON COLUMN smt.daily_read.revision IS 'When SMT made this version of the read (REVISION_DATE, revisionDate); NULL when the source gave none (then it counts as older than any revision).';
+COMMENT ON COLUMN smt.daily_read.start_reading IS 'Register reading at the start of the day, exactly as delivered.';
+COMMENT ON COLUMN smt.daily_read.end_reading IS 'Register reading at the end of the day, exactly as delivered.';
+COMMENT ON COLUMN smt.daily_read.usage_kwh IS 'The day''s kWh as SMT states it, exactly as delivered.';
+COMMENT ON COLUMN smt.daily_read.file_id IS 'The file (smt.file) this read came from.';
+COMMENT ON COLUMN smt.daily_read.line IS 'Its line (CSV) or entry (API reply) in that file.';
+COMMENT ON COLUMN smt.daily_read.loaded_at IS 'When it became the current read.';
+
+CREATE TABLE smt.daily_read_version (
+    version_id         bigint GENERATED ALWAYS AS IDENTITY,
+    esiid              text NOT NULL,
+    day                date NOT NULL,
+    revision           timestamptz,
+    start_reading      numeric,
+    end_reading        numeric,
+    usage_kwh          numeric,
+    file_id            bigint NOT NULL,
+    line               bigint NOT NULL,
+    loaded_at          timestamptz NOT NULL,
+    outcome            text NOT NULL CHECK (outcome IN ('replaced', 'stale', 'conflict_lost', 'superseded_in_file')),
+    decided_by_file_id bigint NOT NULL,
+    PRIMARY KEY (esiid, version_id)
+);
+CREATE INDEX daily_read_version_day_idx ON smt.daily_read_version (esiid, day);
+COMMENT ON TABLE smt.daily_read_version IS 'Every daily read received that is not the current one, with why: replaced by a newer one, stale on arrival, lost a same-revision conflict, or superseded within its own file.';
+COMMENT ON COLUMN smt.daily_read_version.version_id IS 'Identifier of this version.';
+COMMENT ON COLUMN smt.daily_read_version.esiid IS 'ESIID.';
+COMMENT ON COLUMN smt.daily_read_version.day IS 'Operating day.';
+COMMENT ON COLUMN smt.daily_read_version.revision IS 'Revision of this version (NULL: none given).';
+COMMENT ON COLUMN smt.daily_read_version.start_reading IS 'Its start reading.';
+COMMENT ON COLUMN smt.daily_read_version.end_reading IS 'Its end reading.';
+COMMENT ON COLUMN smt.daily_read_version.usage_kwh IS 'Its kWh.';
+COMMENT ON COLUMN smt.daily_read_version.file_id IS 'The file it came from.';
+COMMENT ON COLUMN smt.daily_read_version.line IS 'Its line or entry in that file.';
+COMMENT ON COLUMN smt.daily_read_version.loaded_at IS 'When it was received (or became current, for a replaced one).';
+COMMENT ON COLUMN smt.daily_read_version.outcome IS 'replaced (was current, a newer one came), stale (older than the current one on arrival), conflict_lost (same revision, other values, lost the tie-break), superseded_in_file (its file held a newer version of the day).';
+COMMENT ON COLUMN smt.daily_read_version.decided_by_file_id IS 'The file whose load decided this.';
+
+COMMENT ON FUNCTION smt._daily_records(bigint, boolean) IS 'Daily meter reads of a file kept in smt.file_content (SMT daily meter read CSV, or a reply of the API''s dailyreads): one row per read (role record) or bad row (role reject, with its ESIID and day when known), in file order. Internal to smt.load.';
+
+SELECT pg_catalog.pg_extension_config_dump('smt.daily_read', '');
+SELECT pg_catalog.pg_extension_config_dump('smt.daily_read_version', '');
+SELECT pg_catalog.pg_extension_config_dump('smt.daily_read_version_version_id_seq', '');
+
+-- Merges the daily reads of a registered file: rejects recorded, each day's best version of the
+-- file decided against the stored one, losers to history, winners stored; the counts go to
+-- smt.file and are returned. One statement, so every step sees the same stored rows.
+CREATE FUNCTION smt._merge_daily(file_id bigint, lenient_esiid boolean) RETURNS smt.load_result
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    result smt.load_result;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('smt.load'), hashtext('smt daily reads'));
+    WITH staged AS MATERIALIZED (
+        SELECT * FROM smt._daily_records(_merge_daily.file_id, _merge_daily.lenient_esiid)
+    ), rejected AS (
+        INSERT INTO smt.reject (file_id, line, field, kind, reason, raw, esiid, day)
+        SELECT _merge_daily.file_id, s.line, s.field, s.kind, s.reason, s.raw, s.esiid, s.day
+          FROM staged s WHERE s.role = 'reject'
+        RETURNING 1
+    ), ranked AS MATERIALIZED (
+        SELECT s.*,
+               row_number() OVER (PARTITION BY s.esiid, s.day
+                                  ORDER BY s.revision DESC NULLS LAST, s.end_reading DESC NULLS LAST,
+                                           s.usage_kwh DESC NULLS LAST, s.start_reading DESC NULLS LAST, s.line) AS rank,
+               first_value(ROW(s.revision, s.start_reading, s.end_reading, s.usage_kwh)::text)
+                   OVER (PARTITION BY s.esiid, s.day
+                         ORDER BY s.revision DESC NULLS LAST, s.end_reading DESC NULLS LAST,
+                                  s.usage_kwh DESC NULLS LAST, s.start_reading DESC NULLS LAST, s.line) AS best
+          FROM staged s WHERE s.role = 'record'
+    ), decided AS MATERIALIZED (
+        SELECT b.*, d.revision AS stored_revision,
+               CASE
+                   WHEN d.esiid IS NULL THEN 'insert'
+                   WHEN ROW(b.revision, b.start_reading, b.end_reading, b.usage_kwh)
+                        IS NOT DISTINCT FROM ROW(d.revision, d.start_reading, d.end_reading, d.usage_kwh) THEN 'identical'
+                   WHEN coalesce(b.revision, '-infinity') > coalesce(d.revision, '-infinity') THEN 'replace'
+                   WHEN coalesce(b.revision, '-infinity') < coalesce(d.revision, '-infinity') THEN 'keep'
+                   WHEN ARRAY[b.end_reading, b.usage_kwh, b.start_reading]::text[]
+                        IS NOT DISTINCT FROM ARRAY[d.end_reading, d.usage_kwh, d.start_reading]::text[] THEN 'identical'
+                   WHEN (coalesce(b.end_reading, -1e30), coalesce(b.usage_kwh, -1e30), coalesce(b.start_reading, -1e30))
+                        > (coalesce(d.end_reading, -1e30), coalesce(d.usage_kwh, -1e30), coalesce(d.start_reading, -1e30))
+                       THEN 'replace_conflict'
+                   ELSE 'keep_conflict'
+               END AS decision
+          FROM ranked b LEFT JOIN smt.daily_read d ON d.esiid = b.esiid AND d.day = b.day
+         WHERE b.rank = 1
+    ), moved AS (
+        INSERT INTO smt.daily_read_version (esiid, day, revision, start_reading, end_reading, usage_kwh, file_id,
+                                            line, loaded_at, outcome, decided_by_file_id)
+        SELECT d.esiid, d.day, d.revision, d.start_reading, d.end_reading, d.usage_kwh, d.file_id, d.line,
+               d.loaded_at, CASE x.decision WHEN 'replace' THEN 'replaced' ELSE 'conflict_lost' END,
+               _merge_daily.file_id
+          FROM decided x JOIN smt.daily_read d ON d.esiid = x.esiid AND d.day = x.day
+         WHERE x.decision IN ('replace', 'replace_conflict')
+        RETURNING 1
+    ), kept AS (
+        INSERT INTO smt.daily_read_version (esiid, day, revision, start_reading, end_reading, usage_kwh, file_id,
+                                            line, loaded_at, outcome, decided_by_file_id)
+        SELECT x.esiid, x.day, x.revision, x.start_reading, x.end_reading, x.usage_kwh, _merge_daily.file_id,
+               x.line, now(), CASE x.decision WHEN 'keep' THEN 'stale' ELSE 'conflict_lost' END, _merge_daily.file_id
+          FROM decided x WHERE x.decision IN ('keep', 'keep_conflict')
+        UNION ALL
+        -- other versions of a day in the same file (not repeats of its best one)
+        SELECT r.esiid, r.day, r.revision, r.start_reading, r.end_reading, r.usage_kwh, _merge_daily.file_id,
+               r.line, now(), 'superseded_in_file', _merge_daily.file_id
+          FROM ranked r
+         WHERE r.rank > 1 AND ROW(r.revision, r.start_reading, r.end_reading, r.usage_kwh)::text <> r.best
+        RETURNING 1
+    ), written AS (
+        INSERT INTO smt.daily_read AS t (esiid, day, revision, start_reading, end_reading, usage_kwh, file_id, line)
+        SELECT x.esiid, x.day, x.revision, x.start_reading, x.end_reading, x.usage_kwh, _merge_daily.file_id, x.line
+          FROM decided x WHERE x.decision IN ('insert', 'replace', 'replace_conflict')
+        ON CONFLICT (esiid, day) DO UPDATE
+           SET revision = excluded.revision, start_reading = excluded.start_reading,
+               end_reading = excluded.end_reading, usage_kwh = excluded.usage_kwh,
+               file_id = excluded.file_id, line = excluded.line, loaded_at = now()
+        RETURNING 1
+    )
+    SELECT _merge_daily.file_id, f.format, false, NULL::text,
+           (SELECT count(*) FROM ranked)::integer,
+           (SELECT count(*) FROM decided WHERE decision = 'insert')::integer,
+           (SELECT count(*) FROM decided WHERE decision IN ('replace', 'replace_conflict'))::integer,
+           ((SELECT count(*) FROM decided WHERE decision IN ('keep', 'keep_conflict'))
+            + (SELECT count(*) FROM ranked r WHERE r.rank > 1
+                  AND ROW(r.revision, r.start_reading, r.end_reading, r.usage_kwh)::text <> r.best))::integer,
+           ((SELECT count(*) FROM decided WHERE decision = 'identical')
+            + (SELECT count(*) FROM ranked r WHERE r.rank > 1
+                  AND ROW(r.revision, r.start_reading, r.end_reading, r.usage_kwh)::text = r.best))::integer,
+           (SELECT count(*) FROM decided WHERE decision IN ('replace_conflict', 'keep_conflict'))::integer,
+           (SELECT count(*) FROM rejected)::integer
+      INTO result
+      FROM smt.file f
+     WHERE f.file_id = _merge_daily.file_id
+       -- the data-modifying steps run whether or not they are read; reading them here makes
+       -- the row counts final before the result is built
+       AND (SELECT count(*) FROM moved) >= 0 AND (SELECT count(*) FROM kept) >= 0
+       AND (SELECT count(*) FROM written) >= 0;
+
+    UPDATE smt.file f
+       SET state = 'loaded', records = result.records, inserted = result.inserted,
+           replaced = result.replaced, stale = result.stale, identical = result.identical,
+           conflicts = result.conflicts, rejected = result.rejected
+     WHERE f.file_id = _merge_daily.file_id;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION smt._merge_daily(bigint, boolean) IS
+'Merges the daily meter reads of a file registered by smt.load into smt.daily_read with the replacement rule (losers to smt.daily_read_version, rejects to smt.reject); returns the counts also stored in smt.file. Internal to smt.load.';
+
+-- 11. Rights, as a fresh install grants them.
 GRANT SELECT ON smt.day_total TO smt_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON smt.day_total TO smt_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON smt.delivery_content TO smt_admin;
@@ -1160,3 +1363,7 @@ GRANT EXECUTE ON FUNCTION smt.request_claim(text, text, interval),
     smt.request_retry(bigint, text, text, interval), smt.request_failed(bigint, text, text) TO smt_loader;
 GRANT EXECUTE ON FUNCTION smt.request_usage(text[], text, date, date, text), smt.request_cancel(bigint) TO smt_admin;
 GRANT SELECT ON smt.request, smt.request_log TO smt_reader;
+REVOKE EXECUTE ON FUNCTION smt._daily_records(bigint, boolean), smt._merge_daily(bigint, boolean) FROM PUBLIC;
+GRANT SELECT ON smt.daily_read, smt.daily_read_version TO smt_reader;
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON smt.daily_read, smt.daily_read_version TO smt_admin;
+GRANT USAGE ON SEQUENCE smt.daily_read_version_version_id_seq TO smt_admin;

@@ -7,6 +7,7 @@ use pgrx::prelude::*;
 
 mod content;
 mod convert;
+mod daily_sql;
 mod esiid_sql;
 mod load_sql;
 mod parse_sql;
@@ -43,6 +44,11 @@ extension_sql_file!(
     "../../sql/extension/jobs.sql",
     name = "jobs",
     requires = ["schema", schedule_sql::cron_next]
+);
+extension_sql_file!(
+    "../../sql/extension/daily.sql",
+    name = "daily",
+    requires = ["load", daily_sql::_daily_records]
 );
 extension_sql_file!(
     "../../sql/extension/requests.sql",

@@ -57,6 +57,8 @@ impl JobParams for SmtApiParams {
 #[derive(Debug, Clone)]
 pub struct Request {
     pub request_id: i64,
+    /// `interval` or `daily` (the table's check allows no other).
+    pub report: String,
     pub esiids: Vec<String>,
     pub first_day: NaiveDate,
     pub last_day: NaiveDate,
@@ -68,6 +70,7 @@ impl Request {
     fn from_row(row: &Row) -> Result<Request> {
         Ok(Request {
             request_id: row.try_get("request_id")?,
+            report: row.try_get("report")?,
             esiids: row.try_get("esiids")?,
             first_day: row.try_get("first_day")?,
             last_day: row.try_get("last_day")?,
@@ -166,6 +169,11 @@ async fn process(
     ctx: &Account<'_>,
     r: &Request,
 ) -> Result<(Fate, Vec<DeliveryOutcome>)> {
+    let Some(report) = smt_api::Report::named(&r.report) else {
+        let error = format!("this worker cannot ask SMT for report {:?}", r.report);
+        failed(work, ctx, r, &error).await?;
+        return Ok((Fate::Failed, Vec::new()));
+    };
     let mut file_ids: Vec<i64> = Vec::new();
     let mut outcomes = Vec::new();
     for (esiid, first, last) in smt_api::windows(
@@ -174,16 +182,14 @@ async fn process(
         r.last_day,
         ctx.site.max_days_per_call,
     ) {
-        let reply = match client
-            .interval_reads(&r.trans_id, &esiid, first, last)
-            .await
-        {
+        let reply = match client.reads(report, &r.trans_id, &esiid, first, last).await {
             Ok(reply) => reply,
             Err(e) => return Ok((give_up_or_wait(work, ctx, r, &e).await?, outcomes)),
         };
         let name = format!(
-            "request{}-{}-{}-{}-{}.json",
+            "request{}-{}-{}-{}-{}-{}.json",
             r.request_id,
+            r.report,
             esiid,
             first,
             last,

@@ -24,6 +24,33 @@ const TOKEN_DEFAULT_LIFE: Duration = Duration::from_secs(3600);
 /// At most this much of a reply body goes into an error message.
 const BODY_IN_ERROR: usize = 300;
 
+/// What a request asks for (`smt.request.report`), and the call that answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// 15-minute reads: `/v2/15minintervalreads/`.
+    Interval,
+    /// Daily meter (register) reads: `/v2/dailyreads/`.
+    Daily,
+}
+
+impl Report {
+    /// The report named as in `smt.request.report`.
+    pub fn named(name: &str) -> Option<Report> {
+        match name {
+            "interval" => Some(Report::Interval),
+            "daily" => Some(Report::Daily),
+            _ => None,
+        }
+    }
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Report::Interval => "/v2/15minintervalreads/",
+            Report::Daily => "/v2/dailyreads/",
+        }
+    }
+}
+
 /// A call that did not give data.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -148,11 +175,13 @@ impl ApiClient {
         body
     }
 
-    /// `/v2/15minintervalreads/` for one ESIID and days `first..=last`, answered inline
-    /// (deliveryMode API): the reply's bytes as received, once SMT's error replies are told
-    /// apart (an error reply is an [`ApiError::Reply`]; "no data yet" among them).
-    pub async fn interval_reads(
+    /// One ESIID's data of `report` over days `first..=last`, answered inline (deliveryMode
+    /// API): `/v2/15minintervalreads/` or `/v2/dailyreads/`. The reply's bytes as received, once
+    /// SMT's error replies are told apart (an error reply is an [`ApiError::Reply`]; "no data
+    /// yet" among them).
+    pub async fn reads(
         &mut self,
+        report: Report,
         trans_id: &str,
         esiid: &str,
         first: NaiveDate,
@@ -167,11 +196,11 @@ impl ApiClient {
         body.insert("version".into(), json!(self.site.version));
         body.insert("readingType".into(), json!(self.site.reading_type));
         body.insert("esiid".into(), json!([esiid]));
-        body.insert("deliveryMode".into(), json!("API"));
-        body.insert("reportFormat".into(), json!("JSON"));
-        let reply = self
-            .call("/v2/15minintervalreads/", Value::Object(body))
-            .await?;
+        if report == Report::Interval {
+            body.insert("deliveryMode".into(), json!("API"));
+            body.insert("reportFormat".into(), json!("JSON"));
+        }
+        let reply = self.call(report.path(), Value::Object(body)).await?;
         let parsed = smt_api::parse(&reply)?;
         if let Some(e) = smt_api::reply_error(&parsed) {
             return Err(e.into());

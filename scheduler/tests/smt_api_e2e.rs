@@ -279,6 +279,62 @@ fn requests_from_sql_are_sent_paced_and_loaded_exactly_dst_days_included() {
     );
     assert_eq!(replaced, 6 * 2);
 
+    // The daily meter reads of the same days: as SMT gave them, and (in this simulator) equal
+    // to the sum of the day's intervals, the fall-back day included.
+    s.sim.control("/sim/config", r#"{"revision_hours": 0}"#);
+    let daily = one::<i64>(
+        &mut c,
+        "SELECT smt.request_usage(ARRAY[$1], 'daily', '2025-10-30', '2025-11-03')",
+        &[&E1],
+    );
+    s.run_job();
+    assert_eq!(request(&mut c, daily), ("fulfilled".into(), 1, 1, None));
+    let reply: Vec<u8> = one(
+        &mut c,
+        "SELECT smt.delivery_bytes(d.remote_file_id) FROM smt.remote_file d
+          WHERE d.file_ids && (SELECT file_ids FROM smt.request WHERE request_id = $1)",
+        &[&daily],
+    );
+    let reads = smt_core::smt_api::daily_reads::entries(
+        &smt_core::smt_api::parse(&reply).unwrap(),
+        None,
+        EsiidMode::Strict,
+    )
+    .unwrap();
+    assert_eq!(reads.len(), 5);
+    for read in reads {
+        let read = read.unwrap();
+        let stored = rows_text(
+            &mut c,
+            "SELECT r.start_reading::text, r.end_reading::text, r.usage_kwh::text, u.import_kwh::text
+               FROM smt.daily_read r JOIN smt.daily_usage u USING (esiid, day)
+              WHERE r.esiid = $1 AND r.day = $2::text::date",
+            &[&read.esiid, &read.day.to_string()],
+        );
+        let text = |d: Option<smt_core::Decimal>| d.map(|d| d.to_string());
+        assert_eq!(
+            stored[0][..3],
+            [
+                text(read.start_reading),
+                text(read.end_reading),
+                text(read.usage_kwh)
+            ],
+            "{} {}",
+            read.esiid,
+            read.day
+        );
+        let usage = read.usage_kwh.unwrap();
+        assert!(
+            same_sum(
+                &std::iter::once(usage).sum::<smt_core::DecimalSum>(),
+                stored[0][3].as_deref()
+            ),
+            "{}: register {usage} vs intervals {:?}",
+            read.day,
+            stored[0][3]
+        );
+    }
+
     // One token for all of it (it lasts an hour), every data call with it and SMT's identity,
     // never two calls closer than the configured pace.
     let log = s.sim.log();
@@ -288,10 +344,16 @@ fn requests_from_sql_are_sent_paced_and_loaded_exactly_dst_days_included() {
         .filter(|e| e["path"] == "/v2/15minintervalreads/")
         .collect();
     assert_eq!(data.len(), 4 + 1 + 1);
+    assert_eq!(
+        log.iter()
+            .filter(|e| e["path"] == "/v2/dailyreads/")
+            .count(),
+        1
+    );
     assert!(data
         .iter()
         .all(|e| e["status"] == 200 && e["bearer"].is_string()));
-    assert_eq!(tokens, 3, "one token per worker run: {log:?}");
+    assert_eq!(tokens, 4, "one token per worker run: {log:?}");
     let mut times: Vec<f64> = log
         .iter()
         .filter(|e| e["path"].as_str().is_some_and(|p| p.starts_with("/v2/")))

@@ -290,9 +290,12 @@ BEGIN
         RETURN result;
     END IF;
 
+    IF detected IN ('daily_csv', 'daily_json') THEN
+        RETURN smt._merge_daily(result.file_id, u.lenient_esiid);
+    END IF;
     IF detected IS NULL OR detected NOT IN ('lse', 'interval_csv', 'interval_json') THEN
         result.error := CASE WHEN detected IS NULL THEN 'not an LSE or SMT CSV report, nor an SMT API reply (unknown content)'
-                             ELSE format('%s reports are not loaded yet (only LSE, SMT interval CSV and SMT API interval replies)', detected) END;
+                             ELSE format('%s reports are not loaded yet (only interval reports and daily meter reads)', detected) END;
         result := ROW(result.file_id, detected, false, result.error, 0, 0, 0, 0, 0, 0, 0)::smt.load_result;
         UPDATE smt.file f SET state = 'failed', error = result.error WHERE f.file_id = result.file_id;
         RAISE WARNING 'smt.load: %: %; kept as file % with state failed', u.file_name, result.error, result.file_id;
@@ -302,7 +305,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION smt.load_end(bigint) IS
-'Ends a load begun by smt.load_begin: registers the file by the SHA-256 of the bytes received, keeps them, and loads it as smt.load does (same result). Loading the same content twice changes nothing (already_loaded = true).';
+'Ends a load begun by smt.load_begin: registers the file by the SHA-256 of the bytes received, keeps them, and loads it as smt.load does (same result): interval reports into smt.interval_day, daily meter reads into smt.daily_read. Loading the same content twice changes nothing (already_loaded = true).';
 
 -- The loader's own rows, parsed by the loader: the smt scheduler parses a report with smt-core
 -- (the code smt._stage_records runs) and copies the rows into smt.stage under the load's id

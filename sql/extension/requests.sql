@@ -38,7 +38,7 @@ CREATE TABLE smt.request (
     updated_at     timestamptz NOT NULL DEFAULT now(),
     fulfilled_at   timestamptz,
     CONSTRAINT request_via CHECK (via IN ('json')),
-    CONSTRAINT request_report CHECK (report IN ('interval')),
+    CONSTRAINT request_report CHECK (report IN ('interval', 'daily')),
     CONSTRAINT request_days CHECK (first_day <= last_day),
     CONSTRAINT request_esiids CHECK (cardinality(esiids) BETWEEN 1 AND 50000),
     CONSTRAINT request_state CHECK (state IN ('queued', 'sent', 'waiting', 'fulfilled', 'failed', 'cancelled')),
@@ -48,7 +48,7 @@ CREATE INDEX request_due_idx ON smt.request (not_before) WHERE state IN ('queued
 COMMENT ON TABLE smt.request IS 'Requests for data made to SMT, one row per ask (smt.request_usage), with their fate. Read smt.request_log; the worker changes rows only through the smt.request_* worker functions.';
 COMMENT ON COLUMN smt.request.request_id IS 'Identifier of the request, as smt.request_usage returned it.';
 COMMENT ON COLUMN smt.request.via IS 'Which SMT interface sends it: json (today''s JSON API, job kind smt_api).';
-COMMENT ON COLUMN smt.request.report IS 'What is asked for: interval (15-minute reads of both channels, with replacement semantics like any file).';
+COMMENT ON COLUMN smt.request.report IS 'What is asked for: interval (15-minute reads, into smt.interval_day) or daily (daily meter reads, into smt.daily_read), loaded with replacement semantics like any file.';
 COMMENT ON COLUMN smt.request.esiids IS 'The ESIIDs asked for, normalized, each once (up to 50,000, SMT''s limit per request).';
 COMMENT ON COLUMN smt.request.first_day IS 'First operating day asked for (Central prevailing time).';
 COMMENT ON COLUMN smt.request.last_day IS 'Last operating day asked for, included.';
@@ -98,10 +98,10 @@ BEGIN
                   DETAIL = 'Today''s SMT answers through its JSON API (via ''json'').',
                   HINT = 'Leave via NULL, or pass ''json''.';
     END IF;
-    IF report <> 'interval' THEN
+    IF report NOT IN ('interval', 'daily') THEN
         RAISE EXCEPTION 'smt.request_usage: report % is not one that can be requested', report
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Ask for ''interval'' (15-minute reads).';
+                  HINT = 'Ask for ''interval'' (15-minute reads) or ''daily'' (daily meter reads).';
     END IF;
     SELECT e INTO bad FROM unnest(esiids) e WHERE e IS NULL OR NOT smt.esiid_valid(e) LIMIT 1;
     IF FOUND THEN
@@ -128,7 +128,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION smt.request_usage(text[], text, date, date, text) IS
-'Asks SMT for the 15-minute data (report ''interval'') of ESIIDs over operating days first_day to last_day; returns the request''s id. The smt worker (job kind smt_api) sends it and loads the replies like any file; smt.request_log shows its fate. via: json (default, or the setting smt.request_via). Checked before anything is sent: valid ESIIDs (1 to 50,000), days within the last 48 months up to today.';
+'Asks SMT for the 15-minute data (report ''interval'') or the daily meter reads (''daily'') of ESIIDs over operating days first_day to last_day; returns the request''s id. The smt worker (job kind smt_api) sends it and loads the replies like any file; smt.request_log shows its fate. via: json (default, or the setting smt.request_via). Checked before anything is sent: valid ESIIDs (1 to 50,000), days within the last 48 months up to today.';
 
 CREATE FUNCTION smt.request_cancel(request_id bigint) RETURNS smt.request
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -259,7 +259,7 @@ SELECT r.request_id, r.via, r.report, cardinality(r.esiids) AS esiid_count, r.es
 COMMENT ON VIEW smt.request_log IS 'Every request made to SMT and its fate, newest last; overdue flags the ones still unfulfilled after the setting smt.request_overdue_after (default 2 days).';
 COMMENT ON COLUMN smt.request_log.request_id IS 'Identifier of the request.';
 COMMENT ON COLUMN smt.request_log.via IS 'SMT interface that sends it (json).';
-COMMENT ON COLUMN smt.request_log.report IS 'What is asked for (interval).';
+COMMENT ON COLUMN smt.request_log.report IS 'What is asked for (interval or daily).';
 COMMENT ON COLUMN smt.request_log.esiid_count IS 'How many ESIIDs it asks for.';
 COMMENT ON COLUMN smt.request_log.esiids IS 'The ESIIDs it asks for.';
 COMMENT ON COLUMN smt.request_log.first_day IS 'First operating day asked for.';

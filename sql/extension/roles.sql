@@ -23,7 +23,8 @@ GRANT USAGE ON SCHEMA smt TO smt_reader;
 -- entitlement can be added to the tables later), so the reader also reads the tables under them.
 -- Not the raw file bytes (smt.file_content) nor the staging table.
 GRANT SELECT ON smt.interval, smt.interval_15min, smt.daily_usage, smt.completeness, smt.interval_versions,
-    smt.interval_day, smt.interval_version, smt.day_total, smt.file, smt.reject TO smt_reader;
+    smt.interval_day, smt.interval_version, smt.day_total, smt.file, smt.reject,
+    smt.daily_read, smt.daily_read_version TO smt_reader;
 
 -- Loading goes through the SECURITY DEFINER load functions (smt.load, or smt.load_begin /
 -- load_part / load_end for a file in parts): the loader needs no table privileges, and the
@@ -35,7 +36,8 @@ REVOKE EXECUTE ON FUNCTION smt.load(bytea, text, boolean), smt.load_begin(text, 
     smt.load_staged(bigint, bytea, bigint, text),
     smt._register_upload(smt.upload, bytea, bigint, text),
     smt._staged_problem(date, integer, smallint, smallint[], integer[], text[], text, text, smallint, smallint, smallint), smt._ensure_partitions(date[]), smt._guard_meter_data(),
-    smt._lock_schema_change(text), smt._raced_unless(boolean, bigint, text) FROM PUBLIC;
+    smt._lock_schema_change(text), smt._raced_unless(boolean, bigint, text),
+    smt._daily_records(bigint, boolean), smt._merge_daily(bigint, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION smt.load(bytea, text, boolean), smt.load_begin(text, boolean),
     smt.load_part(bigint, bytea), smt.load_end(bigint), smt.load_staged(bigint, bytea, bigint, text) TO smt_loader;
 -- A loader that parses reports itself copies its rows into the staging table (and may do nothing

@@ -7,6 +7,9 @@ calls as shared/docs/formats.md documents them ("Today's SMT interfaces"):
   POST /v2/token/               {"username", "password"} -> a bearer token with expiresIn
   POST /v2/15minintervalreads/  identity fields, startDate/endDate MM/DD/YYYY, esiid [...],
                                 deliveryMode API -> {"trans_id", "esiid", "energyData": [...]}
+  POST /v2/dailyreads/          the same fields -> {"registeredReads": [{"readDate",
+                                "revisionDate", "startReading", "endReading", "energyDataKwh"}]}
+                                (the day's kWh is the sum of its consumption intervals)
 
 Every data call needs a valid, unexpired token (else 401) and SMT's identity fields (else 400).
 Days from today on (Central time) are answered "No data received from the respective TDSP".
@@ -162,7 +165,29 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(400, {"statusCode": "400", "statusReason": f"missing or wrong identity fields {missing}"})
         if self.path == "/v2/15minintervalreads/":
             return self.interval_reads(st, body)
+        if self.path == "/v2/dailyreads/":
+            return self.daily_reads(st, body)
         return self.reply(404, {"statusCode": "404", "statusReason": "unknown call"})
+
+    def daily_reads(self, st, body):
+        try:
+            first = dt.datetime.strptime(body["startDate"], "%m/%d/%Y").date()
+            last = dt.datetime.strptime(body["endDate"], "%m/%d/%Y").date()
+            esiids = body["esiid"]
+            assert isinstance(esiids, list) and esiids and first <= last
+        except (KeyError, ValueError, AssertionError):
+            return self.reply(400, {"statusCode": "400", "statusReason": "bad startDate, endDate or esiid"})
+        today = dt.datetime.now(CENTRAL).date()
+        if first >= today:
+            return self.reply(200, NOT_YET)
+        with st.lock:
+            config = dict(st.config)
+        reads = []
+        day = first
+        while day <= min(last, today - dt.timedelta(days=1)):
+            reads.append(daily_entry(esiids[0], day, config))
+            day += dt.timedelta(days=1)
+        return self.reply(200, {"trans_id": body["trans_id"], "esiid": esiids[0], "registeredReads": reads})
 
     def interval_reads(self, st, body):
         try:
@@ -189,6 +214,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     entries.append(day_entry(esiid, day, "G", config))
             day += dt.timedelta(days=1)
         return self.reply(200, {"trans_id": body["trans_id"], "esiid": esiids[0], "energyData": entries})
+
+
+def daily_entry(esiid, day, config):
+    """One register read: the day's kWh is the sum of its consumption intervals, exactly."""
+    entry = day_entry(esiid, day, "C", config)
+    milli = sum(int(v.split("-")[0].replace(".", "")) for v in entry["RD"].split(",") if v and v.split("-")[0])
+    start = 10_000_000 + (day.toordinal() % 1000) * 50_000 + int(hashlib.sha256(esiid.encode()).hexdigest(), 16) % 1000
+    end = start + milli
+    kwh = lambda m: f"{m // 1000}.{m % 1000:03d}"
+    return {"readDate": entry["DT"], "revisionDate": entry["RevTS"], "startReading": kwh(start),
+            "endReading": kwh(end), "energyDataKwh": kwh(milli)}
 
 
 def pki(d):

@@ -217,15 +217,12 @@ fn load_cases() -> Vec<Case> {
             ]),
         ),
         load(
-            "load_daily_csv_is_not_loaded_yet",
+            "load_daily_csv_loads_its_reads",
             b"ESIID,READ_DATE,START_READING,END_READING\n10443720000000001,07/01/2025,1,2\n"
                 .to_vec(),
             "daily.csv",
             false,
-            rows(&[
-                &counts(0, 0, 0, "daily_csv", "daily_csv reports are not loaded yet (only LSE, SMT interval CSV and SMT API interval replies)"),
-                "daily.csv|failed|daily_csv reports are not loaded yet (only LSE, SMT interval CSV and SMT API interval replies)",
-            ]),
+            rows(&[&counts(1, 1, 0, "daily_csv", "NULL"), "daily.csv|loaded|-"]),
         ),
         load(
             "load_monthly_csv_is_not_loaded_yet",
@@ -233,8 +230,8 @@ fn load_cases() -> Vec<Case> {
             "monthly.csv",
             false,
             rows(&[
-                &counts(0, 0, 0, "monthly_csv", "monthly_csv reports are not loaded yet (only LSE, SMT interval CSV and SMT API interval replies)"),
-                "monthly.csv|failed|monthly_csv reports are not loaded yet (only LSE, SMT interval CSV and SMT API interval replies)",
+                &counts(0, 0, 0, "monthly_csv", "monthly_csv reports are not loaded yet (only interval reports and daily meter reads)"),
+                "monthly.csv|failed|monthly_csv reports are not loaded yet (only interval reports and daily meter reads)",
             ]),
         ),
         load(
@@ -647,7 +644,7 @@ fn job_cases() -> Vec<Case> {
         ),
         sql(
             "job_unknown_kind",
-            "INSERT INTO smt.job (name, schedule, kind) VALUES ('corpus', '0 6 * * *', 'sftp_fetch')",
+            "INSERT INTO smt.job (name, schedule, kind) VALUES ('corpus', '0 6 * * *', 'soap_request')",
             fails("23503", "violates foreign key constraint"),
         ),
         sql(

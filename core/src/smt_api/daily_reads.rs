@@ -131,6 +131,22 @@ fn entry(
     })
 }
 
+/// The register reads of a reply kept as a file, as the daily CSV reader gives them: a bad entry
+/// is an error and reading goes on; a reply that cannot be read at all is one error on line 1.
+pub fn file_reads<R: std::io::BufRead>(
+    src: R,
+    mode: EsiidMode,
+) -> Vec<Result<DailyRead, RecordError>> {
+    use super::interval_reads::{read_reply, reply_failed};
+    match read_reply(src) {
+        Ok(reply) => match entries(&reply, None, mode) {
+            Ok(entries) => entries,
+            Err(e) => vec![Err(reply_failed(e.to_string()))],
+        },
+        Err(why) => vec![Err(reply_failed(why))],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -256,7 +256,7 @@ impl Iterator for JsonRecords {
     }
 }
 
-fn read_reply<R: std::io::BufRead>(src: R) -> Result<Value, String> {
+pub(crate) fn read_reply<R: std::io::BufRead>(src: R) -> Result<Value, String> {
     use std::io::Read;
     let mut body = Vec::new();
     src.take(MAX_REPLY_BYTES + 1)
@@ -270,7 +270,7 @@ fn read_reply<R: std::io::BufRead>(src: R) -> Result<Value, String> {
     super::parse(&body).map_err(|e| e.to_string())
 }
 
-fn reply_failed(reason: String) -> RecordError {
+pub(crate) fn reply_failed(reason: String) -> RecordError {
     RecordError::new(ErrorKind::BadHeader, 1, "reply", reason)
 }
 

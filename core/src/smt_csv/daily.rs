@@ -68,13 +68,19 @@ impl RowReport for DailyReport {
         mode: EsiidMode,
         line: u64,
     ) -> Result<DailyRead, RecordError> {
+        let esiid = super::esiid_field(row, c.esiid, mode, line)?;
+        let day = super::date_field(row, c.day, DAY[0], line)
+            .map_err(|e| e.with_context(Some(&esiid), None, None))?;
+        // A reject of a later field says which ESIID-day it cost.
+        let context = |e: RecordError| e.with_context(Some(&esiid), None, Some(day));
         Ok(DailyRead {
-            esiid: super::esiid_field(row, c.esiid, mode, line)?,
-            day: super::date_field(row, c.day, DAY[0], line)?,
-            revision: super::revision_field(row, c.revision, line)?,
-            start_reading: super::decimal_field(row, c.start, START_READING[0], line)?,
-            end_reading: super::decimal_field(row, c.end, END_READING[0], line)?,
-            usage_kwh: super::decimal_field(row, c.usage, USAGE[0], line)?,
+            revision: super::revision_field(row, c.revision, line).map_err(context)?,
+            start_reading: super::decimal_field(row, c.start, START_READING[0], line)
+                .map_err(context)?,
+            end_reading: super::decimal_field(row, c.end, END_READING[0], line).map_err(context)?,
+            usage_kwh: super::decimal_field(row, c.usage, USAGE[0], line).map_err(context)?,
+            esiid,
+            day,
             line,
         })
     }
