@@ -27,6 +27,7 @@
 --     job kind smt_api, with their fate (smt.request_log).
 --   * Job kind sftp_fetch: SMT's SFTP delivery.
 --   * Daily meter reads (SMT's daily CSV, the API's dailyreads) load into smt.daily_read.
+--   * Meters enrolled from SQL (smt.enroll, smt.meter_status): the agreement flow of SMT's API.
 --   * smt.delivery_content keeps deliveries as received (smt.delivery_keep, smt.delivery_bytes).
 --   * smt.interval_version is keyed (esiid, version_id), so that it distributes by ESIID.
 
@@ -1341,7 +1342,255 @@ $$;
 COMMENT ON FUNCTION smt._merge_daily(bigint, boolean) IS
 'Merges the daily meter reads of a file registered by smt.load into smt.daily_read with the replacement rule (losers to smt.daily_read_version, rejects to smt.reject); returns the counts also stored in smt.file. Internal to smt.load.';
 
--- 11. Rights, as a fresh install grants them.
+-- 11. Meters enrolled from SQL (smt.enroll): agreements with SMT and their customers, kept current.
+-- Meters enrolled from SQL: the third-party flow on SMT's agreements API (seeds/000). A user calls
+-- smt.enroll(esiid, meter_number, customer_email); the worker (job kind smt_api) sends SMT a new
+-- agreement, SMT e-mails the customer, and the worker polls until the customer accepts (active),
+-- rejects or lets it expire. Once active, a year of history (15-minute and daily reads) is
+-- requested (smt.request), then every day the days since are requested, so the meter stays
+-- current unattended. smt.unenroll terminates the agreement. smt.meter_status shows each meter's
+-- state, last data day, gaps and what happens next.
+--
+-- States: pending (to send) -> awaiting_customer (sent; polled) -> active | rejected | expired;
+-- failed (SMT refused the agreement itself); terminating (to terminate) -> terminated.
+
+CREATE TABLE smt.meter (
+    esiid              text PRIMARY KEY,
+    meter_number       text NOT NULL,
+    customer_email     text NOT NULL,
+    months             integer NOT NULL DEFAULT 12,
+    state              text NOT NULL DEFAULT 'pending',
+    agreement_number   text,
+    state_reason       text,
+    not_before         timestamptz NOT NULL DEFAULT now(),
+    attempts           integer NOT NULL DEFAULT 0,
+    worker             text,
+    claimed_by         text,
+    lease_until        timestamptz,
+    history_from       date,
+    requested_through  date,
+    gaps_requested_on  date,
+    enrolled_by        text NOT NULL DEFAULT session_user,
+    enrolled_at        timestamptz NOT NULL DEFAULT now(),
+    activated_at       timestamptz,
+    updated_at         timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT meter_months CHECK (months IN (1, 3, 6, 9, 12, 24, 36)),
+    CONSTRAINT meter_state CHECK (state IN ('pending', 'awaiting_customer', 'active', 'rejected', 'expired',
+                                            'failed', 'terminating', 'terminated'))
+);
+COMMENT ON TABLE smt.meter IS 'Meters enrolled with smt.enroll: the agreement with SMT and the customer, and how far data was requested. Read smt.meter_status; the worker changes rows only through the smt.meter_* worker functions.';
+COMMENT ON COLUMN smt.meter.esiid IS 'ESIID (normalized).';
+COMMENT ON COLUMN smt.meter.meter_number IS 'The meter number SMT asks for with the ESIID.';
+COMMENT ON COLUMN smt.meter.customer_email IS 'The customer''s e-mail address, to which SMT sends the agreement to accept.';
+COMMENT ON COLUMN smt.meter.months IS 'Agreement duration in months (1, 3, 6, 9, 12, 24 or 36, SMT''s choices).';
+COMMENT ON COLUMN smt.meter.state IS 'pending, awaiting_customer, active, rejected, expired, failed, terminating or terminated.';
+COMMENT ON COLUMN smt.meter.agreement_number IS 'SMT''s agreement number, once sent.';
+COMMENT ON COLUMN smt.meter.state_reason IS 'SMT''s words for the state (a rejection, an error), or NULL.';
+COMMENT ON COLUMN smt.meter.not_before IS 'When the worker next acts on it (sends, polls, retries).';
+COMMENT ON COLUMN smt.meter.attempts IS 'Worker steps taken on it.';
+COMMENT ON COLUMN smt.meter.worker IS 'The worker (host:pid) that last took it up.';
+COMMENT ON COLUMN smt.meter.claimed_by IS 'The login role of that worker.';
+COMMENT ON COLUMN smt.meter.lease_until IS 'While a worker holds it: when another may take it over.';
+COMMENT ON COLUMN smt.meter.history_from IS 'The first operating day requested for it (a year before its activation, at most its agreement''s months).';
+COMMENT ON COLUMN smt.meter.requested_through IS 'The last operating day requested for it (history, then each day since).';
+COMMENT ON COLUMN smt.meter.gaps_requested_on IS 'The last day its missing days were requested again (at most once a day).';
+COMMENT ON COLUMN smt.meter.enrolled_by IS 'Login role that enrolled it.';
+COMMENT ON COLUMN smt.meter.enrolled_at IS 'When it was enrolled.';
+COMMENT ON COLUMN smt.meter.activated_at IS 'When the customer''s acceptance was seen.';
+COMMENT ON COLUMN smt.meter.updated_at IS 'When its state last changed.';
+
+SELECT pg_catalog.pg_extension_config_dump('smt.meter', '');
+
+CREATE FUNCTION smt.enroll(esiid text, meter_number text, customer_email text, months integer DEFAULT 12)
+RETURNS smt.meter
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    m smt.meter;
+BEGIN
+    IF esiid IS NULL OR NOT smt.esiid_valid(esiid) THEN
+        RAISE EXCEPTION 'smt.enroll: % is not a valid ESIID', coalesce(quote_literal(esiid), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'ESIIDs are 17 or 22 digits starting with a TDSP''s prefix; check them with smt.esiid_valid.';
+    END IF;
+    IF nullif(btrim(meter_number), '') IS NULL OR customer_email IS NULL OR customer_email !~ '^[^@\s]+@[^@\s]+$'
+       OR months IS NULL OR months NOT IN (1, 3, 6, 9, 12, 24, 36) THEN
+        RAISE EXCEPTION 'smt.enroll: a meter number, the customer''s e-mail address and an agreement of 1, 3, 6, 9, 12, 24 or 36 months are needed'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('meter number %s, e-mail %s, months %s', coalesce(quote_literal(meter_number), 'NULL'),
+                                  coalesce(quote_literal(customer_email), 'NULL'), coalesce(months::text, 'NULL')),
+                  HINT = 'SELECT smt.enroll(''10443720000000001'', ''123456789'', ''customer@example.com'', 12);';
+    END IF;
+    INSERT INTO smt.meter AS t (esiid, meter_number, customer_email, months)
+    VALUES (smt.esiid_normalize(enroll.esiid), btrim(enroll.meter_number), btrim(enroll.customer_email), enroll.months)
+    ON CONFLICT (esiid) DO UPDATE
+       SET meter_number = excluded.meter_number, customer_email = excluded.customer_email, months = excluded.months,
+           state = 'pending', agreement_number = NULL, state_reason = NULL, not_before = now(), attempts = 0,
+           lease_until = NULL, enrolled_by = session_user, enrolled_at = now(), updated_at = now()
+     WHERE t.state IN ('rejected', 'expired', 'failed', 'terminated')
+    RETURNING t.* INTO m;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'smt.enroll: ESIID % is enrolled already', smt.esiid_normalize(enroll.esiid)
+            USING ERRCODE = 'unique_violation',
+                  HINT = 'See smt.meter_status; a meter whose agreement was rejected, expired, failed or was terminated can be enrolled again.';
+    END IF;
+    RETURN m;
+END
+$$;
+COMMENT ON FUNCTION smt.enroll(text, text, text, integer) IS
+'Enrolls a meter: the smt worker (job kind smt_api) asks SMT for an agreement (SMT e-mails the customer), and once the customer accepts, requests a year of 15-minute and daily data and then every new day. Returns the meter''s row; smt.meter_status shows its progress. With the caller''s own privileges (smt_admin).';
+
+CREATE FUNCTION smt.unenroll(esiid text) RETURNS smt.meter
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    m smt.meter;
+BEGIN
+    UPDATE smt.meter t
+       SET state = CASE WHEN t.agreement_number IS NULL THEN 'terminated' ELSE 'terminating' END,
+           not_before = now(), lease_until = NULL, updated_at = now()
+     WHERE t.esiid = smt.esiid_normalize(unenroll.esiid) AND t.state IN ('pending', 'awaiting_customer', 'active', 'failed')
+    RETURNING t.* INTO m;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'smt.unenroll: no enrolled meter %', unenroll.esiid
+            USING ERRCODE = 'no_data_found', HINT = 'See smt.meter_status.';
+    END IF;
+    RETURN m;
+END
+$$;
+COMMENT ON FUNCTION smt.unenroll(text) IS 'Stops keeping a meter current: its agreement is terminated with SMT by the worker (at once when none was made yet). Data loaded stays. With the caller''s own privileges (smt_admin).';
+
+-- Worker protocol (SECURITY DEFINER, for smt_loader).
+
+CREATE FUNCTION smt.meter_claim(worker text, lease interval, due_by timestamptz) RETURNS SETOF smt.meter
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    UPDATE smt.meter m
+       SET worker = meter_claim.worker, claimed_by = session_user, lease_until = now() + meter_claim.lease,
+           attempts = m.attempts + 1
+     WHERE m.esiid = (
+           SELECT q.esiid FROM smt.meter q
+            WHERE q.state IN ('pending', 'awaiting_customer', 'terminating')
+              AND q.not_before <= least(now(), meter_claim.due_by)
+              AND (q.lease_until IS NULL OR q.lease_until < now())
+            ORDER BY q.not_before, q.esiid
+            LIMIT 1
+              FOR UPDATE SKIP LOCKED)
+    RETURNING m.*;
+END
+$$;
+COMMENT ON FUNCTION smt.meter_claim(text, interval, timestamptz) IS 'Claims a meter whose agreement step (to send, to poll, to terminate) was due by due_by (a run passes its start, so it takes each meter once) for worker and the calling login role, for lease; no row when none is due.';
+
+CREATE FUNCTION smt.meter_update(esiid text, worker text, state text, agreement_number text, reason text,
+                                 next_step interval)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    m smt.meter;
+    yesterday date := smt._tomorrow() - 2;
+    first_day date;
+BEGIN
+    IF meter_update.state NOT IN ('awaiting_customer', 'active', 'rejected', 'expired', 'failed', 'terminated',
+                                  'pending', 'terminating') THEN
+        RAISE EXCEPTION 'smt.meter_update: % is not a meter state', meter_update.state USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE smt.meter t
+       SET state = meter_update.state, agreement_number = coalesce(meter_update.agreement_number, t.agreement_number),
+           state_reason = meter_update.reason, lease_until = NULL,
+           not_before = now() + greatest(coalesce(meter_update.next_step, interval '0'), interval '0'),
+           activated_at = CASE WHEN meter_update.state = 'active' THEN now() ELSE t.activated_at END,
+           updated_at = now()
+     WHERE t.esiid = meter_update.esiid AND t.worker = meter_update.worker AND t.claimed_by = session_user
+       AND t.lease_until IS NOT NULL
+    RETURNING t.* INTO m;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    IF m.state = 'active' AND m.requested_through IS NULL THEN
+        -- A year of history (at most the agreement's months), 15-minute and daily, up to yesterday.
+        first_day := greatest((yesterday - make_interval(months => least(m.months, 12)))::date + 1,
+                              (yesterday - interval '48 months')::date + 1);
+        PERFORM smt.request_usage(ARRAY[m.esiid], report, first_day, yesterday, 'json')
+           FROM unnest(ARRAY['interval', 'daily']) report;
+        UPDATE smt.meter t SET history_from = first_day, requested_through = yesterday WHERE t.esiid = m.esiid;
+    END IF;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION smt.meter_update(text, text, text, text, text, interval) IS
+'Records the outcome of a worker''s agreement step on a meter it holds: the new state, SMT''s agreement number and words, and when to act next. On becoming active, requests a year of history (15-minute and daily reads, up to yesterday). False when the meter is not the worker''s.';
+
+CREATE FUNCTION smt.meter_keep_current() RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    today date := smt._tomorrow() - 1;
+    yesterday date := smt._tomorrow() - 2;
+    m record;
+    queued integer := 0;
+BEGIN
+    -- The days since the last one requested.
+    FOR m IN SELECT t.esiid, t.requested_through FROM smt.meter t
+              WHERE t.state = 'active' AND t.requested_through < yesterday
+              ORDER BY t.esiid FOR UPDATE SKIP LOCKED
+    LOOP
+        PERFORM smt.request_usage(ARRAY[m.esiid], report, m.requested_through + 1, yesterday, 'json')
+           FROM unnest(ARRAY['interval', 'daily']) report;
+        UPDATE smt.meter t SET requested_through = yesterday WHERE t.esiid = m.esiid;
+        queued := queued + 2;
+    END LOOP;
+    -- Days requested that still have no data (SMT had none yet, or its reply lacked them): asked
+    -- again once a day, as one request spanning them, when none of the meter's is outstanding.
+    FOR m IN SELECT t.esiid, g.first_gap, g.last_gap FROM smt.meter t
+              CROSS JOIN LATERAL (
+                  SELECT min(d)::date AS first_gap, max(d)::date AS last_gap
+                    FROM generate_series(t.history_from, t.requested_through, interval '1 day') d
+                   WHERE NOT EXISTS (SELECT FROM smt.day_total x WHERE x.esiid = t.esiid AND x.day = d::date)) g
+              WHERE t.state = 'active' AND g.first_gap IS NOT NULL
+                AND t.gaps_requested_on IS DISTINCT FROM today
+                AND NOT EXISTS (SELECT FROM smt.request r WHERE r.esiids = ARRAY[t.esiid]
+                                   AND r.state IN ('queued', 'sent', 'waiting'))
+              ORDER BY t.esiid FOR UPDATE OF t SKIP LOCKED
+    LOOP
+        PERFORM smt.request_usage(ARRAY[m.esiid], report, m.first_gap, m.last_gap, 'json')
+           FROM unnest(ARRAY['interval', 'daily']) report;
+        UPDATE smt.meter t SET gaps_requested_on = today WHERE t.esiid = m.esiid;
+        queued := queued + 2;
+    END LOOP;
+    RETURN queued;
+END
+$$;
+COMMENT ON FUNCTION smt.meter_keep_current() IS 'Requests, for every active meter, the days since the last one requested, up to yesterday, and once a day the days requested that still have no data (15-minute and daily reads); returns how many requests it queued. The smt_api job calls it on every run.';
+
+CREATE VIEW smt.meter_status WITH (security_invoker = true) AS
+SELECT m.esiid, m.meter_number, m.state, m.agreement_number, m.state_reason, m.enrolled_at, m.activated_at,
+       m.requested_through,
+       (SELECT max(t.day) FROM smt.day_total t WHERE t.esiid = m.esiid) AS last_data_day,
+       (SELECT count(*) FROM generate_series(m.history_from, m.requested_through, interval '1 day') d
+         WHERE NOT EXISTS (SELECT FROM smt.day_total t WHERE t.esiid = m.esiid AND t.day = d::date)) AS days_missing,
+       CASE m.state
+           WHEN 'pending' THEN 'the worker sends SMT the agreement'
+           WHEN 'awaiting_customer' THEN 'waiting for the customer to accept SMT''s e-mail; checked again at ' || m.not_before
+           WHEN 'active' THEN 'kept current: each new day is requested'
+           WHEN 'terminating' THEN 'the worker terminates the agreement with SMT'
+           ELSE 'nothing (enroll again to start over)'
+       END AS next_action
+  FROM smt.meter m;
+COMMENT ON VIEW smt.meter_status IS 'Every enrolled meter: agreement state and SMT''s words, the last day with data, how many requested days have none yet, and what happens next.';
+COMMENT ON COLUMN smt.meter_status.esiid IS 'ESIID.';
+COMMENT ON COLUMN smt.meter_status.meter_number IS 'Meter number.';
+COMMENT ON COLUMN smt.meter_status.state IS 'pending, awaiting_customer, active, rejected, expired, failed, terminating or terminated.';
+COMMENT ON COLUMN smt.meter_status.agreement_number IS 'SMT''s agreement number.';
+COMMENT ON COLUMN smt.meter_status.state_reason IS 'SMT''s words for the state, if any.';
+COMMENT ON COLUMN smt.meter_status.enrolled_at IS 'When it was enrolled.';
+COMMENT ON COLUMN smt.meter_status.activated_at IS 'When the customer''s acceptance was seen.';
+COMMENT ON COLUMN smt.meter_status.requested_through IS 'The last operating day requested.';
+COMMENT ON COLUMN smt.meter_status.last_data_day IS 'The last operating day with data loaded (smt.day_total).';
+COMMENT ON COLUMN smt.meter_status.days_missing IS 'Days from the start of the history to requested_through without data yet.';
+COMMENT ON COLUMN smt.meter_status.next_action IS 'What happens next, in words.';
+
+-- 12. Rights, as a fresh install grants them.
 GRANT SELECT ON smt.day_total TO smt_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON smt.day_total TO smt_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON smt.delivery_content TO smt_admin;
@@ -1367,3 +1616,11 @@ REVOKE EXECUTE ON FUNCTION smt._daily_records(bigint, boolean), smt._merge_daily
 GRANT SELECT ON smt.daily_read, smt.daily_read_version TO smt_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON smt.daily_read, smt.daily_read_version TO smt_admin;
 GRANT USAGE ON SEQUENCE smt.daily_read_version_version_id_seq TO smt_admin;
+REVOKE EXECUTE ON FUNCTION smt.meter_claim(text, interval, timestamptz),
+    smt.meter_update(text, text, text, text, text, interval), smt.meter_keep_current(),
+    smt.enroll(text, text, text, integer), smt.unenroll(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION smt.meter_claim(text, interval, timestamptz),
+    smt.meter_update(text, text, text, text, text, interval), smt.meter_keep_current() TO smt_loader;
+GRANT EXECUTE ON FUNCTION smt.enroll(text, text, text, integer), smt.unenroll(text) TO smt_admin;
+GRANT SELECT ON smt.meter, smt.meter_status TO smt_reader;
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON smt.meter, smt.meter_status TO smt_admin;

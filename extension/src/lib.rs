@@ -61,6 +61,16 @@ extension_sql_file!(
     ]
 );
 extension_sql_file!(
+    "../../sql/extension/meters.sql",
+    name = "meters",
+    requires = [
+        "requests",
+        "views",
+        esiid_sql::esiid_valid,
+        esiid_sql::esiid_normalize
+    ]
+);
+extension_sql_file!(
     "../../sql/extension/functions.sql",
     name = "functions",
     requires = [

@@ -256,6 +256,11 @@ pub struct SmtApiSite {
     /// How long a request waits when SMT has no data yet.
     #[serde(default = "default_not_yet_retry_minutes")]
     pub not_yet_retry_minutes: u64,
+    /// `PUCTRORNumber` sent with a new agreement (a REP's PUCT certificate number), if any.
+    pub puct_ror_number: Option<String>,
+    /// How often an agreement awaiting the customer is checked.
+    #[serde(default = "default_agreement_poll_minutes")]
+    pub agreement_poll_minutes: u64,
     /// Where this account's replies are kept as files; default: `<download_dir>/<source>`.
     pub download_dir: Option<PathBuf>,
 }
@@ -271,6 +276,11 @@ impl SmtApiSite {
 
     pub fn not_yet_retry(&self) -> Duration {
         Duration::from_secs(self.not_yet_retry_minutes.max(1) * 60)
+    }
+
+    /// Zero minutes (tests) checks at every run.
+    pub fn agreement_poll(&self) -> Duration {
+        Duration::from_secs(self.agreement_poll_minutes * 60)
     }
 }
 
@@ -294,6 +304,9 @@ fn default_version() -> String {
 }
 fn default_not_yet_retry_minutes() -> u64 {
     120
+}
+fn default_agreement_poll_minutes() -> u64 {
+    60
 }
 
 /// Either setting may be left out (its default is used).
@@ -539,6 +552,14 @@ pub const CONFIG_DOC: &[TableDoc] = &[
             key(
                 "not_yet_retry_minutes",
                 "how long a request waits when SMT has no data yet (default 120)",
+            ),
+            key(
+                "puct_ror_number",
+                "PUCTRORNumber sent with new agreements (a REP's PUCT number), if any",
+            ),
+            key(
+                "agreement_poll_minutes",
+                "how often an agreement awaiting the customer is checked (default 60)",
             ),
             key(
                 "download_dir",

@@ -106,6 +106,10 @@ pub async fn run(
         .unwrap_or_else(|| settings.download_dir.join(sources::safe(&source)));
     sources::private_dir(&download_dir)?;
     let worker = crate::jobs::worker_id();
+    // Enrolled meters first: their agreement steps (an activation requests a year of history),
+    // then each active meter's new days; then every due request.
+    let meters = crate::meters::step_all(work, &mut client, site, &worker).await?;
+    let queued = crate::meters::keep_current(work).await?;
     let mut fates = Vec::new();
     let mut loads = Vec::new();
     while fates.len() < REQUESTS_PER_RUN {
@@ -134,6 +138,11 @@ pub async fn run(
             "failed": count(Fate::Failed),
             "lost": count(Fate::Lost),
             "api_calls": client.calls(),
+            "agreements_sent": meters.sent,
+            "agreements_active": meters.activated,
+            "agreements_refused": meters.refused,
+            "agreements_terminated": meters.terminated,
+            "requests_queued": queued,
         }),
     ))
 }

@@ -208,6 +208,25 @@ impl ApiClient {
         Ok(reply)
     }
 
+    /// POSTs SMT's identity fields plus the fields of `extra` (an object) to `path`, with a
+    /// trans_id naming what it is for; SMT's error replies are still plain replies here.
+    pub async fn call_with_identity(
+        &mut self,
+        path: &str,
+        about: &str,
+        extra: Value,
+    ) -> Result<Bytes, ApiError> {
+        let trans_id = format!(
+            "smt-{about}-{}",
+            chrono::Utc::now().format("%Y%m%d%H%M%S%3f")
+        );
+        let mut body = self.identity(&trans_id);
+        if let Value::Object(fields) = extra {
+            body.extend(fields);
+        }
+        self.call(path, Value::Object(body)).await
+    }
+
     /// POSTs `body` to `path` with the bearer token; a 401 renews the token once.
     pub async fn call(&mut self, path: &str, body: Value) -> Result<Bytes, ApiError> {
         let mut renewed = false;

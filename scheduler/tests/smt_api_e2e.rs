@@ -105,6 +105,7 @@ impl Sim {
              [smt_api.sim]\nbase_url = \"https://127.0.0.1:{port}\"\nservice_id = \"{SERVICE}\"\n\
              requester_authentication_id = \"123456789\"\nca_file = {ca}\n\
              min_interval_ms = {MIN_INTERVAL_MS}\nreading_type = \"A\"\nnot_yet_retry_minutes = 60\n\
+             agreement_poll_minutes = 0\n\
              download_dir = {dl}\n",
             port = self.port,
             ca = toml::Value::String(self.dir.join("ca.pem").display().to_string()),
@@ -554,4 +555,200 @@ fn requests_are_checked_in_sql_before_anything_is_sent() {
         &[&id],
     );
     assert_eq!(state, "cancelled");
+}
+
+/// (state, state_reason, last_data_day, days_missing) of an enrolled meter.
+fn meter(c: &mut Client, esiid: &str) -> (String, Option<String>, Option<String>, Option<i64>) {
+    let r = c
+        .query_one(
+            "SELECT state, state_reason, last_data_day::text, days_missing FROM smt.meter_status WHERE esiid = $1",
+            &[&esiid],
+        )
+        .unwrap();
+    (r.get(0), r.get(1), r.get(2), r.get(3))
+}
+
+#[test]
+fn meters_enrolled_from_sql_get_a_year_of_data_and_stay_current_unattended() {
+    let Some(s) = setup("api_meters") else {
+        return;
+    };
+    let mut c = s.db.connect();
+    exec(
+        &mut c,
+        &format!(
+            "SELECT smt.enroll('{E1}', '111222333', 'customer@example.com');
+             SELECT smt.enroll('{E2}', '444555666', 'reject-me@example.com', 24);"
+        ),
+    );
+    // First run: both agreements sent; SMT e-mails the customers.
+    s.run_job();
+    let (state, ..) = meter(&mut c, E1);
+    assert_eq!(state, "awaiting_customer");
+    let agreement: Option<String> = one(
+        &mut c,
+        "SELECT agreement_number FROM smt.meter WHERE esiid = $1",
+        &[&E1],
+    );
+    assert!(agreement.is_some_and(|a| a.starts_with("AG")));
+
+    // SMT has a day's data only two days after it ends, for now: the last two days are gaps.
+    s.sim.control("/sim/config", r#"{"data_lag_hours": 48}"#);
+    // The customers answer (the simulator waits a second); the next run sees it, and the
+    // accepted meter's year of history is requested and loaded in the same run.
+    std::thread::sleep(Duration::from_millis(1200));
+    s.run_job();
+    let days_back: Vec<String> = (0..4)
+        .map(|back: i32| -> String {
+            one(
+                &mut c,
+                "SELECT (smt._tomorrow() - 1 - $1::int)::text",
+                &[&back],
+            )
+        })
+        .collect();
+    let day = |back: usize| days_back[back].clone();
+    let (state, reason, last, missing) = meter(&mut c, E1);
+    assert_eq!(
+        (state.as_str(), reason.as_deref()),
+        ("active", Some("Customer accepted the agreement"))
+    );
+    assert_eq!(
+        (last, missing),
+        (Some(day(3)), Some(2)),
+        "SMT has no data for the last two days yet"
+    );
+    assert_eq!(
+        (meter(&mut c, E2).0.as_str(), meter(&mut c, E2).1.as_deref()),
+        ("rejected", Some("Customer declined the agreement"))
+    );
+    let history: Vec<(i64, String, String, String)> = c
+        .query(
+            "SELECT request_id, report, first_day::text, state FROM smt.request_log
+              WHERE esiids = ARRAY[$1] ORDER BY request_id",
+            &[&E1],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(history.len(), 2, "{history:?}");
+    let year_ago: String = one(
+        &mut c,
+        "SELECT (((smt._tomorrow() - 2) - interval '12 months')::date + 1)::text",
+        &[],
+    );
+    for (id, _, first, state) in &history {
+        assert_eq!(
+            (first.as_str(), state.as_str()),
+            (year_ago.as_str(), "fulfilled"),
+            "request {id}"
+        );
+    }
+    let records = assert_replies_loaded_exactly(&mut c, history[0].0);
+    let days: i64 = one(
+        &mut c,
+        "SELECT count(DISTINCT day) FROM smt.interval_day WHERE esiid = $1",
+        &[&E1],
+    );
+    assert_eq!(
+        days as usize * 2,
+        records,
+        "load and generation on every day loaded"
+    );
+    let daily_days: i64 = one(
+        &mut c,
+        "SELECT count(*) FROM smt.daily_read WHERE esiid = $1",
+        &[&E1],
+    );
+    assert_eq!(daily_days, days);
+
+    // SMT catches up: the next run asks again for the missing days (once today) and fills them.
+    s.sim.control("/sim/config", r#"{"data_lag_hours": 0}"#);
+    s.run_job();
+    assert_eq!(
+        meter(&mut c, E1).2..=meter(&mut c, E1).2,
+        Some(day(1))..=Some(day(1))
+    );
+    assert_eq!(meter(&mut c, E1).3, Some(0));
+    let gap_requests: Vec<(String, String, String)> = c
+        .query(
+            "SELECT first_day::text, last_day::text, state FROM smt.request_log
+              WHERE esiids = ARRAY[$1] ORDER BY request_id OFFSET 2",
+            &[&E1],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        gap_requests,
+        vec![(day(2), day(1), "fulfilled".into()); 2],
+        "the gap, interval and daily, asked for once"
+    );
+    s.run_job();
+    let requests: i64 = one(
+        &mut c,
+        "SELECT count(*) FROM smt.request WHERE esiids = ARRAY[$1]",
+        &[&E1],
+    );
+    assert_eq!(requests, 4, "nothing more to ask for");
+
+    // Two days later: the days since are requested, once, and loaded.
+    exec(
+        &mut c,
+        &format!(
+            "UPDATE smt.meter SET requested_through = requested_through - 2 WHERE esiid = '{E1}'"
+        ),
+    );
+    s.run_job();
+    let recent: Vec<(String, String)> = c
+        .query(
+            "SELECT first_day::text, state FROM smt.request_log WHERE esiids = ARRAY[$1]
+              ORDER BY request_id OFFSET 4",
+            &[&E1],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(recent, vec![(day(2), "fulfilled".into()); 2]);
+    let records: usize = {
+        let n: i64 = one(
+            &mut c,
+            "SELECT count(*) FROM smt.interval_day WHERE esiid = $1",
+            &[&E1],
+        );
+        n as usize
+    };
+
+    // Unenrolled: the agreement is terminated with SMT; the data stays.
+    exec(&mut c, &format!("SELECT smt.unenroll('{E1}')"));
+    s.run_job();
+    assert_eq!(meter(&mut c, E1).0, "terminated");
+    assert!(s
+        .sim
+        .log()
+        .iter()
+        .any(|e| e["path"] == "/v2/Terminateagreement/" && e["status"] == 200));
+    let kept: i64 = one(
+        &mut c,
+        "SELECT count(*) FROM smt.interval_day WHERE esiid = $1",
+        &[&E1],
+    );
+    assert_eq!(kept as usize, records);
+    // Enrolled again after a rejection: a new agreement is asked for.
+    let again: String = one(
+        &mut c,
+        &format!("SELECT (smt.enroll('{E2}', '444555666', 'customer2@example.com')).state"),
+        &[],
+    );
+    assert_eq!(again, "pending");
+    let e = c
+        .query_one(
+            &format!("SELECT smt.enroll('{E2}', '1', 'x@example.com')"),
+            &[],
+        )
+        .unwrap_err();
+    assert!(explain(&e).contains("enrolled already"), "{}", explain(&e));
 }

@@ -100,4 +100,12 @@ GRANT EXECUTE ON FUNCTION smt.request_claim(text, text, interval),
     smt.request_retry(bigint, text, text, interval), smt.request_failed(bigint, text, text) TO smt_loader;
 GRANT EXECUTE ON FUNCTION smt.request_usage(text[], text, date, date, text), smt.request_cancel(bigint) TO smt_admin;
 GRANT SELECT ON smt.request, smt.request_log TO smt_reader;
+-- Enrolled meters (meters.sql), the same way.
+REVOKE EXECUTE ON FUNCTION smt.meter_claim(text, interval, timestamptz),
+    smt.meter_update(text, text, text, text, text, interval), smt.meter_keep_current(),
+    smt.enroll(text, text, text, integer), smt.unenroll(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION smt.meter_claim(text, interval, timestamptz),
+    smt.meter_update(text, text, text, text, text, interval), smt.meter_keep_current() TO smt_loader;
+GRANT EXECUTE ON FUNCTION smt.enroll(text, text, text, integer), smt.unenroll(text) TO smt_admin;
+GRANT SELECT ON smt.meter, smt.meter_status TO smt_reader;
 -- END scheduler API grants

@@ -10,6 +10,12 @@ calls as shared/docs/formats.md documents them ("Today's SMT interfaces"):
   POST /v2/dailyreads/          the same fields -> {"registeredReads": [{"readDate",
                                 "revisionDate", "startReading", "endReading", "energyDataKwh"}]}
                                 (the day's kWh is the sum of its consumption intervals)
+  POST /v2/NewAgreement/        retailCustomerEmail, agreementDuration, customerMeterList ->
+                                {"agreementNumber"}; the customer "answers" after
+                                agreement_delay_seconds: an e-mail containing "reject" declines
+  POST /v2/myagreements/        -> {"agreementList": [{"agreementNumber", "agreementStatus",
+                                "statusReason"}]} (PENDING, ACTIVE, REJECTED, TERMINATED)
+  POST /v2/Terminateagreement/  {"agreementList": [{"agreementNumber", ...}]}
 
 Every data call needs a valid, unexpired token (else 401) and SMT's identity fields (else 400).
 Days from today on (Central time) are answered "No data received from the respective TDSP".
@@ -48,10 +54,11 @@ class State:
         self.user = user
         self.password = password
         self.tokens = {}  # token -> expiry (monotonic)
+        self.agreements = {}  # number -> {"email", "esiid", "created", "terminated"}
         self.faults = []
         self.log = []
         self.config = {"rd_layout": "sequential", "revision_hours": 0, "generation": True,
-                       "token_seconds": 3600}
+                       "token_seconds": 3600, "agreement_delay_seconds": 1, "data_lag_hours": 6}
 
 
 def slots_in_day(day):
@@ -70,9 +77,20 @@ def value(esiid, day, channel, revision, i):
     return f"{units // 1000}.{units % 1000:03d}-{flag}"
 
 
+def revision_of(day, config):
+    """When SMT has a day's data: data_lag_hours after the day ends (06:00 the next morning by
+    default), moved by revision_hours (a later revision of the same days)."""
+    return dt.datetime(day.year, day.month, day.day) + dt.timedelta(
+        days=1, hours=config["data_lag_hours"] + config["revision_hours"])
+
+
+def available(day, config):
+    """Whether SMT has the day's data yet (its revision is not in the future, Central time)."""
+    return revision_of(day, config) <= dt.datetime.now(CENTRAL).replace(tzinfo=None)
+
+
 def day_entry(esiid, day, channel, config):
-    revision = dt.datetime(day.year, day.month, day.day, 6, 0, 0) + dt.timedelta(
-        days=1, hours=config["revision_hours"])
+    revision = revision_of(day, config)
     n = slots_in_day(day)
     values = [value(esiid, day, channel, revision, i) for i in range(n)]
     if config["rd_layout"] == "fixed100" and n != 100:
@@ -167,7 +185,47 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.interval_reads(st, body)
         if self.path == "/v2/dailyreads/":
             return self.daily_reads(st, body)
+        if self.path == "/v2/NewAgreement/":
+            return self.new_agreement(st, body)
+        if self.path == "/v2/myagreements/":
+            return self.my_agreements(st)
+        if self.path == "/v2/Terminateagreement/":
+            with st.lock:
+                for a in body.get("agreementList", []):
+                    if a.get("agreementNumber") in st.agreements:
+                        st.agreements[a["agreementNumber"]]["terminated"] = True
+            return self.reply(200, {"statusCode": "0", "statusReason": "Agreement terminated"})
         return self.reply(404, {"statusCode": "404", "statusReason": "unknown call"})
+
+    def new_agreement(self, st, body):
+        meters = body.get("customerMeterList") or []
+        email = body.get("retailCustomerEmail") or ""
+        if body.get("agreementDuration") not in (1, 3, 6, 9, 12, 24, 36) or not meters or "@" not in email \
+                or not all(m.get("ESIID") and m.get("meterNumber") for m in meters):
+            return self.reply(200, {"errorCode": "3", "errorMessage": "Invalid agreement request"})
+        with st.lock:
+            number = f"AG{len(st.agreements) + 1:08d}"
+            st.agreements[number] = {"email": email, "esiid": meters[0]["ESIID"],
+                                     "created": time.monotonic(), "terminated": False}
+        return self.reply(200, {"statusCode": "0", "agreementNumber": number,
+                                "statusReason": "Agreement created; e-mail sent to the customer"})
+
+    def my_agreements(self, st):
+        with st.lock:
+            delay = float(st.config["agreement_delay_seconds"])
+            listed = []
+            for number, a in st.agreements.items():
+                if a["terminated"]:
+                    status, reason = "TERMINATED", "Terminated by the requestor"
+                elif time.monotonic() - a["created"] < delay:
+                    status, reason = "PENDING", "Awaiting customer authorization"
+                elif "reject" in a["email"]:
+                    status, reason = "REJECTED", "Customer declined the agreement"
+                else:
+                    status, reason = "ACTIVE", "Customer accepted the agreement"
+                listed.append({"agreementNumber": number, "ESIID": a["esiid"],
+                               "agreementStatus": status, "statusReason": reason})
+        return self.reply(200, {"statusCode": "0", "agreementList": listed})
 
     def daily_reads(self, st, body):
         try:
@@ -185,8 +243,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         reads = []
         day = first
         while day <= min(last, today - dt.timedelta(days=1)):
-            reads.append(daily_entry(esiids[0], day, config))
+            if available(day, config):
+                reads.append(daily_entry(esiids[0], day, config))
             day += dt.timedelta(days=1)
+        if not reads:
+            return self.reply(200, NOT_YET)
         return self.reply(200, {"trans_id": body["trans_id"], "esiid": esiids[0], "registeredReads": reads})
 
     def interval_reads(self, st, body):
@@ -207,12 +268,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         entries = []
         day = first
         while day <= min(last, today - dt.timedelta(days=1)):
+            if not available(day, config):
+                day += dt.timedelta(days=1)
+                continue
             for esiid in esiids:
                 entries.append(day_entry(esiid, day, "C", config))
                 wants_generation = body.get("readingType") == "A" and config["generation"]
                 if wants_generation and int(hashlib.sha256(esiid.encode()).hexdigest(), 16) % 2 == 0:
                     entries.append(day_entry(esiid, day, "G", config))
             day += dt.timedelta(days=1)
+        if not entries:
+            return self.reply(200, NOT_YET)
         return self.reply(200, {"trans_id": body["trans_id"], "esiid": esiids[0], "energyData": entries})
 
 

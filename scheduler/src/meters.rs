@@ -1,0 +1,279 @@
+//! The agreement steps of meters enrolled from SQL (`smt.enroll`, sql/extension/meters.sql),
+//! taken by the smt_api job before it sends requests: a pending meter's agreement is sent
+//! (`/v2/NewAgreement/`), an agreement awaiting the customer is polled (`/v2/myagreements/`)
+//! until it is active, rejected or expired, an unenrolled meter's agreement is terminated
+//! (`/v2/Terminateagreement/`). On activation the database itself requests a year of history;
+//! [`keep_current`] requests each new day. Every outcome goes through `smt.meter_update`.
+//!
+//! Field names of the agreement replies are not confirmed (shared/docs/formats.md): the agreement
+//! number and status are looked for under the names public clients report, without regard to
+//! case, and a reply without them is an error naming the keys found.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+use smt_core::smt_api as reply;
+use tokio_postgres::{Client, Row};
+
+use crate::config::SmtApiSite;
+use crate::smt_api::{ApiClient, ApiError};
+
+/// How long a worker holds a meter's step.
+const METER_LEASE: Duration = Duration::from_secs(10 * 60);
+/// Retry after a failure a retry can help.
+const METER_RETRY: Duration = Duration::from_secs(15 * 60);
+/// Steps one run takes at most.
+pub const METERS_PER_RUN: usize = 100;
+
+/// What the run did to meters.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MeterTally {
+    pub sent: u64,
+    pub polled: u64,
+    pub activated: u64,
+    pub refused: u64,
+    pub terminated: u64,
+    pub retried: u64,
+}
+
+struct Meter {
+    esiid: String,
+    meter_number: String,
+    customer_email: String,
+    months: i32,
+    state: String,
+    agreement_number: Option<String>,
+    attempts: i32,
+}
+
+impl Meter {
+    fn from_row(row: &Row) -> Result<Meter> {
+        Ok(Meter {
+            esiid: row.try_get("esiid")?,
+            meter_number: row.try_get("meter_number")?,
+            customer_email: row.try_get("customer_email")?,
+            months: row.try_get("months")?,
+            state: row.try_get("state")?,
+            agreement_number: row.try_get("agreement_number")?,
+            attempts: row.try_get("attempts")?,
+        })
+    }
+}
+
+/// The outcome of one step: the meter's next state, SMT's agreement number and words, and when
+/// to act next.
+struct Outcome {
+    state: String,
+    agreement: Option<String>,
+    reason: Option<String>,
+    next: Duration,
+}
+
+/// Requests, for every active meter, the days since the last requested (`smt.meter_keep_current`).
+pub async fn keep_current(work: &Client) -> Result<i64> {
+    let queued: i32 = work
+        .query_one("SELECT smt.meter_keep_current()", &[])
+        .await
+        .context("smt.meter_keep_current")?
+        .try_get(0)?;
+    Ok(i64::from(queued))
+}
+
+/// Takes every due agreement step (up to [`METERS_PER_RUN`]).
+pub async fn step_all(
+    work: &Client,
+    client: &mut ApiClient,
+    site: &SmtApiSite,
+    worker: &str,
+) -> Result<MeterTally> {
+    let mut tally = MeterTally::default();
+    // Each meter once a run: a step whose next one is due at once waits for the next run.
+    let started = chrono::Utc::now();
+    for _ in 0..METERS_PER_RUN {
+        let rows = work
+            .query(
+                "SELECT * FROM smt.meter_claim($1, $2::text::interval, $3)",
+                &[
+                    &worker,
+                    &format!("{} seconds", METER_LEASE.as_secs()),
+                    &started,
+                ],
+            )
+            .await
+            .context("claiming a meter (smt.meter_claim)")?;
+        let Some(row) = rows.first() else {
+            break;
+        };
+        let meter = Meter::from_row(row)?;
+        let outcome = match step(client, site, &meter).await {
+            Ok(outcome) => outcome,
+            Err(e) if e.is_retryable() => {
+                tally.retried += 1;
+                Outcome {
+                    state: meter.state.clone(),
+                    agreement: None,
+                    reason: Some(e.to_string()),
+                    next: crate::jobs::backoff(
+                        meter.attempts.max(1) as u32,
+                        METER_RETRY,
+                        Duration::from_secs(6 * 3600),
+                    ),
+                }
+            }
+            Err(e) => Outcome {
+                state: if meter.state == "terminating" {
+                    "terminated"
+                } else {
+                    "failed"
+                }
+                .into(),
+                agreement: None,
+                reason: Some(e.to_string()),
+                next: Duration::ZERO,
+            },
+        };
+        match (meter.state.as_str(), outcome.state.as_str()) {
+            ("pending", "awaiting_customer") => tally.sent += 1,
+            (_, "active") => tally.activated += 1,
+            (_, "rejected" | "expired" | "failed") => tally.refused += 1,
+            (_, "terminated") => tally.terminated += 1,
+            ("awaiting_customer", _) => tally.polled += 1,
+            _ => {}
+        }
+        tracing::info!(esiid = %meter.esiid, from = %meter.state, to = %outcome.state, "meter agreement step");
+        work.execute(
+            "SELECT smt.meter_update($1, $2, $3, $4, $5, $6::text::interval)",
+            &[
+                &meter.esiid,
+                &worker,
+                &outcome.state,
+                &outcome.agreement,
+                &outcome.reason,
+                &format!("{} seconds", outcome.next.as_secs()),
+            ],
+        )
+        .await
+        .context("smt.meter_update")?;
+    }
+    Ok(tally)
+}
+
+async fn step(client: &mut ApiClient, site: &SmtApiSite, m: &Meter) -> Result<Outcome, ApiError> {
+    let poll = site.agreement_poll();
+    match m.state.as_str() {
+        "pending" => {
+            let body = json!({
+                "retailCustomerEmail": m.customer_email,
+                "agreementDuration": m.months,
+                "customerLanguagePreference": "ENGLISH",
+                "customerMeterList": [{
+                    "ESIID": m.esiid,
+                    "meterNumber": m.meter_number,
+                    "PUCTRORNumber": site.puct_ror_number,
+                }],
+            });
+            let value = checked(
+                client
+                    .call_with_identity("/v2/NewAgreement/", &m.esiid, body)
+                    .await?,
+            )?;
+            let Some(number) =
+                reply::text(&value, &["agreementNumber", "agreementNo", "agreementId"])
+            else {
+                return Err(no_field(&value, "an agreement number"));
+            };
+            Ok(Outcome {
+                state: "awaiting_customer".into(),
+                agreement: Some(number),
+                reason: None,
+                next: poll,
+            })
+        }
+        "awaiting_customer" => {
+            let number = m.agreement_number.clone().unwrap_or_default();
+            let value = checked(
+                client
+                    .call_with_identity("/v2/myagreements/", &m.esiid, json!({}))
+                    .await?,
+            )?;
+            let list = reply::field(&value, &["agreementList", "agreements", "myAgreements"])
+                .and_then(Value::as_array)
+                .ok_or_else(|| no_field(&value, "a list of agreements"))?;
+            let Some(mine) = list.iter().find(|a| {
+                reply::text(a, &["agreementNumber", "agreementNo", "agreementId"]).as_deref()
+                    == Some(number.as_str())
+            }) else {
+                return Ok(Outcome {
+                    state: "awaiting_customer".into(),
+                    agreement: None,
+                    reason: Some(format!("agreement {number} not listed by SMT yet")),
+                    next: poll,
+                });
+            };
+            let status = reply::text(mine, &["agreementStatus", "status"]).unwrap_or_default();
+            let words = reply::text(mine, &["statusReason", "reason", "statusMessage"]);
+            let state = match status.to_ascii_uppercase().as_str() {
+                "ACTIVE" | "ACCEPTED" | "APPROVED" => "active",
+                "REJECTED" | "DECLINED" | "CANCELLED" => "rejected",
+                "EXPIRED" => "expired",
+                "TERMINATED" => "terminated",
+                _ => "awaiting_customer",
+            };
+            Ok(Outcome {
+                state: state.into(),
+                agreement: None,
+                reason: words.or_else(|| {
+                    (state == "awaiting_customer").then(|| format!("SMT says {status}"))
+                }),
+                next: if state == "awaiting_customer" {
+                    poll
+                } else {
+                    Duration::ZERO
+                },
+            })
+        }
+        "terminating" => {
+            let body = json!({"agreementList": [{
+                "agreementNumber": m.agreement_number,
+                "retailCustomerEmail": m.customer_email,
+            }]});
+            checked(
+                client
+                    .call_with_identity("/v2/Terminateagreement/", &m.esiid, body)
+                    .await?,
+            )?;
+            Ok(Outcome {
+                state: "terminated".into(),
+                agreement: None,
+                reason: None,
+                next: Duration::ZERO,
+            })
+        }
+        other => Ok(Outcome {
+            state: other.into(),
+            agreement: None,
+            reason: None,
+            next: poll,
+        }),
+    }
+}
+
+/// The reply as JSON, unless it is SMT's error.
+fn checked(body: bytes::Bytes) -> Result<Value, ApiError> {
+    let value = reply::parse(&body)?;
+    match reply::reply_error(&value) {
+        Some(e) => Err(e.into()),
+        None => Ok(value),
+    }
+}
+
+fn no_field(value: &Value, what: &str) -> ApiError {
+    let keys = value
+        .as_object()
+        .map(|o| o.keys().cloned().collect::<Vec<_>>().join(", "))
+        .unwrap_or_default();
+    ApiError::Reply(reply::ReplyError::Malformed(format!(
+        "the reply holds no {what} (keys: {keys})"
+    )))
+}
