@@ -286,7 +286,8 @@ def daily_entry(esiid, day, config):
     """One register read: the day's kWh is the sum of its consumption intervals, exactly."""
     entry = day_entry(esiid, day, "C", config)
     milli = sum(int(v.split("-")[0].replace(".", "")) for v in entry["RD"].split(",") if v and v.split("-")[0])
-    start = 10_000_000 + (day.toordinal() % 1000) * 50_000 + int(hashlib.sha256(esiid.encode()).hexdigest(), 16) % 1000
+    # the register only moves forward: 500 kWh of room a day (a day of this data is at most 480)
+    start = 10_000_000 + (day.toordinal() % 10_000) * 500_000 + int(hashlib.sha256(esiid.encode()).hexdigest(), 16) % 1000
     end = start + milli
     kwh = lambda m: f"{m // 1000}.{m % 1000:03d}"
     return {"readDate": entry["DT"], "revisionDate": entry["RevTS"], "startReading": kwh(start),
