@@ -1029,6 +1029,8 @@ BEGIN
      WHERE r.request_id = (
            SELECT q.request_id FROM smt.request q
             WHERE q.via = request_claim.via
+              -- a request SMT answers with a file later waits for that file, not for a worker
+              AND NOT (q.state = 'waiting' AND q.correlation_id IS NOT NULL)
               AND ((q.state IN ('queued', 'waiting') AND q.not_before <= now())
                    OR (q.state = 'sent' AND q.lease_until < now()))
             ORDER BY q.not_before, q.request_id
@@ -1090,6 +1092,41 @@ END
 $$;
 COMMENT ON FUNCTION smt.request_retry(bigint, text, text, interval) IS
 'Puts a request this worker and login role hold back to waiting, tried again after delay, with why (SMT has no data yet, or a failure a retry can help); failed instead once max_attempts were used. Returns the new state, or NULL when it is not theirs.';
+
+CREATE FUNCTION smt.request_awaiting_file(request_id bigint, worker text, correlation_id text) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    UPDATE smt.request r
+       SET state = 'waiting', correlation_id = request_awaiting_file.correlation_id, lease_until = NULL,
+           last_error = NULL, not_before = 'infinity', updated_at = now()
+     WHERE r.request_id = request_awaiting_file.request_id AND r.worker = request_awaiting_file.worker
+       AND r.claimed_by = session_user AND r.state = 'sent';
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION smt.request_awaiting_file(bigint, text, text) IS
+'Records that SMT accepted a request this worker holds and will deliver its data as a file (deliveryMode FTP) under correlation_id: the request waits for a delivery whose name carries it (see smt._fulfil_by_delivery). False when it is not theirs.';
+
+-- A delivery just loaded whose name carries the correlationId of a request waiting for its file
+-- fulfils that request (called by smt.delivery_loaded).
+CREATE FUNCTION smt._fulfil_by_delivery(remote_file_id bigint) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    fulfilled integer;
+BEGIN
+    UPDATE smt.request q
+       SET state = 'fulfilled', fulfilled_at = now(), updated_at = now(), last_error = NULL,
+           file_ids = ARRAY(SELECT DISTINCT f FROM unnest(q.file_ids || r.file_ids) f WHERE f IS NOT NULL ORDER BY f)
+      FROM smt.remote_file r
+     WHERE r.remote_file_id = _fulfil_by_delivery.remote_file_id AND r.state = 'loaded'
+       AND q.state = 'waiting' AND q.correlation_id IS NOT NULL AND length(q.correlation_id) >= 4
+       AND strpos(r.name, q.correlation_id) > 0;
+    GET DIAGNOSTICS fulfilled = ROW_COUNT;
+    RETURN fulfilled;
+END
+$$;
+COMMENT ON FUNCTION smt._fulfil_by_delivery(bigint) IS 'Marks fulfilled, with the delivery''s files, every request waiting for a file whose correlationId the loaded delivery''s name carries; returns how many. Internal to smt.delivery_loaded.';
 
 CREATE FUNCTION smt.request_failed(request_id bigint, worker text, error text) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -1590,6 +1627,42 @@ COMMENT ON COLUMN smt.meter_status.last_data_day IS 'The last operating day with
 COMMENT ON COLUMN smt.meter_status.days_missing IS 'Days from the start of the history to requested_through without data yet.';
 COMMENT ON COLUMN smt.meter_status.next_action IS 'What happens next, in words.';
 
+-- A delivery loaded fulfils the requests waiting for it (deliveryMode FTP).
+CREATE OR REPLACE FUNCTION smt.delivery_loaded(remote_file_id bigint, file_ids bigint[], sha256 bytea) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    missing bigint;
+BEGIN
+    IF delivery_loaded.file_ids IS NULL THEN
+        RAISE EXCEPTION 'smt.delivery_loaded needs the file ids of the delivery''s reports'
+              USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT u.id INTO missing
+      FROM unnest(delivery_loaded.file_ids) AS u(id)
+     WHERE u.id IS NULL OR NOT EXISTS (SELECT FROM smt.file f WHERE f.file_id = u.id)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'smt.delivery_loaded: file % is not in smt.file', coalesce(missing::text, 'NULL')
+              USING ERRCODE = 'foreign_key_violation',
+                    HINT = 'Pass the file_id values smt.load returned for the delivery''s reports, in the same transaction.';
+    END IF;
+    UPDATE smt.remote_file r
+       SET state = 'loaded', loaded_at = now(), file_ids = delivery_loaded.file_ids,
+           sha256 = delivery_loaded.sha256, error = NULL
+     WHERE r.remote_file_id = delivery_loaded.remote_file_id AND r.registered_by = session_user
+       AND r.state IN ('fetched', 'loaded', 'quarantined');
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    -- The file a request SMT answers later (deliveryMode FTP) was waiting for.
+    PERFORM smt._fulfil_by_delivery(delivery_loaded.remote_file_id);
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION smt.delivery_loaded(bigint, bigint[], bytea) IS
+'Marks a fetched delivery of the calling login role loaded, with the smt.file rows of its reports (each must exist) and the SHA-256 of its bytes, and fulfils the requests waiting for it (their correlationId in its name). Call it in the transaction that loaded the reports, so both commit together. False (and nothing changed) when it is not theirs or was never fetched.';
+
 -- 12. Rights, as a fresh install grants them.
 GRANT SELECT ON smt.day_total TO smt_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON smt.day_total TO smt_admin;
@@ -1624,3 +1697,5 @@ GRANT EXECUTE ON FUNCTION smt.meter_claim(text, interval, timestamptz),
 GRANT EXECUTE ON FUNCTION smt.enroll(text, text, text, integer), smt.unenroll(text) TO smt_admin;
 GRANT SELECT ON smt.meter, smt.meter_status TO smt_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON smt.meter, smt.meter_status TO smt_admin;
+REVOKE EXECUTE ON FUNCTION smt.request_awaiting_file(bigint, text, text), smt._fulfil_by_delivery(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION smt.request_awaiting_file(bigint, text, text) TO smt_loader;

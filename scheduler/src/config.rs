@@ -256,6 +256,11 @@ pub struct SmtApiSite {
     /// How long a request waits when SMT has no data yet.
     #[serde(default = "default_not_yet_retry_minutes")]
     pub not_yet_retry_minutes: u64,
+    /// How SMT answers 15-minute requests: `API` inline (default), or `FTP`: it accepts the
+    /// request with a correlationId and later drops the file on the SFTP site, where an
+    /// sftp_fetch job loads it and the request is fulfilled.
+    #[serde(default = "default_delivery_mode")]
+    pub delivery_mode: String,
     /// `PUCTRORNumber` sent with a new agreement (a REP's PUCT certificate number), if any.
     pub puct_ror_number: Option<String>,
     /// How often an agreement awaiting the customer is checked.
@@ -304,6 +309,9 @@ fn default_version() -> String {
 }
 fn default_not_yet_retry_minutes() -> u64 {
     120
+}
+fn default_delivery_mode() -> String {
+    "API".into()
 }
 fn default_agreement_poll_minutes() -> u64 {
     60
@@ -552,6 +560,11 @@ pub const CONFIG_DOC: &[TableDoc] = &[
             key(
                 "not_yet_retry_minutes",
                 "how long a request waits when SMT has no data yet (default 120)",
+            ),
+            key(
+                "delivery_mode",
+                "API (default): 15-minute data answered inline; FTP: SMT drops the file on the SFTP \
+                 site later (an sftp_fetch job loads it and fulfils the request)",
             ),
             key(
                 "puct_ror_number",

@@ -6,6 +6,10 @@
 //!   records are dropped.
 //! - tokio-postgres logs every statement's parameters at DEBUG (the whole decrypted report, as
 //!   bytes, for `smt.load`): its records below INFO are dropped.
+//! - russh and russh-sftp log packets at DEBUG and TRACE (authentication and file data among
+//!   them), reqwest and hyper requests: their records below INFO are dropped too, so neither an
+//!   SSH password or key passphrase, nor the SMT API password or bearer token, nor a reply's data
+//!   reaches the log. Those that log through `tracing` are capped by [`init`]'s directives.
 //!
 //! Our own events never hold a password (`FtpsConfig`'s `Debug` redacts it) or file contents.
 
@@ -20,6 +24,8 @@ pub fn forwarded(target: &str, level: log::Level) -> bool {
         "suppaftp" => level <= log::Level::Debug,
         // Statements with their parameters: report bytes, anything a query binds.
         "tokio_postgres" | "postgres" => level <= log::Level::Info,
+        // SSH and SFTP packets, HTTP requests: credentials and data.
+        "russh" | "russh_sftp" | "reqwest" | "hyper" | "hyper_util" => level <= log::Level::Info,
         _ => true,
     }
 }
@@ -45,7 +51,17 @@ impl log::Log for Forward {
 
 /// Installs the subscriber (colours with `ansi`) and the `log` bridge. Call once, first thing.
 pub fn init(ansi: bool) {
-    let filter = EnvFilter::try_from_env("SMT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_from_env("SMT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // The same crates' `tracing` events (those not through `log`), capped whatever SMT_LOG says.
+    for quiet in [
+        "russh=info",
+        "russh_sftp=info",
+        "reqwest=info",
+        "hyper=info",
+        "hyper_util=info",
+    ] {
+        filter = filter.add_directive(quiet.parse().expect("a valid directive"));
+    }
     // No hint (span-scoped directives): anything may be enabled somewhere.
     let max = match filter.max_level_hint().map(|l| l.into_level()) {
         None => log::LevelFilter::Trace,
@@ -85,5 +101,10 @@ mod tests {
         assert!(forwarded("tokio_postgres::connection", Level::Info));
         assert!(forwarded("rustls::client::hs", Level::Trace));
         assert!(forwarded("suppaftpx", Level::Trace));
+        assert!(!forwarded("russh::client", Level::Debug));
+        assert!(!forwarded("russh_sftp::client", Level::Trace));
+        assert!(!forwarded("reqwest::connect", Level::Debug));
+        assert!(!forwarded("hyper_util::client", Level::Trace));
+        assert!(forwarded("russh::client", Level::Warn));
     }
 }

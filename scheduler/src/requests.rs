@@ -183,6 +183,9 @@ async fn process(
         failed(work, ctx, r, &error).await?;
         return Ok((Fate::Failed, Vec::new()));
     };
+    if report == smt_api::Report::Interval && ctx.site.delivery_mode.eq_ignore_ascii_case("FTP") {
+        return Ok((by_file(work, client, ctx, r).await?, Vec::new()));
+    }
     let mut file_ids: Vec<i64> = Vec::new();
     let mut outcomes = Vec::new();
     for (esiid, first, last) in smt_api::windows(
@@ -254,6 +257,33 @@ async fn process(
         .await?
         .try_get(0)?;
     Ok((if done { Fate::Fulfilled } else { Fate::Lost }, outcomes))
+}
+
+/// A request SMT answers with a file (deliveryMode FTP): one call for all its ESIIDs and days;
+/// the request then waits for the delivery whose name carries SMT's correlationId.
+async fn by_file(
+    work: &Client,
+    client: &mut ApiClient,
+    ctx: &Account<'_>,
+    r: &Request,
+) -> Result<Fate> {
+    match client
+        .interval_reads_by_file(&r.trans_id, &r.esiids, r.first_day, r.last_day)
+        .await
+    {
+        Ok(correlation_id) => {
+            let mine: bool = work
+                .query_one(
+                    "SELECT smt.request_awaiting_file($1, $2, $3)",
+                    &[&r.request_id, &ctx.worker, &correlation_id],
+                )
+                .await?
+                .try_get(0)?;
+            tracing::info!(request = r.request_id, %correlation_id, "SMT will deliver the request as a file");
+            Ok(if mine { Fate::Waiting } else { Fate::Lost })
+        }
+        Err(e) => give_up_or_wait(work, ctx, r, &e).await,
+    }
 }
 
 /// A call that gave no data: the request waits (no data yet, or a failure a retry can help) or

@@ -208,6 +208,42 @@ impl ApiClient {
         Ok(reply)
     }
 
+    /// `/v2/15minintervalreads/` with deliveryMode FTP for every ESIID and day of a request: SMT
+    /// accepts it and later drops a CSV on the SFTP site. Returns SMT's correlationId.
+    pub async fn interval_reads_by_file(
+        &mut self,
+        trans_id: &str,
+        esiids: &[String],
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> Result<String, ApiError> {
+        let mut body = self.identity(trans_id);
+        body.insert(
+            "startDate".into(),
+            json!(first.format("%m/%d/%Y").to_string()),
+        );
+        body.insert("endDate".into(), json!(last.format("%m/%d/%Y").to_string()));
+        body.insert("version".into(), json!(self.site.version));
+        body.insert("readingType".into(), json!(self.site.reading_type));
+        body.insert("esiid".into(), json!(esiids));
+        body.insert("deliveryMode".into(), json!("FTP"));
+        body.insert("reportFormat".into(), json!("CSV"));
+        let reply = self
+            .call(Report::Interval.path(), Value::Object(body))
+            .await?;
+        let parsed = smt_api::parse(&reply)?;
+        if let Some(e) = smt_api::reply_error(&parsed) {
+            return Err(e.into());
+        }
+        smt_api::text(&parsed, &["correlationId", "correlationID"])
+            .filter(|id| !id.trim().is_empty())
+            .ok_or_else(|| {
+                ApiError::Reply(ReplyError::Malformed(
+                    "a deliveryMode FTP request was answered without a correlationId".into(),
+                ))
+            })
+    }
+
     /// POSTs SMT's identity fields plus the fields of `extra` (an object) to `path`, with a
     /// trans_id naming what it is for; SMT's error replies are still plain replies here.
     pub async fn call_with_identity(

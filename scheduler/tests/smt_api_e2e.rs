@@ -33,6 +33,11 @@ struct Sim {
 
 impl Sim {
     fn start(dir: &Path) -> Option<Sim> {
+        Sim::start_dropping(dir, None)
+    }
+
+    /// The simulator, dropping the files of deliveryMode FTP requests into `drop_dir`.
+    fn start_dropping(dir: &Path, drop_dir: Option<&Path>) -> Option<Sim> {
         let python = Command::new("python3").arg("--version").output();
         if !require_part(
             python.is_ok_and(|o| o.status.success()),
@@ -44,10 +49,12 @@ impl Sim {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/smt-api/sim.py");
         let password = format!("pw-{}", std::process::id());
         let sim_dir = dir.join("sim");
-        let child = Command::new("python3")
-            .arg(&script)
-            .arg(&sim_dir)
-            .args(["--user", SERVICE])
+        let mut cmd = Command::new("python3");
+        cmd.arg(&script).arg(&sim_dir).args(["--user", SERVICE]);
+        if let Some(drop_dir) = drop_dir {
+            cmd.arg("--drop-dir").arg(drop_dir);
+        }
+        let child = cmd
             .env(PASSWORD_ENV, &password)
             .stdin(Stdio::null())
             .spawn()
@@ -162,8 +169,27 @@ impl Setup {
                 &self.config,
             ],
         );
-        cmd.env(PASSWORD_ENV, &self.sim.password);
-        run(cmd, Duration::from_secs(180)).expect_code(0, "smt run")
+        // At the most verbose level: no password or bearer token may reach the log.
+        cmd.env(PASSWORD_ENV, &self.sim.password)
+            .env("SMT_LOG", "trace");
+        let calls_before = self.sim.log().len();
+        let out = run(cmd, Duration::from_secs(180)).expect_code(0, "smt run");
+        let log = self.sim.log();
+        let tokens: Vec<String> = log
+            .iter()
+            .filter_map(|e| e["bearer"].as_str().map(str::to_owned))
+            .collect();
+        for secret in tokens.iter().chain([&self.sim.password]) {
+            assert!(
+                !out.stdout.contains(secret.as_str()) && !out.stderr.contains(secret.as_str()),
+                "a secret in the worker's output"
+            );
+        }
+        if log.len() > calls_before {
+            // (TLS traces every connection it makes.)
+            assert!(out.stderr.contains("TRACE"), "trace logging is on");
+        }
+        out
     }
 }
 
@@ -751,4 +777,104 @@ fn meters_enrolled_from_sql_get_a_year_of_data_and_stay_current_unattended() {
         )
         .unwrap_err();
     assert!(explain(&e).contains("enrolled already"), "{}", explain(&e));
+}
+
+#[test]
+fn a_request_smt_answers_with_a_file_is_fulfilled_when_sftp_delivers_it() {
+    let Some(db) = TestDb::extension_only("api_ftp_mode") else {
+        return;
+    };
+    let dir = scratch("api_ftp_mode");
+    let Some(server) = Sshd::start() else {
+        return;
+    };
+    let Some(sim) = Sim::start_dropping(dir.path(), Some(&server.path("home/adhocusage"))) else {
+        return;
+    };
+    let config = dir.path().join("smt.toml");
+    let toml_str = |p: &Path| toml::Value::String(p.display().to_string()).to_string();
+    std::fs::write(
+        &config,
+        format!(
+            "{}delivery_mode = \"FTP\"\n\
+             [sftp.smt-sftp]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"smt\"\nkey_file = {}\nknown_hosts = {}\n\
+             download_dir = {}\n",
+            sim.config_toml(&dir.path().join("replies")),
+            server.port,
+            toml_str(&server.path("client_key")),
+            toml_str(&server.path("known_hosts")),
+            toml_str(&dir.path().join("sftp-downloads")),
+        ),
+    )
+    .unwrap();
+    let mut c = db.connect();
+    let sftp_params =
+        serde_json::json!({"source": "smt-sftp", "dirs": [server.remote_dir("adhocusage")]});
+    exec(
+        &mut c,
+        &format!(
+            "SELECT smt.job_add('api', 'smt_api', '0 3 * * *', '{{\"source\": \"sim\"}}');
+             SELECT smt.job_add('sftp', 'sftp_fetch', '0 3 * * *', '{sftp_params}');"
+        ),
+    );
+    let run_job = |job: &str| {
+        jobs(&db, dir.path(), &["run-now", job]);
+        let mut cmd = smt(
+            dir.path(),
+            &[
+                "run",
+                "--exit-when-idle",
+                "--database-url",
+                db.url(),
+                "--config",
+                config.to_str().unwrap(),
+            ],
+        );
+        cmd.env(PASSWORD_ENV, &sim.password);
+        run(cmd, Duration::from_secs(120)).expect_code(0, "smt run")
+    };
+
+    let id = ask(&mut c, &[E1], "2025-11-01", "2025-11-03");
+    run_job("api");
+    let (state, _, files, error) = request(&mut c, id);
+    assert_eq!((state.as_str(), files, error), ("waiting", 0, None));
+    let correlation: String = one(
+        &mut c,
+        "SELECT correlation_id FROM smt.request WHERE request_id = $1",
+        &[&id],
+    );
+    // Not sent again while SMT prepares the file.
+    run_job("api");
+    assert_eq!(request(&mut c, id).1, 1, "one attempt");
+
+    // SMT drops the file on its SFTP site; the sftp_fetch job loads it and fulfils the request.
+    std::thread::sleep(Duration::from_millis(800));
+    run_job("sftp");
+    let (state, _, files, _) = request(&mut c, id);
+    assert_eq!((state.as_str(), files), ("fulfilled", 1));
+    let (name, bytes): (String, Vec<u8>) = {
+        let r = c
+            .query_one(
+                "SELECT name, smt.delivery_bytes(remote_file_id) FROM smt.remote_file WHERE state = 'loaded'",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert!(name.contains(&correlation), "{name} carries {correlation}");
+    let records: Vec<_> =
+        smt_core::interval_records(&bytes[..], smt_core::Format::IntervalCsv, EsiidMode::Strict)
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+    assert_eq!(records.len(), 3 * 2, "load and generation on three days");
+    for r in &records {
+        assert_interval_view_matches(&mut c, r);
+    }
+    let fall_rows: i64 = one(
+        &mut c,
+        "SELECT count(*) FROM smt.interval WHERE esiid = $1 AND channel = 4 AND day = '2025-11-02'",
+        &[&E1],
+    );
+    assert_eq!(fall_rows, 100);
 }

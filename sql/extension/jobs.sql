@@ -540,11 +540,16 @@ BEGIN
            sha256 = delivery_loaded.sha256, error = NULL
      WHERE r.remote_file_id = delivery_loaded.remote_file_id AND r.registered_by = session_user
        AND r.state IN ('fetched', 'loaded', 'quarantined');
-    RETURN FOUND;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    -- The file a request SMT answers later (deliveryMode FTP) was waiting for.
+    PERFORM smt._fulfil_by_delivery(delivery_loaded.remote_file_id);
+    RETURN true;
 END
 $$;
 COMMENT ON FUNCTION smt.delivery_loaded(bigint, bigint[], bytea) IS
-'Marks a fetched delivery of the calling login role loaded, with the smt.file rows of its reports (each must exist) and the SHA-256 of its bytes. Call it in the transaction that loaded the reports, so both commit together. False (and nothing changed) when it is not theirs or was never fetched.';
+'Marks a fetched delivery of the calling login role loaded, with the smt.file rows of its reports (each must exist) and the SHA-256 of its bytes, and fulfils the requests waiting for it (their correlationId in its name). Call it in the transaction that loaded the reports, so both commit together. False (and nothing changed) when it is not theirs or was never fetched.';
 
 CREATE FUNCTION smt.delivery_keep(remote_file_id bigint, part integer, data bytea) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

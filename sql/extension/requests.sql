@@ -168,6 +168,8 @@ BEGIN
      WHERE r.request_id = (
            SELECT q.request_id FROM smt.request q
             WHERE q.via = request_claim.via
+              -- a request SMT answers with a file later waits for that file, not for a worker
+              AND NOT (q.state = 'waiting' AND q.correlation_id IS NOT NULL)
               AND ((q.state IN ('queued', 'waiting') AND q.not_before <= now())
                    OR (q.state = 'sent' AND q.lease_until < now()))
             ORDER BY q.not_before, q.request_id
@@ -229,6 +231,41 @@ END
 $$;
 COMMENT ON FUNCTION smt.request_retry(bigint, text, text, interval) IS
 'Puts a request this worker and login role hold back to waiting, tried again after delay, with why (SMT has no data yet, or a failure a retry can help); failed instead once max_attempts were used. Returns the new state, or NULL when it is not theirs.';
+
+CREATE FUNCTION smt.request_awaiting_file(request_id bigint, worker text, correlation_id text) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    UPDATE smt.request r
+       SET state = 'waiting', correlation_id = request_awaiting_file.correlation_id, lease_until = NULL,
+           last_error = NULL, not_before = 'infinity', updated_at = now()
+     WHERE r.request_id = request_awaiting_file.request_id AND r.worker = request_awaiting_file.worker
+       AND r.claimed_by = session_user AND r.state = 'sent';
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION smt.request_awaiting_file(bigint, text, text) IS
+'Records that SMT accepted a request this worker holds and will deliver its data as a file (deliveryMode FTP) under correlation_id: the request waits for a delivery whose name carries it (see smt._fulfil_by_delivery). False when it is not theirs.';
+
+-- A delivery just loaded whose name carries the correlationId of a request waiting for its file
+-- fulfils that request (called by smt.delivery_loaded).
+CREATE FUNCTION smt._fulfil_by_delivery(remote_file_id bigint) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    fulfilled integer;
+BEGIN
+    UPDATE smt.request q
+       SET state = 'fulfilled', fulfilled_at = now(), updated_at = now(), last_error = NULL,
+           file_ids = ARRAY(SELECT DISTINCT f FROM unnest(q.file_ids || r.file_ids) f WHERE f IS NOT NULL ORDER BY f)
+      FROM smt.remote_file r
+     WHERE r.remote_file_id = _fulfil_by_delivery.remote_file_id AND r.state = 'loaded'
+       AND q.state = 'waiting' AND q.correlation_id IS NOT NULL AND length(q.correlation_id) >= 4
+       AND strpos(r.name, q.correlation_id) > 0;
+    GET DIAGNOSTICS fulfilled = ROW_COUNT;
+    RETURN fulfilled;
+END
+$$;
+COMMENT ON FUNCTION smt._fulfil_by_delivery(bigint) IS 'Marks fulfilled, with the delivery''s files, every request waiting for a file whose correlationId the loaded delivery''s name carries; returns how many. Internal to smt.delivery_loaded.';
 
 CREATE FUNCTION smt.request_failed(request_id bigint, worker text, error text) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

@@ -94,10 +94,12 @@ GRANT SELECT ON smt.job, smt.job_kind, smt.job_run, smt.remote_file TO smt_reade
 REVOKE EXECUTE ON FUNCTION smt.request_claim(text, text, interval),
     smt.request_progress(bigint, text, interval, bigint[]), smt.request_fulfilled(bigint, text, bigint[]),
     smt.request_retry(bigint, text, text, interval), smt.request_failed(bigint, text, text),
+    smt.request_awaiting_file(bigint, text, text), smt._fulfil_by_delivery(bigint),
     smt.request_usage(text[], text, date, date, text), smt.request_cancel(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION smt.request_claim(text, text, interval),
     smt.request_progress(bigint, text, interval, bigint[]), smt.request_fulfilled(bigint, text, bigint[]),
-    smt.request_retry(bigint, text, text, interval), smt.request_failed(bigint, text, text) TO smt_loader;
+    smt.request_retry(bigint, text, text, interval), smt.request_failed(bigint, text, text),
+    smt.request_awaiting_file(bigint, text, text) TO smt_loader;
 GRANT EXECUTE ON FUNCTION smt.request_usage(text[], text, date, date, text), smt.request_cancel(bigint) TO smt_admin;
 GRANT SELECT ON smt.request, smt.request_log TO smt_reader;
 -- Enrolled meters (meters.sql), the same way.

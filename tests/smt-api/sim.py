@@ -10,6 +10,8 @@ calls as shared/docs/formats.md documents them ("Today's SMT interfaces"):
   POST /v2/dailyreads/          the same fields -> {"registeredReads": [{"readDate",
                                 "revisionDate", "startReading", "endReading", "energyDataKwh"}]}
                                 (the day's kWh is the sum of its consumption intervals)
+                                deliveryMode FTP (with --drop-dir DIR) -> {"correlationId"}, and
+                                a moment later IntervalMeterUsage<id>.CSV.<DUNS> (SMT's CSV) in DIR
   POST /v2/NewAgreement/        retailCustomerEmail, agreementDuration, customerMeterList ->
                                 {"agreementNumber"}; the customer "answers" after
                                 agreement_delay_seconds: an e-mail containing "reject" declines
@@ -27,7 +29,8 @@ reply. Test controls (no auth; this is a simulator on loopback only):
   POST /sim/faults  {"next": ["503", "malformed", "stale_token", "smt_error"], "expire_tokens": true}
   GET  /sim/log     every call received: path, time, status, trans_id, esiid, days, token use
 
-  sim.py DIR [--user U --password-env VAR]   listens on a free port, writes it to DIR/port;
+  sim.py DIR [--user U --password-env VAR --drop-dir SFTPDIR]
+                                             listens on a free port, writes it to DIR/port;
                                              DIR/ca.pem is the CA the client must trust.
 """
 import datetime as dt
@@ -227,6 +230,39 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                "agreementStatus": status, "statusReason": reason})
         return self.reply(200, {"statusCode": "0", "agreementList": listed})
 
+    def interval_file(self, st, body, first, last, esiids):
+        """Accepts the request and drops SMT's interval CSV of it into the drop directory."""
+        with st.lock:
+            config = dict(st.config)
+            st.files = getattr(st, "files", 0) + 1
+            cid = f"{int(time.time())}{st.files:04d}"
+        today = dt.datetime.now(CENTRAL).date()
+        lines = ["ESIID,USAGE_DATE,REVISION_DATE,USAGE_START_TIME,USAGE_END_TIME,USAGE_KWH,"
+                 "ESTIMATED_ACTUAL,CONSUMPTION_SURPLUSGENERATION"]
+        day = first
+        while day <= min(last, today - dt.timedelta(days=1)):
+            if available(day, config):
+                for esiid in esiids:
+                    channels = ["C"]
+                    if body.get("readingType") == "A" and config["generation"] \
+                            and int(hashlib.sha256(esiid.encode()).hexdigest(), 16) % 2 == 0:
+                        channels.append("G")
+                    for channel in channels:
+                        lines.extend(csv_rows(esiid, day, channel, config))
+            day += dt.timedelta(days=1)
+        name = f"IntervalMeterUsage{cid}.CSV.{body['requesterAuthenticationID']}"
+        target = os.path.join(self.server.drop_dir, name)
+        text = "\r\n".join(lines) + "\r\n"
+
+        def drop():
+            with open(target + ".part", "w") as f:
+                f.write(text)
+            os.chmod(target + ".part", 0o644)
+            os.replace(target + ".part", target)
+        threading.Timer(0.3, drop).start()
+        return self.reply(200, {"trans_id": body["trans_id"], "correlationId": cid, "statusCode": "0",
+                                "statusReason": "Request accepted; the report will be delivered by FTP"})
+
     def daily_reads(self, st, body):
         try:
             first = dt.datetime.strptime(body["startDate"], "%m/%d/%Y").date()
@@ -258,8 +294,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             assert isinstance(esiids, list) and esiids and first <= last
         except (KeyError, ValueError, AssertionError):
             return self.reply(400, {"statusCode": "400", "statusReason": "bad startDate, endDate or esiid"})
+        if body.get("deliveryMode", "API") == "FTP" and self.server.drop_dir:
+            return self.interval_file(st, body, first, last, esiids)
         if body.get("deliveryMode", "API") != "API":
-            return self.reply(400, {"statusCode": "400", "statusReason": "only deliveryMode API is simulated"})
+            return self.reply(400, {"statusCode": "400", "statusReason": "deliveryMode must be API or FTP"})
         today = dt.datetime.now(CENTRAL).date()
         if first >= today:
             return self.reply(200, NOT_YET)
@@ -280,6 +318,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not entries:
             return self.reply(200, NOT_YET)
         return self.reply(200, {"trans_id": body["trans_id"], "esiid": esiids[0], "energyData": entries})
+
+
+def csv_rows(esiid, day, channel, config):
+    """The day as SMT's interval CSV rows: local start and end times, the same values as RD."""
+    entry = day_entry(esiid, day, channel, {**config, "rd_layout": "sequential"})
+    start = dt.datetime(day.year, day.month, day.day, tzinfo=CENTRAL).astimezone(dt.timezone.utc)
+    direction = "Consumption" if channel == "C" else "Surplus Generation"
+    rows = []
+    for i, v in enumerate(entry["RD"].split(",")):
+        a = (start + dt.timedelta(minutes=15 * i)).astimezone(CENTRAL).strftime("%H:%M")
+        b = (start + dt.timedelta(minutes=15 * (i + 1))).astimezone(CENTRAL).strftime("%H:%M")
+        kwh, flag = v.rsplit("-", 1) if v else ("", "")
+        rows.append(f"'{esiid},{entry['DT']},{entry['RevTS']},{a},{b},{kwh},{flag},{direction}")
+    return rows
 
 
 def daily_entry(esiid, day, config):
@@ -320,6 +372,7 @@ def main():
     password = os.environ[args.get("--password-env", "SMT_API_PASSWORD")]
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.state = State(args.get("--user", "SIMSERVICE"), password)
+    server.drop_dir = args.get("--drop-dir")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(f"{d}/server.pem", f"{d}/server.key")
     server.socket = context.wrap_socket(server.socket, server_side=True)
