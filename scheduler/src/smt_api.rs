@@ -175,6 +175,27 @@ impl ApiClient {
         body
     }
 
+    /// The fields every reads call sends: identity, days (`MM/DD/YYYY`), version, reading type
+    /// and the ESIIDs.
+    fn reads_body(
+        &self,
+        trans_id: &str,
+        esiids: &[impl serde::Serialize],
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> serde_json::Map<String, Value> {
+        let mut body = self.identity(trans_id);
+        body.insert(
+            "startDate".into(),
+            json!(first.format("%m/%d/%Y").to_string()),
+        );
+        body.insert("endDate".into(), json!(last.format("%m/%d/%Y").to_string()));
+        body.insert("version".into(), json!(self.site.version));
+        body.insert("readingType".into(), json!(self.site.reading_type));
+        body.insert("esiid".into(), json!(esiids));
+        body
+    }
+
     /// One ESIID's data of `report` over days `first..=last`, answered inline (deliveryMode
     /// API): `/v2/15minintervalreads/` or `/v2/dailyreads/`. The reply's bytes as received, once
     /// SMT's error replies are told apart (an error reply is an [`ApiError::Reply`]; "no data
@@ -187,15 +208,7 @@ impl ApiClient {
         first: NaiveDate,
         last: NaiveDate,
     ) -> Result<Bytes, ApiError> {
-        let mut body = self.identity(trans_id);
-        body.insert(
-            "startDate".into(),
-            json!(first.format("%m/%d/%Y").to_string()),
-        );
-        body.insert("endDate".into(), json!(last.format("%m/%d/%Y").to_string()));
-        body.insert("version".into(), json!(self.site.version));
-        body.insert("readingType".into(), json!(self.site.reading_type));
-        body.insert("esiid".into(), json!([esiid]));
+        let mut body = self.reads_body(trans_id, &[esiid], first, last);
         if report == Report::Interval {
             body.insert("deliveryMode".into(), json!("API"));
             body.insert("reportFormat".into(), json!("JSON"));
@@ -217,15 +230,7 @@ impl ApiClient {
         first: NaiveDate,
         last: NaiveDate,
     ) -> Result<String, ApiError> {
-        let mut body = self.identity(trans_id);
-        body.insert(
-            "startDate".into(),
-            json!(first.format("%m/%d/%Y").to_string()),
-        );
-        body.insert("endDate".into(), json!(last.format("%m/%d/%Y").to_string()));
-        body.insert("version".into(), json!(self.site.version));
-        body.insert("readingType".into(), json!(self.site.reading_type));
-        body.insert("esiid".into(), json!(esiids));
+        let mut body = self.reads_body(trans_id, esiids, first, last);
         body.insert("deliveryMode".into(), json!("FTP"));
         body.insert("reportFormat".into(), json!("CSV"));
         let reply = self
