@@ -17,12 +17,14 @@ use smt_core::smt_api as reply;
 use tokio_postgres::{Client, Row};
 
 use crate::config::SmtApiSite;
-use crate::smt_api::{ApiClient, ApiError};
+use crate::smt_api::{data, ApiClient, ApiError};
 
 /// How long a worker holds a meter's step.
 const METER_LEASE: Duration = Duration::from_secs(10 * 60);
 /// Retry after a failure a retry can help.
 const METER_RETRY: Duration = Duration::from_secs(15 * 60);
+/// Where an agreement's number may stand in SMT's replies (not confirmed; see the module doc).
+const AGREEMENT_NUMBER: &[&str] = &["agreementNumber", "agreementNo", "agreementId"];
 /// Steps one run takes at most.
 pub const METERS_PER_RUN: usize = 100;
 
@@ -93,12 +95,8 @@ pub async fn step_all(
     for _ in 0..METERS_PER_RUN {
         let rows = work
             .query(
-                "SELECT * FROM smt.meter_claim($1, $2::text::interval, $3)",
-                &[
-                    &worker,
-                    &format!("{} seconds", METER_LEASE.as_secs()),
-                    &started,
-                ],
+                "SELECT * FROM smt.meter_claim($1, make_interval(secs => $2), $3)",
+                &[&worker, &METER_LEASE.as_secs_f64(), &started],
             )
             .await
             .context("claiming a meter (smt.meter_claim)")?;
@@ -143,14 +141,14 @@ pub async fn step_all(
         }
         tracing::info!(esiid = %meter.esiid, from = %meter.state, to = %outcome.state, "meter agreement step");
         work.execute(
-            "SELECT smt.meter_update($1, $2, $3, $4, $5, $6::text::interval)",
+            "SELECT smt.meter_update($1, $2, $3, $4, $5, make_interval(secs => $6))",
             &[
                 &meter.esiid,
                 &worker,
                 &outcome.state,
                 &outcome.agreement,
                 &outcome.reason,
-                &format!("{} seconds", outcome.next.as_secs()),
+                &outcome.next.as_secs_f64(),
             ],
         )
         .await
@@ -173,14 +171,12 @@ async fn step(client: &mut ApiClient, site: &SmtApiSite, m: &Meter) -> Result<Ou
                     "PUCTRORNumber": site.puct_ror_number,
                 }],
             });
-            let value = checked(
-                client
+            let value = data(
+                &client
                     .call_with_identity("/v2/NewAgreement/", &m.esiid, body)
                     .await?,
             )?;
-            let Some(number) =
-                reply::text(&value, &["agreementNumber", "agreementNo", "agreementId"])
-            else {
+            let Some(number) = reply::text(&value, AGREEMENT_NUMBER) else {
                 return Err(no_field(&value, "an agreement number"));
             };
             Ok(Outcome {
@@ -192,18 +188,18 @@ async fn step(client: &mut ApiClient, site: &SmtApiSite, m: &Meter) -> Result<Ou
         }
         "awaiting_customer" => {
             let number = m.agreement_number.clone().unwrap_or_default();
-            let value = checked(
-                client
+            let value = data(
+                &client
                     .call_with_identity("/v2/myagreements/", &m.esiid, json!({}))
                     .await?,
             )?;
             let list = reply::field(&value, &["agreementList", "agreements", "myAgreements"])
                 .and_then(Value::as_array)
                 .ok_or_else(|| no_field(&value, "a list of agreements"))?;
-            let Some(mine) = list.iter().find(|a| {
-                reply::text(a, &["agreementNumber", "agreementNo", "agreementId"]).as_deref()
-                    == Some(number.as_str())
-            }) else {
+            let Some(mine) = list
+                .iter()
+                .find(|a| reply::text(a, AGREEMENT_NUMBER).as_deref() == Some(number.as_str()))
+            else {
                 return Ok(Outcome {
                     state: "awaiting_customer".into(),
                     agreement: None,
@@ -238,8 +234,8 @@ async fn step(client: &mut ApiClient, site: &SmtApiSite, m: &Meter) -> Result<Ou
                 "agreementNumber": m.agreement_number,
                 "retailCustomerEmail": m.customer_email,
             }]});
-            checked(
-                client
+            data(
+                &client
                     .call_with_identity("/v2/Terminateagreement/", &m.esiid, body)
                     .await?,
             )?;
@@ -256,15 +252,6 @@ async fn step(client: &mut ApiClient, site: &SmtApiSite, m: &Meter) -> Result<Ou
             reason: None,
             next: poll,
         }),
-    }
-}
-
-/// The reply as JSON, unless it is SMT's error.
-fn checked(body: bytes::Bytes) -> Result<Value, ApiError> {
-    let value = reply::parse(&body)?;
-    match reply::reply_error(&value) {
-        Some(e) => Err(e.into()),
-        None => Ok(value),
     }
 }
 

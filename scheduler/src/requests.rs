@@ -159,16 +159,12 @@ struct Account<'a> {
 async fn claim(work: &Client, worker: &str) -> Result<Option<Request>> {
     let rows = work
         .query(
-            "SELECT * FROM smt.request_claim('json', $1, $2::text::interval)",
-            &[&worker, &lease_text(REQUEST_LEASE)],
+            "SELECT * FROM smt.request_claim('json', $1, make_interval(secs => $2))",
+            &[&worker, &REQUEST_LEASE.as_secs_f64()],
         )
         .await
         .context("claiming a request (smt.request_claim)")?;
     rows.first().map(Request::from_row).transpose()
-}
-
-fn lease_text(d: Duration) -> String {
-    format!("{} seconds", d.as_secs())
 }
 
 /// Sends one request's calls in order, loading each reply; says what became of it.
@@ -235,11 +231,11 @@ async fn process(
         outcomes.push(outcome);
         let mine: bool = work
             .query_one(
-                "SELECT smt.request_progress($1, $2, $3::text::interval, $4)",
+                "SELECT smt.request_progress($1, $2, make_interval(secs => $3), $4)",
                 &[
                     &r.request_id,
                     &ctx.worker,
-                    &lease_text(REQUEST_LEASE),
+                    &REQUEST_LEASE.as_secs_f64(),
                     &file_ids,
                 ],
             )
@@ -306,8 +302,8 @@ async fn give_up_or_wait(
     };
     let state: Option<String> = work
         .query_one(
-            "SELECT smt.request_retry($1, $2, $3, $4::text::interval)",
-            &[&r.request_id, &ctx.worker, &error, &lease_text(delay)],
+            "SELECT smt.request_retry($1, $2, $3, make_interval(secs => $4))",
+            &[&r.request_id, &ctx.worker, &error, &delay.as_secs_f64()],
         )
         .await?
         .try_get(0)?;

@@ -214,10 +214,7 @@ impl ApiClient {
             body.insert("reportFormat".into(), json!("JSON"));
         }
         let reply = self.call(report.path(), Value::Object(body)).await?;
-        let parsed = smt_api::parse(&reply)?;
-        if let Some(e) = smt_api::reply_error(&parsed) {
-            return Err(e.into());
-        }
+        data(&reply)?;
         Ok(reply)
     }
 
@@ -236,11 +233,7 @@ impl ApiClient {
         let reply = self
             .call(Report::Interval.path(), Value::Object(body))
             .await?;
-        let parsed = smt_api::parse(&reply)?;
-        if let Some(e) = smt_api::reply_error(&parsed) {
-            return Err(e.into());
-        }
-        smt_api::text(&parsed, &["correlationId", "correlationID"])
+        smt_api::text(&data(&reply)?, &["correlationId", "correlationID"])
             .filter(|id| !id.trim().is_empty())
             .ok_or_else(|| {
                 ApiError::Reply(ReplyError::Malformed(
@@ -360,6 +353,15 @@ impl ApiClient {
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(unreachable)?;
         Ok((status, bytes))
+    }
+}
+
+/// A reply's JSON, unless it is SMT's error instead of data ("no data yet" among them).
+pub fn data(reply: &[u8]) -> Result<Value, ApiError> {
+    let value = smt_api::parse(reply)?;
+    match smt_api::reply_error(&value) {
+        Some(e) => Err(e.into()),
+        None => Ok(value),
     }
 }
 
