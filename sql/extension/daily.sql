@@ -86,15 +86,15 @@ BEGIN
           FROM staged s WHERE s.role = 'reject'
         RETURNING 1
     ), ranked AS MATERIALIZED (
-        SELECT s.*,
-               row_number() OVER (PARTITION BY s.esiid, s.day
-                                  ORDER BY s.revision DESC NULLS LAST, s.end_reading DESC NULLS LAST,
-                                           s.usage_kwh DESC NULLS LAST, s.start_reading DESC NULLS LAST, s.line) AS rank,
-               first_value(ROW(s.revision, s.start_reading, s.end_reading, s.usage_kwh)::text)
-                   OVER (PARTITION BY s.esiid, s.day
-                         ORDER BY s.revision DESC NULLS LAST, s.end_reading DESC NULLS LAST,
-                                  s.usage_kwh DESC NULLS LAST, s.start_reading DESC NULLS LAST, s.line) AS best
+        -- each day's versions in the file, best first; a later one equal to the best is a repeat
+        SELECT s.*, row_number() OVER w AS rank,
+               ROW(s.revision, s.start_reading, s.end_reading, s.usage_kwh)::text
+                   = first_value(ROW(s.revision, s.start_reading, s.end_reading, s.usage_kwh)::text) OVER w
+                   AS same_as_best
           FROM staged s WHERE s.role = 'record'
+        WINDOW w AS (PARTITION BY s.esiid, s.day
+                     ORDER BY s.revision DESC NULLS LAST, s.end_reading DESC NULLS LAST,
+                              s.usage_kwh DESC NULLS LAST, s.start_reading DESC NULLS LAST, s.line)
     ), decided AS MATERIALIZED (
         SELECT b.*, d.revision AS stored_revision,
                CASE
@@ -132,7 +132,7 @@ BEGIN
         SELECT r.esiid, r.day, r.revision, r.start_reading, r.end_reading, r.usage_kwh, _merge_daily.file_id,
                r.line, now(), 'superseded_in_file', _merge_daily.file_id
           FROM ranked r
-         WHERE r.rank > 1 AND ROW(r.revision, r.start_reading, r.end_reading, r.usage_kwh)::text <> r.best
+         WHERE r.rank > 1 AND NOT r.same_as_best
         RETURNING 1
     ), written AS (
         INSERT INTO smt.daily_read AS t (esiid, day, revision, start_reading, end_reading, usage_kwh, file_id, line)
@@ -149,11 +149,9 @@ BEGIN
            (SELECT count(*) FROM decided WHERE decision = 'insert')::integer,
            (SELECT count(*) FROM decided WHERE decision IN ('replace', 'replace_conflict'))::integer,
            ((SELECT count(*) FROM decided WHERE decision IN ('keep', 'keep_conflict'))
-            + (SELECT count(*) FROM ranked r WHERE r.rank > 1
-                  AND ROW(r.revision, r.start_reading, r.end_reading, r.usage_kwh)::text <> r.best))::integer,
+            + (SELECT count(*) FROM ranked r WHERE r.rank > 1 AND NOT r.same_as_best))::integer,
            ((SELECT count(*) FROM decided WHERE decision = 'identical')
-            + (SELECT count(*) FROM ranked r WHERE r.rank > 1
-                  AND ROW(r.revision, r.start_reading, r.end_reading, r.usage_kwh)::text = r.best))::integer,
+            + (SELECT count(*) FROM ranked r WHERE r.rank > 1 AND r.same_as_best))::integer,
            (SELECT count(*) FROM decided WHERE decision IN ('replace_conflict', 'keep_conflict'))::integer,
            (SELECT count(*) FROM rejected)::integer
       INTO result

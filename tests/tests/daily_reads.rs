@@ -154,6 +154,24 @@ fn daily_reads_load_exactly_with_the_replacement_rule() {
         Some("10.25")
     );
 
+    // One file holding a day three times: the newest stays, its repeat is identical, the older
+    // version is kept as superseded within the file.
+    let thrice = csv(&[
+        &format!("{E1},09/05/2025,09/06/2025 07:00:00,24100.000,24130.000,30.000"),
+        &format!("{E1},09/05/2025,09/07/2025 07:00:00,24100.000,24131.000,31.000"),
+        &format!("{E1},09/05/2025,09/07/2025 07:00:00,24100.000,24131.000,31.000"),
+    ]);
+    let l = load(&mut c, &thrice, "thrice.csv");
+    assert_eq!((l.records, l.inserted, l.stale, l.identical), (3, 1, 1, 1));
+    assert_eq!(
+        current(&mut c, E1, "2025-09-05")[2].as_deref(),
+        Some("24131.000")
+    );
+    assert_eq!(
+        outcomes(&mut c, E1, "2025-09-05"),
+        vec!["superseded_in_file 24130.000"]
+    );
+
     // Loaded again: nothing changes.
     let again = load(&mut c, &second, "DailyMeterUsage2-again.csv");
     assert!(again.already_loaded);
