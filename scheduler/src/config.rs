@@ -266,11 +266,42 @@ pub struct SmtApiSite {
     /// How often an agreement awaiting the customer is checked.
     #[serde(default = "default_agreement_poll_minutes")]
     pub agreement_poll_minutes: u64,
+    /// How active meters are kept current: `reads` (each new day requested through the API) or
+    /// `subscription` (SMT delivers each new day as files on the SFTP site, loaded by an
+    /// sftp_fetch job; missing days are still requested).
+    #[serde(default = "default_keep_current")]
+    pub keep_current: KeepCurrent,
+    /// `subscriptionType` of the subscriptions: CSPENROLL (a third party's enrolled meters,
+    /// default) or REPENROLL (a REP's).
+    #[serde(default = "default_subscription_type")]
+    pub subscription_type: String,
+    /// `reportFormat` of the files a subscription delivers: CSV (default) or LSE.
+    #[serde(default = "default_subscription_format")]
+    pub subscription_format: String,
+    /// This account's share of SMT's 3,000 on-demand reads a day per TDSP (across all callers).
+    #[serde(default = "default_odr_daily_limit")]
+    pub odr_daily_limit: i32,
+    /// First wait before an on-demand read is polled (`/v2/odrstatus/`); doubled per poll up to
+    /// 30 minutes.
+    #[serde(default = "default_odr_poll_seconds")]
+    pub odr_poll_seconds: u64,
     /// Where this account's replies are kept as files; default: `<download_dir>/<source>`.
     pub download_dir: Option<PathBuf>,
 }
 
+/// How active meters are kept current (`[smt_api.NAME] keep_current`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeepCurrent {
+    Reads,
+    Subscription,
+}
+
 impl SmtApiSite {
+    pub fn odr_first_poll(&self) -> Duration {
+        Duration::from_secs(self.odr_poll_seconds.max(1))
+    }
+
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout_seconds.max(1))
     }
@@ -314,6 +345,21 @@ fn default_delivery_mode() -> String {
     "API".into()
 }
 fn default_agreement_poll_minutes() -> u64 {
+    60
+}
+fn default_keep_current() -> KeepCurrent {
+    KeepCurrent::Reads
+}
+fn default_subscription_type() -> String {
+    "CSPENROLL".into()
+}
+fn default_subscription_format() -> String {
+    "CSV".into()
+}
+fn default_odr_daily_limit() -> i32 {
+    3000
+}
+fn default_odr_poll_seconds() -> u64 {
     60
 }
 
@@ -573,6 +619,27 @@ pub const CONFIG_DOC: &[TableDoc] = &[
             key(
                 "agreement_poll_minutes",
                 "how often an agreement awaiting the customer is checked (default 60)",
+            ),
+            key(
+                "keep_current",
+                "how active meters get each new day: \"reads\" (requested through the API, default) \
+                 or \"subscription\" (SMT delivers files over SFTP; run an sftp_fetch job too)",
+            ),
+            key(
+                "subscription_type",
+                "subscriptionType: CSPENROLL (third party, default) or REPENROLL",
+            ),
+            key(
+                "subscription_format",
+                "reportFormat of subscribed files: CSV (default) or LSE",
+            ),
+            key(
+                "odr_daily_limit",
+                "on-demand reads sent a day per TDSP, at most (default 3000, SMT's cap for all callers)",
+            ),
+            key(
+                "odr_poll_seconds",
+                "first wait before an on-demand read is polled, doubled up to 30 minutes (default 60)",
             ),
             key(
                 "download_dir",

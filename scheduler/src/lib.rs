@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod logging;
 pub mod meters;
+pub mod odr;
 pub mod pgp;
 pub mod requests;
 pub mod smt_api;

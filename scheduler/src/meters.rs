@@ -25,6 +25,10 @@ const METER_LEASE: Duration = Duration::from_secs(10 * 60);
 const METER_RETRY: Duration = Duration::from_secs(15 * 60);
 /// Where an agreement's number may stand in SMT's replies (not confirmed; see the module doc).
 const AGREEMENT_NUMBER: &[&str] = &["agreementNumber", "agreementNo", "agreementId"];
+/// Where a subscription's number may stand in SMT's reply (not confirmed).
+const SUBSCRIPTION_NUMBER: &[&str] = &["subscriptionNumber", "subscriptionNo", "subscriptionId"];
+/// What an account keeping meters current by subscription subscribes to (`smt.subscription`).
+pub const SUBSCRIBED_DATA: &[&str] = &["INTERVAL", "DAILY"];
 /// Steps one run takes at most.
 pub const METERS_PER_RUN: usize = 100;
 
@@ -72,10 +76,11 @@ struct Outcome {
     next: Duration,
 }
 
-/// Requests, for every active meter, the days since the last requested (`smt.meter_keep_current`).
-pub async fn keep_current(work: &Client) -> Result<i64> {
+/// Requests, for every active meter, the days since the last requested, unless SMT delivers them
+/// by subscription, and the days still missing (`smt.meter_keep_current`).
+pub async fn keep_current(work: &Client, by_subscription: bool) -> Result<i64> {
     let queued: i32 = work
-        .query_one("SELECT smt.meter_keep_current()", &[])
+        .query_one("SELECT smt.meter_keep_current($1)", &[&by_subscription])
         .await
         .context("smt.meter_keep_current")?
         .try_get(0)?;
@@ -138,6 +143,9 @@ pub async fn step_all(
             (_, "terminated") => tally.terminated += 1,
             ("awaiting_customer", _) => tally.polled += 1,
             _ => {}
+        }
+        if outcome.state == "active" && meter.state != "active" {
+            meter_info(work, client, &meter, worker).await?;
         }
         tracing::info!(esiid = %meter.esiid, from = %meter.state, to = %outcome.state, "meter agreement step");
         work.execute(
@@ -253,6 +261,121 @@ async fn step(client: &mut ApiClient, site: &SmtApiSite, m: &Meter) -> Result<Ou
             next: poll,
         }),
     }
+}
+
+/// SMT's record of an activated meter (`/v2/meterInfo/`: meter number, serial, type), kept as SMT
+/// sent it (its fields are not confirmed) in `smt.meter.meter_info`. A failure is logged and left:
+/// the meter's data does not depend on it.
+async fn meter_info(work: &Client, client: &mut ApiClient, m: &Meter, worker: &str) -> Result<()> {
+    let body = json!({"esiid": [m.esiid], "ESIID": m.esiid, "meterNumber": m.meter_number});
+    let reply = client
+        .call_with_identity("/v2/meterInfo/", &m.esiid, body)
+        .await;
+    let info = match reply.and_then(|r| data(&r)) {
+        Ok(value) => reply::field(&value, &["meterInfo", "meterData", "meterDetails"])
+            .cloned()
+            .unwrap_or(value),
+        Err(e) => {
+            tracing::warn!(esiid = %m.esiid, "SMT meter information not had: {e}");
+            return Ok(());
+        }
+    };
+    work.execute(
+        "SELECT smt.meter_info_update($1, $2, $3)",
+        &[&m.esiid, &worker, &info],
+    )
+    .await
+    .context("smt.meter_info_update")?;
+    Ok(())
+}
+
+/// What the subscription steps of a run did.
+#[derive(Debug, Default, Clone)]
+pub struct SubscriptionTally {
+    pub subscribed: u64,
+    pub unsubscribed: u64,
+    /// SMT's words for a step that failed (tried again next run).
+    pub errors: Vec<String>,
+}
+
+/// For an account keeping meters current by subscription: subscribes to each of
+/// [`SUBSCRIBED_DATA`] while some meter is active, unsubscribes once none is
+/// (`smt.subscription_steps`). SMT then drops each new day of every active meter on the SFTP site
+/// (deliveryMode FTP), where an sftp_fetch job loads it. The history comes through reads
+/// (`historicalSubscriptionDuration` 0), so that a backfill is requested, loaded and seen once.
+pub async fn subscriptions(
+    work: &Client,
+    client: &mut ApiClient,
+    site: &SmtApiSite,
+    source: &str,
+) -> Result<SubscriptionTally> {
+    let mut tally = SubscriptionTally::default();
+    let rows = work
+        .query(
+            "SELECT * FROM smt.subscription_steps($1, $2)",
+            &[&source, &SUBSCRIBED_DATA],
+        )
+        .await
+        .context("smt.subscription_steps")?;
+    for row in rows {
+        let action: String = row.try_get("action")?;
+        let data_type: String = row.try_get("data_type")?;
+        let step = if action == "subscribe" {
+            let body = json!({
+                "subscriptionType": site.subscription_type,
+                "historicalSubscriptionDuration": 0,
+                "reportFormat": site.subscription_format,
+                "dataType": data_type,
+                "deliveryMode": "FTP",
+            });
+            match client
+                .call_with_identity("/v2/NewSubscription/", "subscribe", body)
+                .await
+                .and_then(|r| data(&r))
+                .and_then(|v| {
+                    reply::text(&v, SUBSCRIPTION_NUMBER)
+                        .ok_or_else(|| no_field(&v, "a subscription number"))
+                }) {
+                Ok(number) => {
+                    work.execute(
+                        "SELECT smt.subscription_recorded($1, $2, $3, $4)",
+                        &[&source, &data_type, &site.subscription_format, &number],
+                    )
+                    .await
+                    .context("smt.subscription_recorded")?;
+                    tracing::info!(%data_type, %number, "subscribed with SMT");
+                    tally.subscribed += 1;
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            let id: i64 = row.try_get("subscription_id")?;
+            let number: String = row.try_get("subscription_number")?;
+            let body = json!({"subscriptionNumber": number});
+            match client
+                .call_with_identity("/v2/UnSubscription/", "unsubscribe", body)
+                .await
+                .and_then(|r| data(&r))
+            {
+                Ok(_) => {
+                    work.execute("SELECT smt.subscription_cancelled($1)", &[&id])
+                        .await
+                        .context("smt.subscription_cancelled")?;
+                    tracing::info!(%data_type, %number, "unsubscribed from SMT");
+                    tally.unsubscribed += 1;
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        };
+        if let Err(e) = step {
+            let error = format!("{action} {data_type}: {e}");
+            tracing::warn!("SMT subscription step not done (tried again next run): {error}");
+            tally.errors.push(error);
+        }
+    }
+    Ok(tally)
 }
 
 fn no_field(value: &Value, what: &str) -> ApiError {

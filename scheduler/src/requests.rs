@@ -20,7 +20,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio_postgres::{Client, Row};
 
-use crate::config::SmtApiSite;
+use crate::config::{KeepCurrent, SmtApiSite};
 use crate::smt_api::{self, ApiClient, ApiError};
 use crate::sources::{self, DeliveryOutcome, JobParams, LocalFile, Settings};
 
@@ -57,13 +57,16 @@ impl JobParams for SmtApiParams {
 #[derive(Debug, Clone)]
 pub struct Request {
     pub request_id: i64,
-    /// `interval` or `daily` (the table's check allows no other).
+    /// `interval`, `daily` or `odr` (the table's check allows no other).
     pub report: String,
     pub esiids: Vec<String>,
     pub first_day: NaiveDate,
     pub last_day: NaiveDate,
     pub attempts: i32,
     pub trans_id: String,
+    /// For an on-demand read: the meter number, and SMT's correlationId once it was sent.
+    pub meter_number: Option<String>,
+    pub correlation_id: Option<String>,
 }
 
 impl Request {
@@ -76,6 +79,8 @@ impl Request {
             last_day: row.try_get("last_day")?,
             attempts: row.try_get("attempts")?,
             trans_id: row.try_get("trans_id")?,
+            meter_number: row.try_get("meter_number")?,
+            correlation_id: row.try_get("correlation_id")?,
         })
     }
 }
@@ -109,7 +114,13 @@ pub async fn run(
     // Enrolled meters first: their agreement steps (an activation requests a year of history),
     // then each active meter's new days; then every due request.
     let meters = crate::meters::step_all(work, &mut client, site, &worker).await?;
-    let queued = crate::meters::keep_current(work).await?;
+    let by_subscription = site.keep_current == KeepCurrent::Subscription;
+    let subscriptions = if by_subscription {
+        crate::meters::subscriptions(work, &mut client, site, &source).await?
+    } else {
+        Default::default()
+    };
+    let queued = crate::meters::keep_current(work, by_subscription).await?;
     let mut fates = Vec::new();
     let mut loads = Vec::new();
     while fates.len() < REQUESTS_PER_RUN {
@@ -143,17 +154,20 @@ pub async fn run(
             "agreements_refused": meters.refused,
             "agreements_terminated": meters.terminated,
             "requests_queued": queued,
+            "subscribed": subscriptions.subscribed,
+            "unsubscribed": subscriptions.unsubscribed,
+            "subscription_errors": subscriptions.errors,
         }),
     ))
 }
 
 /// The account a run sends requests through, and where its replies go.
-struct Account<'a> {
-    site: &'a SmtApiSite,
-    source: &'a str,
-    download_dir: &'a Path,
-    settings: &'a Settings,
-    worker: &'a str,
+pub(crate) struct Account<'a> {
+    pub site: &'a SmtApiSite,
+    pub source: &'a str,
+    pub download_dir: &'a Path,
+    pub settings: &'a Settings,
+    pub worker: &'a str,
 }
 
 async fn claim(work: &Client, worker: &str) -> Result<Option<Request>> {
@@ -174,6 +188,9 @@ async fn process(
     ctx: &Account<'_>,
     r: &Request,
 ) -> Result<(Fate, Vec<DeliveryOutcome>)> {
+    if r.report == "odr" {
+        return Ok((crate::odr::process(work, client, ctx, r).await?, Vec::new()));
+    }
     let Some(report) = smt_api::Report::named(&r.report) else {
         let error = format!("this worker cannot ask SMT for report {:?}", r.report);
         failed(work, ctx, r, &error).await?;
@@ -270,7 +287,7 @@ async fn by_file(
         Ok(correlation_id) => {
             let mine: bool = work
                 .query_one(
-                    "SELECT smt.request_awaiting_file($1, $2, $3)",
+                    "SELECT smt.request_accepted($1, $2, $3, NULL)",
                     &[&r.request_id, &ctx.worker, &correlation_id],
                 )
                 .await?
@@ -284,7 +301,7 @@ async fn by_file(
 
 /// A call that gave no data: the request waits (no data yet, or a failure a retry can help) or
 /// fails with why.
-async fn give_up_or_wait(
+pub(crate) async fn give_up_or_wait(
     work: &Client,
     ctx: &Account<'_>,
     r: &Request,
@@ -300,18 +317,26 @@ async fn give_up_or_wait(
     } else {
         crate::jobs::backoff(r.attempts.max(1) as u32, RETRY_FIRST_DELAY, RETRY_MAX_DELAY)
     };
+    tracing::warn!(request = r.request_id, "SMT API request not done: {error}");
+    retry(work, ctx, r, &error, delay).await
+}
+
+/// Puts the request back to wait `delay`, with why (`smt.request_retry`: failed instead once its
+/// attempts are used up).
+pub(crate) async fn retry(
+    work: &Client,
+    ctx: &Account<'_>,
+    r: &Request,
+    why: &str,
+    delay: Duration,
+) -> Result<Fate> {
     let state: Option<String> = work
         .query_one(
             "SELECT smt.request_retry($1, $2, $3, make_interval(secs => $4))",
-            &[&r.request_id, &ctx.worker, &error, &delay.as_secs_f64()],
+            &[&r.request_id, &ctx.worker, &why, &delay.as_secs_f64()],
         )
         .await?
         .try_get(0)?;
-    tracing::warn!(
-        request = r.request_id,
-        ?state,
-        "SMT API request not done: {error}"
-    );
     Ok(match state.as_deref() {
         Some("waiting") => Fate::Waiting,
         Some(_) => Fate::Failed,
@@ -319,7 +344,12 @@ async fn give_up_or_wait(
     })
 }
 
-async fn failed(work: &Client, ctx: &Account<'_>, r: &Request, error: &str) -> Result<()> {
+pub(crate) async fn failed(
+    work: &Client,
+    ctx: &Account<'_>,
+    r: &Request,
+    error: &str,
+) -> Result<()> {
     tracing::error!(request = r.request_id, "SMT API request failed: {error}");
     work.execute(
         "SELECT smt.request_failed($1, $2, $3)",

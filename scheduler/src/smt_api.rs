@@ -242,6 +242,42 @@ impl ApiClient {
             })
     }
 
+    /// `/v2/odr/`: asks SMT to read a meter's register now. Returns SMT's correlationId, to poll
+    /// [`ApiClient::on_demand_read_status`] with.
+    pub async fn on_demand_read(
+        &mut self,
+        trans_id: &str,
+        esiid: &str,
+        meter_number: &str,
+    ) -> Result<String, ApiError> {
+        let mut body = self.identity(trans_id);
+        body.insert("ESIID".into(), json!(esiid));
+        body.insert("MeterNumber".into(), json!(meter_number));
+        body.insert("reportFormat".into(), json!("JSON"));
+        body.insert("deliveryMode".into(), json!("API"));
+        let reply = self.call("/v2/odr/", Value::Object(body)).await?;
+        Ok(smt_api::odr::accepted(&data(&reply)?)?)
+    }
+
+    /// `/v2/odrstatus/`: where the on-demand read under `correlation_id` stands. Its statusCode is
+    /// a word (PEN, COMPLETED, T-FAILED), so only an `errorCode` makes the reply SMT's error.
+    pub async fn on_demand_read_status(
+        &mut self,
+        trans_id: &str,
+        correlation_id: &str,
+    ) -> Result<smt_api::odr::OdrStatus, ApiError> {
+        let mut body = self.identity(trans_id);
+        body.insert("correlationId".into(), json!(correlation_id));
+        let reply = self.call("/v2/odrstatus/", Value::Object(body)).await?;
+        let value = smt_api::parse(&reply)?;
+        let coded = smt_api::text(&value, &["errorCode"])
+            .is_some_and(|c| !matches!(c.trim(), "" | "0" | "00"));
+        if let Some(e) = coded.then(|| smt_api::reply_error(&value)).flatten() {
+            return Err(e.into());
+        }
+        Ok(smt_api::odr::status(&value)?)
+    }
+
     /// POSTs SMT's identity fields plus the fields of `extra` (an object) to `path`, with a
     /// trans_id naming what it is for; SMT's error replies are still plain replies here.
     pub async fn call_with_identity(

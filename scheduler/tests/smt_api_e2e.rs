@@ -644,6 +644,19 @@ fn meters_enrolled_from_sql_get_a_year_of_data_and_stay_current_unattended() {
         (Some(day(3)), Some(2)),
         "SMT has no data for the last two days yet"
     );
+    // SMT's record of the meter, asked for on activation, kept as SMT sent it.
+    let info: (Option<String>, Option<String>) = {
+        let r = c
+            .query_one(
+                "SELECT meter_info->>'meterNumber', meter_info->>'meterSerialNumber'
+                   FROM smt.meter_status WHERE esiid = $1",
+                &[&E1],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(info.0.as_deref(), Some("111222333"));
+    assert!(info.1.is_some_and(|serial| serial.len() == 10));
     assert_eq!(
         (meter(&mut c, E2).0.as_str(), meter(&mut c, E2).1.as_deref()),
         ("rejected", Some("Customer declined the agreement"))
@@ -877,4 +890,336 @@ fn a_request_smt_answers_with_a_file_is_fulfilled_when_sftp_delivers_it() {
         &[&E1],
     );
     assert_eq!(fall_rows, 100);
+}
+
+/// (state, attempts, last_error) of every request, by meter number.
+fn reads_by_meter(
+    c: &mut Client,
+) -> std::collections::BTreeMap<String, (String, i32, Option<String>)> {
+    c.query(
+        "SELECT meter_number, state, attempts, last_error FROM smt.request_log WHERE report = 'odr'",
+        &[],
+    )
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3))))
+    .collect()
+}
+
+#[test]
+fn on_demand_reads_are_capped_per_tdsp_polled_until_taken_and_stored_exactly() {
+    let Some(s) = setup("api_odr") else {
+        return;
+    };
+    // Polled after a second (doubling); two reads a day per TDSP for this account.
+    std::fs::write(
+        &s.config,
+        s.sim.config_toml(&s.dir.path().join("replies"))
+            + "odr_poll_seconds = 1\nodr_daily_limit = 2\n",
+    )
+    .unwrap();
+    s.sim
+        .control("/sim/config", r#"{"odr_delay_seconds": 1.5}"#);
+    let mut c = s.db.connect();
+    // Oncor (10443720...): three reads, one over the cap; CenterPoint: one whose status is odd.
+    exec(
+        &mut c,
+        &format!(
+            "SELECT smt.request_meter_read('{E1}', 'M1');
+             SELECT smt.request_meter_read('10443720000000002', 'M-FAIL');
+             SELECT smt.request_meter_read('10443720000000003', 'M-CAPPED');
+             SELECT smt.request_meter_read('{E2}', 'M-ODD');"
+        ),
+    );
+    let e = c
+        .query_one("SELECT smt.request_meter_read('10443720000000004')", &[])
+        .unwrap_err();
+    assert!(explain(&e).contains("no meter number"), "{}", explain(&e));
+
+    s.run_job();
+    let reads = reads_by_meter(&mut c);
+    let capped = &reads["M-CAPPED"];
+    assert_eq!((capped.0.as_str(), capped.1), ("waiting", 0), "{capped:?}");
+    assert!(
+        capped
+            .2
+            .as_deref()
+            .is_some_and(|e| e.contains("used up") && e.contains("Oncor")),
+        "{capped:?}"
+    );
+    let tomorrow: bool = one(
+        &mut c,
+        "SELECT not_before = smt._tomorrow()::timestamp AT TIME ZONE 'America/Chicago'
+           FROM smt.request WHERE meter_number = 'M-CAPPED'",
+        &[],
+    );
+    assert!(tomorrow, "held to the next operating day");
+    for meter in ["M1", "M-FAIL", "M-ODD"] {
+        assert_eq!(reads[meter].0, "waiting", "{meter}: sent, to be polled");
+    }
+
+    // SMT's first answer for M-ODD is a status no client knows: recorded, polled again.
+    std::thread::sleep(Duration::from_millis(1100));
+    s.run_job();
+    let odd = &reads_by_meter(&mut c)["M-ODD"];
+    assert!(
+        odd.0 == "waiting" && odd.2.as_deref().is_some_and(|e| e.contains("SENT-TO-TDSP")),
+        "{odd:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let reads = reads_by_meter(&mut c);
+        if ["M1", "M-FAIL", "M-ODD"]
+            .iter()
+            .all(|m| reads[*m].0 != "waiting")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "reads never settled: {reads:?}");
+        std::thread::sleep(Duration::from_millis(700));
+        s.run_job();
+    }
+    let reads = reads_by_meter(&mut c);
+    assert_eq!(reads["M1"].0, "fulfilled");
+    assert_eq!(reads["M-ODD"].0, "fulfilled");
+    assert_eq!(reads["M-FAIL"].0, "failed");
+    assert!(
+        reads["M-FAIL"]
+            .2
+            .as_deref()
+            .is_some_and(|e| e.contains("T-FAILED") && e.contains("did not respond")),
+        "{:?}",
+        reads["M-FAIL"]
+    );
+    assert_eq!(reads["M-CAPPED"].0, "waiting", "still held to tomorrow");
+
+    // Stored exactly as SMT sent it, the read's time read in Central time.
+    let sim_reads: serde_json::Value =
+        serde_json::from_str(&s.sim.control("/sim/odr", "")).unwrap();
+    let stored: Vec<(String, String, String, String, String)> = c
+        .query(
+            "SELECT r.correlation_id, m.meter_number, m.registered_read::text, m.smt_read_date,
+                    to_char(m.read_at AT TIME ZONE 'America/Chicago', 'MM/DD/YYYY HH24:MI:SS')
+               FROM smt.meter_read m JOIN smt.request r USING (request_id) ORDER BY 2",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    assert_eq!(stored.len(), 2);
+    for (cid, meter, value, date, local) in &stored {
+        let sim = &sim_reads[cid];
+        assert_eq!(sim["meter"], meter.as_str());
+        assert_eq!(sim["registeredRead"], value.as_str(), "exact digits");
+        assert_eq!(
+            (sim["readDate"].as_str(), Some(local.as_str())),
+            (Some(date.as_str()), Some(date.as_str()))
+        );
+    }
+    let sent = s
+        .sim
+        .log()
+        .iter()
+        .filter(|e| e["path"] == "/v2/odr/")
+        .count();
+    assert_eq!(sent, 3, "the capped read never reached SMT");
+}
+
+#[test]
+fn meters_kept_current_by_subscription_get_each_day_as_files_over_sftp() {
+    let Some(db) = TestDb::extension_only("api_subscription") else {
+        return;
+    };
+    let dir = scratch("api_subscription");
+    let Some(server) = Sshd::start() else {
+        return;
+    };
+    let Some(sim) = Sim::start_dropping(dir.path(), Some(&server.path("home/adhocusage"))) else {
+        return;
+    };
+    // SMT has a day's data from midnight on (whatever the hour this runs).
+    sim.control(
+        "/sim/config",
+        r#"{"data_lag_hours": 0, "agreement_delay_seconds": 0.5}"#,
+    );
+    let config = dir.path().join("smt.toml");
+    let toml_str = |p: &Path| toml::Value::String(p.display().to_string()).to_string();
+    std::fs::write(
+        &config,
+        format!(
+            "{}keep_current = \"subscription\"\n\
+             [sftp.smt-sftp]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"smt\"\nkey_file = {}\nknown_hosts = {}\n\
+             download_dir = {}\n",
+            sim.config_toml(&dir.path().join("replies")),
+            server.port,
+            toml_str(&server.path("client_key")),
+            toml_str(&server.path("known_hosts")),
+            toml_str(&dir.path().join("sftp-downloads")),
+        ),
+    )
+    .unwrap();
+    let mut c = db.connect();
+    let sftp_params =
+        serde_json::json!({"source": "smt-sftp", "dirs": [server.remote_dir("adhocusage")]});
+    exec(
+        &mut c,
+        &format!(
+            "SELECT smt.job_add('api', 'smt_api', '0 3 * * *', '{{\"source\": \"sim\"}}');
+             SELECT smt.job_add('sftp', 'sftp_fetch', '0 3 * * *', '{sftp_params}');
+             SELECT smt.enroll('{E1}', '111222333', 'customer@example.com', 1);"
+        ),
+    );
+    let run_job = |job: &str| {
+        jobs(&db, dir.path(), &["run-now", job]);
+        let mut cmd = smt(
+            dir.path(),
+            &[
+                "run",
+                "--exit-when-idle",
+                "--database-url",
+                db.url(),
+                "--config",
+                config.to_str().unwrap(),
+            ],
+        );
+        cmd.env(PASSWORD_ENV, &sim.password);
+        run(cmd, Duration::from_secs(120)).expect_code(0, "smt run")
+    };
+    let subscription_calls = |path: &str| -> Vec<serde_json::Value> {
+        sim.log()
+            .into_iter()
+            .filter(|e| e["path"] == path && e["status"] == 200)
+            .map(|e| e["body"].clone())
+            .collect()
+    };
+
+    // No meter active yet: nothing to subscribe to.
+    run_job("api");
+    assert!(subscription_calls("/v2/NewSubscription/").is_empty());
+    std::thread::sleep(Duration::from_millis(700));
+    // Active: the month of history requested through the API, and one subscription per data type.
+    run_job("api");
+    let subs: Vec<(String, String, String)> = c
+        .query(
+            "SELECT data_type, subscription_number, state FROM smt.subscription ORDER BY data_type",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(subs.len(), 2, "{subs:?}");
+    assert_eq!(
+        (subs[0].0.as_str(), subs[1].0.as_str()),
+        ("DAILY", "INTERVAL")
+    );
+    assert!(subs
+        .iter()
+        .all(|s| s.1.starts_with("SB") && s.2 == "active"));
+    let sent = subscription_calls("/v2/NewSubscription/");
+    assert_eq!(sent.len(), 2);
+    for body in &sent {
+        assert_eq!(
+            (
+                &body["subscriptionType"],
+                &body["deliveryMode"],
+                &body["reportFormat"]
+            ),
+            (
+                &serde_json::json!("CSPENROLL"),
+                &serde_json::json!("FTP"),
+                &serde_json::json!("CSV")
+            )
+        );
+    }
+    let history: Vec<String> = c
+        .query("SELECT state FROM smt.request_log ORDER BY request_id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        history,
+        vec!["fulfilled"; 2],
+        "the history only: new days come as files"
+    );
+    let next: String = one(&mut c, "SELECT next_action FROM smt.meter_status", &[]);
+    assert!(next.contains("SMT delivers each new day"), "{next}");
+
+    // SMT drops yesterday's files at once and, the next day, that day's: fetched and loaded.
+    let day_before: String = one(&mut c, "SELECT (smt._tomorrow() - 3)::text", &[]);
+    std::thread::sleep(Duration::from_millis(800));
+    sim.control("/sim/deliver", &format!(r#"{{"day": "{day_before}"}}"#));
+    run_job("sftp");
+    let delivered: Vec<(String, Vec<u8>)> = c
+        .query(
+            "SELECT name, smt.delivery_bytes(remote_file_id) FROM smt.remote_file
+              WHERE state = 'loaded' AND name LIKE '%MeterUsage%' ORDER BY name",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(delivered.len(), 4, "two files of each data type");
+    for (name, bytes) in &delivered {
+        if name.starts_with("IntervalMeterUsage") {
+            let records: Vec<_> = smt_core::interval_records(
+                &bytes[..],
+                smt_core::Format::IntervalCsv,
+                EsiidMode::Strict,
+            )
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+            assert_eq!(records.len(), 1, "{name}");
+            for r in &records {
+                assert_interval_view_matches(&mut c, r);
+            }
+        } else {
+            assert!(name.starts_with("DailyMeterUsage"), "{name}");
+            let text = String::from_utf8(bytes.clone()).unwrap();
+            let row: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
+            let stored: (String, String, String) = {
+                let r = c
+                    .query_one(
+                        "SELECT start_reading::text, end_reading::text, usage_kwh::text FROM smt.daily_read
+                          WHERE esiid = $1 AND day = to_date($2, 'MM/DD/YYYY')",
+                        &[&E1, &row[1]],
+                    )
+                    .unwrap();
+                (r.get(0), r.get(1), r.get(2))
+            };
+            assert_eq!(
+                stored,
+                (row[3].to_owned(), row[4].to_owned(), row[5].to_owned()),
+                "{name}"
+            );
+        }
+    }
+    // Kept current without asking: no request for new days.
+    run_job("api");
+    let requests: i64 = one(&mut c, "SELECT count(*) FROM smt.request", &[]);
+    assert_eq!(requests, 2);
+
+    // Unenrolled, the last meter: the agreement is terminated and the subscriptions cancelled.
+    exec(&mut c, &format!("SELECT smt.unenroll('{E1}')"));
+    run_job("api");
+    let states: Vec<String> = c
+        .query("SELECT state FROM smt.subscription", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(states, vec!["cancelled"; 2]);
+    let cancelled: Vec<String> = subscription_calls("/v2/UnSubscription/")
+        .iter()
+        .map(|b| b["subscriptionNumber"].as_str().unwrap().to_owned())
+        .collect();
+    let mut numbers: Vec<String> = subs.iter().map(|s| s.1.clone()).collect();
+    let mut got = cancelled.clone();
+    numbers.sort();
+    got.sort();
+    assert_eq!(got, numbers);
 }

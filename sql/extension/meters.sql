@@ -2,8 +2,9 @@
 -- smt.enroll(esiid, meter_number, customer_email); the worker (job kind smt_api) sends SMT a new
 -- agreement, SMT e-mails the customer, and the worker polls until the customer accepts (active),
 -- rejects or lets it expire. Once active, a year of history (15-minute and daily reads) is
--- requested (smt.request), then every day the days since are requested, so the meter stays
--- current unattended. smt.unenroll terminates the agreement. smt.meter_status shows each meter's
+-- requested (smt.request), then every day the days since are requested (or, when the worker's
+-- account keeps meters current by subscription, SMT delivers each new day over SFTP: see
+-- smt.subscription), so the meter stays current unattended. smt.unenroll terminates the agreement. smt.meter_status shows each meter's
 -- state, last data day, gaps and what happens next.
 --
 -- States: pending (to send) -> awaiting_customer (sent; polled) -> active | rejected | expired;
@@ -25,6 +26,7 @@ CREATE TABLE smt.meter (
     history_from       date,
     requested_through  date,
     gaps_requested_on  date,
+    meter_info         jsonb,
     enrolled_by        text NOT NULL DEFAULT session_user,
     enrolled_at        timestamptz NOT NULL DEFAULT now(),
     activated_at       timestamptz,
@@ -47,8 +49,9 @@ COMMENT ON COLUMN smt.meter.worker IS 'The worker (host:pid) that last took it u
 COMMENT ON COLUMN smt.meter.claimed_by IS 'The login role of that worker.';
 COMMENT ON COLUMN smt.meter.lease_until IS 'While a worker holds it: when another may take it over.';
 COMMENT ON COLUMN smt.meter.history_from IS 'The first operating day requested for it (a year before its activation, at most its agreement''s months).';
-COMMENT ON COLUMN smt.meter.requested_through IS 'The last operating day requested for it (history, then each day since).';
+COMMENT ON COLUMN smt.meter.requested_through IS 'The last operating day requested for it (history, then each day since), or expected from the account''s subscription.';
 COMMENT ON COLUMN smt.meter.gaps_requested_on IS 'The last day its missing days were requested again (at most once a day).';
+COMMENT ON COLUMN smt.meter.meter_info IS 'SMT''s record of the meter (/v2/meterInfo/: meter number, serial, type), as SMT sent it when the agreement became active; NULL until then or when SMT gave none.';
 COMMENT ON COLUMN smt.meter.enrolled_by IS 'Login role that enrolled it.';
 COMMENT ON COLUMN smt.meter.enrolled_at IS 'When it was enrolled.';
 COMMENT ON COLUMN smt.meter.activated_at IS 'When the customer''s acceptance was seen.';
@@ -177,7 +180,16 @@ $$;
 COMMENT ON FUNCTION smt.meter_update(text, text, text, text, text, interval) IS
 'Records the outcome of a worker''s agreement step on a meter it holds: the new state, SMT''s agreement number and words, and when to act next. On becoming active, requests a year of history (15-minute and daily reads, up to yesterday). False when the meter is not the worker''s.';
 
-CREATE FUNCTION smt.meter_keep_current() RETURNS integer
+CREATE FUNCTION smt.meter_info_update(esiid text, worker text, info jsonb) RETURNS boolean
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    UPDATE smt.meter t SET meter_info = meter_info_update.info
+     WHERE t.esiid = meter_info_update.esiid AND t.worker = meter_info_update.worker
+       AND t.claimed_by = session_user AND t.lease_until IS NOT NULL
+    RETURNING true
+$$;
+COMMENT ON FUNCTION smt.meter_info_update(text, text, jsonb) IS 'Keeps SMT''s record of a meter (/v2/meterInfo/) the worker and login role hold. NULL when it is not theirs.';
+
+CREATE FUNCTION smt.meter_keep_current(by_subscription boolean DEFAULT false) RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     today date := smt._tomorrow() - 1;
@@ -185,16 +197,23 @@ DECLARE
     m record;
     queued integer := 0;
 BEGIN
-    -- The days since the last one requested.
-    FOR m IN SELECT t.esiid, t.requested_through FROM smt.meter t
-              WHERE t.state = 'active' AND t.requested_through < yesterday
-              ORDER BY t.esiid FOR UPDATE SKIP LOCKED
-    LOOP
-        PERFORM smt.request_usage(ARRAY[m.esiid], report, m.requested_through + 1, yesterday, 'json')
-           FROM unnest(ARRAY['interval', 'daily']) report;
-        UPDATE smt.meter t SET requested_through = yesterday WHERE t.esiid = m.esiid;
-        queued := queued + 2;
-    END LOOP;
+    IF by_subscription THEN
+        -- SMT delivers each new day as a file: expected through the day before yesterday (a day's
+        -- grace for the file to come); a day still missing then is a gap, requested below.
+        UPDATE smt.meter t SET requested_through = yesterday - 1
+         WHERE t.state = 'active' AND t.requested_through < yesterday - 1;
+    ELSE
+        -- The days since the last one requested.
+        FOR m IN SELECT t.esiid, t.requested_through FROM smt.meter t
+                  WHERE t.state = 'active' AND t.requested_through < yesterday
+                  ORDER BY t.esiid FOR UPDATE SKIP LOCKED
+        LOOP
+            PERFORM smt.request_usage(ARRAY[m.esiid], report, m.requested_through + 1, yesterday, 'json')
+               FROM unnest(ARRAY['interval', 'daily']) report;
+            UPDATE smt.meter t SET requested_through = yesterday WHERE t.esiid = m.esiid;
+            queued := queued + 2;
+        END LOOP;
+    END IF;
     -- Days requested that still have no data (SMT had none yet, or its reply lacked them): asked
     -- again once a day, as one request spanning them, when none of the meter's is outstanding.
     FOR m IN SELECT t.esiid, g.first_gap, g.last_gap FROM smt.meter t
@@ -204,7 +223,7 @@ BEGIN
                    WHERE NOT EXISTS (SELECT FROM smt.day_total x WHERE x.esiid = t.esiid AND x.day = d::date)) g
               WHERE t.state = 'active' AND g.first_gap IS NOT NULL
                 AND t.gaps_requested_on IS DISTINCT FROM today
-                AND NOT EXISTS (SELECT FROM smt.request r WHERE r.esiids = ARRAY[t.esiid]
+                AND NOT EXISTS (SELECT FROM smt.request r WHERE r.esiids = ARRAY[t.esiid] AND r.report <> 'odr'
                                    AND r.state IN ('queued', 'sent', 'waiting'))
               ORDER BY t.esiid FOR UPDATE OF t SKIP LOCKED
     LOOP
@@ -216,10 +235,78 @@ BEGIN
     RETURN queued;
 END
 $$;
-COMMENT ON FUNCTION smt.meter_keep_current() IS 'Requests, for every active meter, the days since the last one requested, up to yesterday, and once a day the days requested that still have no data (15-minute and daily reads); returns how many requests it queued. The smt_api job calls it on every run.';
+COMMENT ON FUNCTION smt.meter_keep_current(boolean) IS 'Requests, for every active meter, the days since the last one requested, up to yesterday (unless by_subscription: SMT then delivers each new day, expected by the day after), and once a day the days requested or expected that still have no data (15-minute and daily reads); returns how many requests it queued. The smt_api job calls it on every run.';
+
+-- ---------------------------------------------------------------------------------------------
+-- Subscriptions: an account that keeps meters current by subscription (keep_current =
+-- "subscription" in the worker's [smt_api.NAME]) has SMT deliver every active meter's new days as
+-- files on its SFTP site (loaded by an sftp_fetch job), one subscription per data type. The worker
+-- subscribes while some meter is active and unsubscribes once none is.
+
+CREATE TABLE smt.subscription (
+    subscription_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source              text NOT NULL,
+    data_type           text NOT NULL,
+    report_format       text NOT NULL,
+    subscription_number text NOT NULL,
+    state               text NOT NULL DEFAULT 'active',
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    cancelled_at        timestamptz,
+    CONSTRAINT subscription_data_type CHECK (data_type IN ('INTERVAL', 'DAILY')),
+    CONSTRAINT subscription_state CHECK (state IN ('active', 'cancelled'))
+);
+CREATE UNIQUE INDEX subscription_active_idx ON smt.subscription (source, data_type) WHERE state = 'active';
+COMMENT ON TABLE smt.subscription IS 'Subscriptions made with SMT (/v2/NewSubscription/) by the smt_api job of an account that keeps meters current by subscription: SMT then delivers the new days of every active meter as files over SFTP.';
+COMMENT ON COLUMN smt.subscription.subscription_id IS 'Identifier of the row.';
+COMMENT ON COLUMN smt.subscription.source IS 'The account (smt-api://NAME, NAME its [smt_api.NAME] in the worker''s config) that made it.';
+COMMENT ON COLUMN smt.subscription.data_type IS 'INTERVAL (15-minute reads) or DAILY (daily meter reads).';
+COMMENT ON COLUMN smt.subscription.report_format IS 'The file format SMT delivers (CSV, LSE).';
+COMMENT ON COLUMN smt.subscription.subscription_number IS 'SMT''s subscription number.';
+COMMENT ON COLUMN smt.subscription.state IS 'active, or cancelled (/v2/UnSubscription/ once no meter was active).';
+COMMENT ON COLUMN smt.subscription.created_at IS 'When SMT accepted it.';
+COMMENT ON COLUMN smt.subscription.cancelled_at IS 'When it was cancelled.';
+
+SELECT pg_catalog.pg_extension_config_dump('smt.subscription', '');
+
+CREATE FUNCTION smt.subscription_steps(source text, data_types text[])
+RETURNS TABLE (action text, data_type text, subscription_id bigint, subscription_number text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    -- subscribe: a data type wanted with no active subscription while some meter is active
+    SELECT 'subscribe', d, NULL::bigint, NULL::text
+      FROM unnest(subscription_steps.data_types) d
+     WHERE EXISTS (SELECT FROM smt.meter m WHERE m.state = 'active')
+       AND NOT EXISTS (SELECT FROM smt.subscription s WHERE s.source = subscription_steps.source
+                          AND s.data_type = d AND s.state = 'active')
+    UNION ALL
+    -- unsubscribe: an active subscription once no meter is active or about to be
+    SELECT 'unsubscribe', s.data_type, s.subscription_id, s.subscription_number
+      FROM smt.subscription s
+     WHERE s.source = subscription_steps.source AND s.state = 'active'
+       AND NOT EXISTS (SELECT FROM smt.meter m WHERE m.state IN ('pending', 'awaiting_customer', 'active'))
+$$;
+COMMENT ON FUNCTION smt.subscription_steps(text, text[]) IS 'What the smt_api job of account source, keeping meters current by subscription to data_types, must do: subscribe to a data type (some meter is active, no subscription yet) or unsubscribe (no meter is active or on its way).';
+
+CREATE FUNCTION smt.subscription_recorded(source text, data_type text, report_format text, subscription_number text)
+RETURNS boolean
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO smt.subscription (source, data_type, report_format, subscription_number)
+    VALUES (subscription_recorded.source, subscription_recorded.data_type, subscription_recorded.report_format,
+            subscription_recorded.subscription_number)
+    ON CONFLICT (source, data_type) WHERE state = 'active' DO NOTHING
+    RETURNING true
+$$;
+COMMENT ON FUNCTION smt.subscription_recorded(text, text, text, text) IS 'Records a subscription SMT accepted for account source. NULL when the account already has an active one of the data type (another worker made it meanwhile).';
+
+CREATE FUNCTION smt.subscription_cancelled(subscription_id bigint) RETURNS boolean
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    UPDATE smt.subscription s SET state = 'cancelled', cancelled_at = now()
+     WHERE s.subscription_id = subscription_cancelled.subscription_id AND s.state = 'active'
+    RETURNING true
+$$;
+COMMENT ON FUNCTION smt.subscription_cancelled(bigint) IS 'Records that SMT cancelled a subscription (/v2/UnSubscription/). NULL when it was not active.';
 
 CREATE VIEW smt.meter_status WITH (security_invoker = true) AS
-SELECT m.esiid, m.meter_number, m.state, m.agreement_number, m.state_reason, m.enrolled_at, m.activated_at,
+SELECT m.esiid, m.meter_number, m.state, m.agreement_number, m.state_reason, m.meter_info, m.enrolled_at, m.activated_at,
        m.requested_through,
        (SELECT max(t.day) FROM smt.day_total t WHERE t.esiid = m.esiid) AS last_data_day,
        (SELECT count(*) FROM generate_series(m.history_from, m.requested_through, interval '1 day') d
@@ -227,7 +314,9 @@ SELECT m.esiid, m.meter_number, m.state, m.agreement_number, m.state_reason, m.e
        CASE m.state
            WHEN 'pending' THEN 'the worker sends SMT the agreement'
            WHEN 'awaiting_customer' THEN 'waiting for the customer to accept SMT''s e-mail; checked again at ' || m.not_before
-           WHEN 'active' THEN 'kept current: each new day is requested'
+           WHEN 'active' THEN CASE WHEN EXISTS (SELECT FROM smt.subscription s WHERE s.state = 'active')
+                                   THEN 'kept current: SMT delivers each new day (smt.subscription), missing days are requested'
+                                   ELSE 'kept current: each new day is requested' END
            WHEN 'terminating' THEN 'the worker terminates the agreement with SMT'
            ELSE 'nothing (enroll again to start over)'
        END AS next_action
@@ -238,6 +327,7 @@ COMMENT ON COLUMN smt.meter_status.meter_number IS 'Meter number.';
 COMMENT ON COLUMN smt.meter_status.state IS 'pending, awaiting_customer, active, rejected, expired, failed, terminating or terminated.';
 COMMENT ON COLUMN smt.meter_status.agreement_number IS 'SMT''s agreement number.';
 COMMENT ON COLUMN smt.meter_status.state_reason IS 'SMT''s words for the state, if any.';
+COMMENT ON COLUMN smt.meter_status.meter_info IS 'SMT''s record of the meter (/v2/meterInfo/), as SMT sent it.';
 COMMENT ON COLUMN smt.meter_status.enrolled_at IS 'When it was enrolled.';
 COMMENT ON COLUMN smt.meter_status.activated_at IS 'When the customer''s acceptance was seen.';
 COMMENT ON COLUMN smt.meter_status.requested_through IS 'The last operating day requested.';

@@ -6,9 +6,12 @@
 -- States:
 --   queued     asked, not yet sent;
 --   sent       a worker holds it (until lease_until; a worker that died loses it to another);
---   waiting    SMT has no data yet ("No data received from the respective TDSP"), or a failure a
---              retry can help (SMT down, a timeout): tried again from not_before;
---   fulfilled  every reply loaded (file_ids: the files in smt.file that hold them);
+--   waiting    SMT has no data yet ("No data received from the respective TDSP"), a failure a
+--              retry can help (SMT down, a timeout), an on-demand read SMT is still taking, or
+--              the day's on-demand reads for the TDSP used up: tried again from not_before;
+--              or SMT accepted it and delivers a file later (correlation_id; not_before infinity);
+--   fulfilled  every reply loaded (file_ids: the files in smt.file that hold them), or the
+--              on-demand read taken (smt.meter_read);
 --   failed     SMT refused it, its reply could not be read, or max_attempts were used up;
 --   cancelled  by smt.request_cancel.
 -- The worker changes a row only through the worker functions below (SECURITY DEFINER, for
@@ -20,6 +23,7 @@ CREATE TABLE smt.request (
     via            text NOT NULL,
     report         text NOT NULL,
     esiids         text[] NOT NULL,
+    meter_number   text,
     first_day      date NOT NULL,
     last_day       date NOT NULL,
     state          text NOT NULL DEFAULT 'queued',
@@ -28,6 +32,7 @@ CREATE TABLE smt.request (
     not_before     timestamptz NOT NULL DEFAULT now(),
     trans_id       text,
     correlation_id text,
+    sent_at        timestamptz,
     worker         text,
     claimed_by     text,
     lease_until    timestamptz,
@@ -38,26 +43,30 @@ CREATE TABLE smt.request (
     updated_at     timestamptz NOT NULL DEFAULT now(),
     fulfilled_at   timestamptz,
     CONSTRAINT request_via CHECK (via IN ('json')),
-    CONSTRAINT request_report CHECK (report IN ('interval', 'daily')),
+    CONSTRAINT request_report CHECK (report IN ('interval', 'daily', 'odr')),
+    CONSTRAINT request_odr CHECK (report <> 'odr' OR (cardinality(esiids) = 1 AND meter_number IS NOT NULL)),
     CONSTRAINT request_days CHECK (first_day <= last_day),
     CONSTRAINT request_esiids CHECK (cardinality(esiids) BETWEEN 1 AND 50000),
     CONSTRAINT request_state CHECK (state IN ('queued', 'sent', 'waiting', 'fulfilled', 'failed', 'cancelled')),
     CONSTRAINT request_attempts CHECK (attempts >= 0 AND max_attempts > 0)
 );
 CREATE INDEX request_due_idx ON smt.request (not_before) WHERE state IN ('queued', 'sent', 'waiting');
+CREATE INDEX request_odr_sent_idx ON smt.request (sent_at) WHERE report = 'odr';
 COMMENT ON TABLE smt.request IS 'Requests for data made to SMT, one row per ask (smt.request_usage), with their fate. Read smt.request_log; the worker changes rows only through the smt.request_* worker functions.';
 COMMENT ON COLUMN smt.request.request_id IS 'Identifier of the request, as smt.request_usage returned it.';
 COMMENT ON COLUMN smt.request.via IS 'Which SMT interface sends it: json (today''s JSON API, job kind smt_api).';
-COMMENT ON COLUMN smt.request.report IS 'What is asked for: interval (15-minute reads, into smt.interval_day) or daily (daily meter reads, into smt.daily_read), loaded with replacement semantics like any file.';
-COMMENT ON COLUMN smt.request.esiids IS 'The ESIIDs asked for, normalized, each once (up to 50,000, SMT''s limit per request).';
-COMMENT ON COLUMN smt.request.first_day IS 'First operating day asked for (Central prevailing time).';
-COMMENT ON COLUMN smt.request.last_day IS 'Last operating day asked for, included.';
+COMMENT ON COLUMN smt.request.report IS 'What is asked for: interval (15-minute reads, into smt.interval_day) or daily (daily meter reads, into smt.daily_read), loaded with replacement semantics like any file; odr (an on-demand read of the meter''s register now, into smt.meter_read).';
+COMMENT ON COLUMN smt.request.esiids IS 'The ESIIDs asked for, normalized, each once (up to 50,000, SMT''s limit per request; one for odr).';
+COMMENT ON COLUMN smt.request.meter_number IS 'For odr: the meter number SMT asks for with the ESIID; NULL otherwise.';
+COMMENT ON COLUMN smt.request.first_day IS 'First operating day asked for (Central prevailing time); for odr the day it was asked.';
+COMMENT ON COLUMN smt.request.last_day IS 'Last operating day asked for, included; for odr the day it was asked.';
 COMMENT ON COLUMN smt.request.state IS 'queued, sent (a worker holds it), waiting (tried again from not_before), fulfilled, failed or cancelled.';
 COMMENT ON COLUMN smt.request.attempts IS 'Times a worker has taken it up.';
 COMMENT ON COLUMN smt.request.max_attempts IS 'Attempts after which a request that keeps failing in a retryable way is failed.';
 COMMENT ON COLUMN smt.request.not_before IS 'When it may be sent (again).';
 COMMENT ON COLUMN smt.request.trans_id IS 'The trans_id sent with the last attempt''s calls (smt-<request_id>-<attempt>), to find them in SMT''s records.';
-COMMENT ON COLUMN smt.request.correlation_id IS 'SMT''s correlationId, for a request SMT answers later with a file.';
+COMMENT ON COLUMN smt.request.correlation_id IS 'SMT''s correlationId, for a request SMT answers later (a file, or an on-demand read polled for).';
+COMMENT ON COLUMN smt.request.sent_at IS 'For odr: when it was sent to SMT (counted against the day''s on-demand reads of its TDSP).';
 COMMENT ON COLUMN smt.request.worker IS 'The worker (host:pid) that last took it up.';
 COMMENT ON COLUMN smt.request.claimed_by IS 'The login role of that worker.';
 COMMENT ON COLUMN smt.request.lease_until IS 'While sent: when another worker may take it over (its worker is presumed dead).';
@@ -130,6 +139,46 @@ $$;
 COMMENT ON FUNCTION smt.request_usage(text[], text, date, date, text) IS
 'Asks SMT for the 15-minute data (report ''interval'') or the daily meter reads (''daily'') of ESIIDs over operating days first_day to last_day; returns the request''s id. The smt worker (job kind smt_api) sends it and loads the replies like any file; smt.request_log shows its fate. via: json (default, or the setting smt.request_via). Checked before anything is sent: valid ESIIDs (1 to 50,000), days within the last 48 months up to today.';
 
+CREATE FUNCTION smt.request_meter_read(esiid text, meter_number text DEFAULT NULL, via text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    chosen text := coalesce(request_meter_read.via, nullif(current_setting('smt.request_via', true), ''), 'json');
+    normalized text;
+    meter text := nullif(btrim(request_meter_read.meter_number), '');
+    today date := smt._tomorrow() - 1;
+    request bigint;
+BEGIN
+    IF esiid IS NULL OR NOT smt.esiid_valid(esiid) THEN
+        RAISE EXCEPTION 'smt.request_meter_read: % is not a valid ESIID', coalesce(quote_literal(esiid), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'ESIIDs are 17 or 22 digits starting with a TDSP''s prefix; check them with smt.esiid_valid.';
+    END IF;
+    IF chosen <> 'json' THEN
+        RAISE EXCEPTION 'smt.request_meter_read: on-demand reads via % are not supported', chosen
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'SMT takes on-demand reads through its JSON API (via ''json'').',
+                  HINT = 'Leave via NULL, or pass ''json''.';
+    END IF;
+    normalized := smt.esiid_normalize(esiid);
+    IF meter IS NULL THEN
+        SELECT m.meter_number INTO meter FROM smt.meter m WHERE m.esiid = normalized;
+    END IF;
+    IF meter IS NULL THEN
+        RAISE EXCEPTION 'smt.request_meter_read: no meter number for ESIID %', normalized
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'SMT asks for the meter number with the ESIID, and the ESIID is not enrolled (smt.meter).',
+                  HINT = 'Pass it: SELECT smt.request_meter_read(''10443720000000001'', ''123456789'');';
+    END IF;
+    INSERT INTO smt.request (via, report, esiids, meter_number, first_day, last_day, max_attempts)
+    VALUES (chosen, 'odr', ARRAY[normalized], meter, today, today, 20)
+    RETURNING request_id INTO request;
+    RETURN request;
+END
+$$;
+COMMENT ON FUNCTION smt.request_meter_read(text, text, text) IS
+'Asks SMT to read a meter''s register now (an on-demand read); returns the request''s id. The meter number is the one given, else the enrolled meter''s (smt.meter). The smt worker (job kind smt_api) sends it within the day''s cap of on-demand reads per TDSP (its account''s odr_daily_limit; SMT allows 3,000 a day per TDSP across all callers), polls until SMT has the read, and stores it in smt.meter_read; smt.request_log shows its fate.';
+
 CREATE FUNCTION smt.request_cancel(request_id bigint) RETURNS smt.request
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -168,8 +217,7 @@ BEGIN
      WHERE r.request_id = (
            SELECT q.request_id FROM smt.request q
             WHERE q.via = request_claim.via
-              -- a request SMT answers with a file later waits for that file, not for a worker
-              AND NOT (q.state = 'waiting' AND q.correlation_id IS NOT NULL)
+              -- (a request SMT answers with a file later waits for it with not_before infinity)
               AND ((q.state IN ('queued', 'waiting') AND q.not_before <= now())
                    OR (q.state = 'sent' AND q.lease_until < now()))
             ORDER BY q.not_before, q.request_id
@@ -232,20 +280,23 @@ $$;
 COMMENT ON FUNCTION smt.request_retry(bigint, text, text, interval) IS
 'Puts a request this worker and login role hold back to waiting, tried again after delay, with why (SMT has no data yet, or a failure a retry can help); failed instead once max_attempts were used. Returns the new state, or NULL when it is not theirs.';
 
-CREATE FUNCTION smt.request_awaiting_file(request_id bigint, worker text, correlation_id text) RETURNS boolean
+CREATE FUNCTION smt.request_accepted(request_id bigint, worker text, correlation_id text, poll_after interval)
+RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 BEGIN
     UPDATE smt.request r
-       SET state = 'waiting', correlation_id = request_awaiting_file.correlation_id, lease_until = NULL,
-           last_error = NULL, not_before = 'infinity', updated_at = now()
-     WHERE r.request_id = request_awaiting_file.request_id AND r.worker = request_awaiting_file.worker
+       SET state = 'waiting', correlation_id = request_accepted.correlation_id, lease_until = NULL,
+           last_error = NULL, updated_at = now(),
+           not_before = CASE WHEN request_accepted.poll_after IS NULL THEN 'infinity'
+                             ELSE now() + greatest(request_accepted.poll_after, interval '0') END
+     WHERE r.request_id = request_accepted.request_id AND r.worker = request_accepted.worker
        AND r.claimed_by = session_user AND r.state = 'sent';
     RETURN FOUND;
 END
 $$;
-COMMENT ON FUNCTION smt.request_awaiting_file(bigint, text, text) IS
-'Records that SMT accepted a request this worker holds and will deliver its data as a file (deliveryMode FTP) under correlation_id: the request waits for a delivery whose name carries it (see smt._fulfil_by_delivery). False when it is not theirs.';
+COMMENT ON FUNCTION smt.request_accepted(bigint, text, text, interval) IS
+'Records that SMT accepted a request this worker holds under correlation_id and answers it later: the request waits poll_after before it is polled again (an on-demand read), or, with poll_after NULL, for a delivery whose name carries correlation_id (deliveryMode FTP; see smt._fulfil_by_delivery). False when it is not theirs.';
 
 -- A delivery just loaded whose name carries the correlationId of a request waiting for its file
 -- fulfils that request (called by smt.delivery_loaded).
@@ -259,6 +310,7 @@ BEGIN
            file_ids = ARRAY(SELECT DISTINCT f FROM unnest(q.file_ids || r.file_ids) f WHERE f IS NOT NULL ORDER BY f)
       FROM smt.remote_file r
      WHERE r.remote_file_id = _fulfil_by_delivery.remote_file_id AND r.state = 'loaded'
+       AND q.report IN ('interval', 'daily')
        AND q.state = 'waiting' AND q.correlation_id IS NOT NULL AND length(q.correlation_id) >= 4
        AND strpos(r.name, q.correlation_id) > 0;
     GET DIAGNOSTICS fulfilled = ROW_COUNT;
@@ -281,11 +333,96 @@ $$;
 COMMENT ON FUNCTION smt.request_failed(bigint, text, text) IS
 'Marks a request this worker and login role hold failed, with SMT''s words or why (a retry cannot help). False when it is not theirs.';
 
+CREATE FUNCTION smt.request_odr_quota(request_id bigint, worker text, daily_limit integer) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    r smt.request;
+    tdsp text;
+    day_start timestamptz := (smt._tomorrow() - 1)::timestamp AT TIME ZONE 'America/Chicago';
+    sent_today bigint;
+BEGIN
+    SELECT q.* INTO r FROM smt.request q
+     WHERE q.request_id = request_odr_quota.request_id AND q.worker = request_odr_quota.worker
+       AND q.claimed_by = session_user AND q.state = 'sent' AND q.report = 'odr';
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    tdsp := coalesce(smt.esiid_tdsp(r.esiids[1]), 'unknown TDSP');
+    -- One sender at a time per TDSP, so two workers cannot both take the last read of the day.
+    PERFORM pg_advisory_xact_lock(hashtext('smt.odr_quota'), hashtext(tdsp));
+    SELECT count(*) INTO sent_today FROM smt.request q
+     WHERE q.report = 'odr' AND q.sent_at >= day_start AND q.request_id <> r.request_id
+       AND coalesce(smt.esiid_tdsp(q.esiids[1]), 'unknown TDSP') = tdsp;
+    IF sent_today < greatest(coalesce(daily_limit, 0), 0) THEN
+        UPDATE smt.request q SET sent_at = now() WHERE q.request_id = r.request_id;
+        RETURN true;
+    END IF;
+    -- Used up: wait for the next operating day; the wait is not an attempt.
+    UPDATE smt.request q
+       SET state = 'waiting', attempts = greatest(q.attempts - 1, 0), lease_until = NULL, updated_at = now(),
+           not_before = smt._tomorrow()::timestamp AT TIME ZONE 'America/Chicago',
+           last_error = format('the day''s %s on-demand reads for %s are used up (odr_daily_limit); sent tomorrow', daily_limit, tdsp)
+     WHERE q.request_id = r.request_id;
+    RETURN false;
+END
+$$;
+COMMENT ON FUNCTION smt.request_odr_quota(bigint, text, integer) IS
+'Before the worker sends an on-demand read it holds: true, and the read counted as sent now, when fewer than daily_limit on-demand reads went to the ESIID''s TDSP since midnight Central time; otherwise the request waits for the next day (not counted as an attempt, SMT''s words in last_error) and false. SMT allows 3,000 a day per TDSP across all its callers.';
+
+CREATE TABLE smt.meter_read (
+    request_id      bigint PRIMARY KEY REFERENCES smt.request,
+    esiid           text NOT NULL,
+    meter_number    text NOT NULL,
+    registered_read numeric NOT NULL,
+    read_at         timestamptz,
+    smt_read_date   text NOT NULL,
+    smt_status      text,
+    received_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX meter_read_esiid_idx ON smt.meter_read (esiid, received_at);
+COMMENT ON TABLE smt.meter_read IS 'On-demand reads of meters'' registers taken by SMT (smt.request_meter_read), one per request, as SMT sent them.';
+COMMENT ON COLUMN smt.meter_read.request_id IS 'The request (smt.request_log) that asked for it.';
+COMMENT ON COLUMN smt.meter_read.esiid IS 'ESIID.';
+COMMENT ON COLUMN smt.meter_read.meter_number IS 'The meter number it was asked with.';
+COMMENT ON COLUMN smt.meter_read.registered_read IS 'The register reading (kWh) exactly as SMT sent it.';
+COMMENT ON COLUMN smt.meter_read.read_at IS 'When the meter was read, from SMT''s readDate (Central prevailing time); NULL when SMT''s date could not be read as one.';
+COMMENT ON COLUMN smt.meter_read.smt_read_date IS 'readDate as SMT sent it.';
+COMMENT ON COLUMN smt.meter_read.smt_status IS 'SMT''s status of the read when it was taken (COMPLETED).';
+COMMENT ON COLUMN smt.meter_read.received_at IS 'When the worker stored it.';
+
+SELECT pg_catalog.pg_extension_config_dump('smt.meter_read', '');
+
+CREATE FUNCTION smt.request_read_received(request_id bigint, worker text, registered_read numeric, read_at timestamptz,
+                                          smt_read_date text, smt_status text)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    r smt.request;
+BEGIN
+    UPDATE smt.request q
+       SET state = 'fulfilled', lease_until = NULL, last_error = NULL, fulfilled_at = now(), updated_at = now()
+     WHERE q.request_id = request_read_received.request_id AND q.worker = request_read_received.worker
+       AND q.claimed_by = session_user AND q.state = 'sent' AND q.report = 'odr'
+    RETURNING q.* INTO r;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    INSERT INTO smt.meter_read (request_id, esiid, meter_number, registered_read, read_at, smt_read_date, smt_status)
+    VALUES (r.request_id, r.esiids[1], r.meter_number, request_read_received.registered_read,
+            request_read_received.read_at, request_read_received.smt_read_date, request_read_received.smt_status);
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION smt.request_read_received(bigint, text, numeric, timestamptz, text, text) IS
+'Stores the on-demand read SMT took for a request this worker and login role hold (smt.meter_read) and marks the request fulfilled. False when it is not theirs.';
+
 -- ---------------------------------------------------------------------------------------------
 -- Reading.
 
 CREATE VIEW smt.request_log WITH (security_invoker = true) AS
-SELECT r.request_id, r.via, r.report, cardinality(r.esiids) AS esiid_count, r.esiids,
+SELECT r.request_id, r.via, r.report, cardinality(r.esiids) AS esiid_count, r.esiids, r.meter_number,
        r.first_day, r.last_day, r.state, r.attempts, r.not_before, r.last_error, r.trans_id,
        r.correlation_id, cardinality(r.file_ids) AS files, r.file_ids, r.requested_by,
        r.created_at, r.fulfilled_at,
@@ -296,9 +433,10 @@ SELECT r.request_id, r.via, r.report, cardinality(r.esiids) AS esiid_count, r.es
 COMMENT ON VIEW smt.request_log IS 'Every request made to SMT and its fate, newest last; overdue flags the ones still unfulfilled after the setting smt.request_overdue_after (default 2 days).';
 COMMENT ON COLUMN smt.request_log.request_id IS 'Identifier of the request.';
 COMMENT ON COLUMN smt.request_log.via IS 'SMT interface that sends it (json).';
-COMMENT ON COLUMN smt.request_log.report IS 'What is asked for (interval or daily).';
+COMMENT ON COLUMN smt.request_log.report IS 'What is asked for (interval, daily, or odr: an on-demand read).';
 COMMENT ON COLUMN smt.request_log.esiid_count IS 'How many ESIIDs it asks for.';
 COMMENT ON COLUMN smt.request_log.esiids IS 'The ESIIDs it asks for.';
+COMMENT ON COLUMN smt.request_log.meter_number IS 'For an on-demand read: the meter number.';
 COMMENT ON COLUMN smt.request_log.first_day IS 'First operating day asked for.';
 COMMENT ON COLUMN smt.request_log.last_day IS 'Last operating day asked for.';
 COMMENT ON COLUMN smt.request_log.state IS 'queued, sent, waiting, fulfilled, failed or cancelled.';

@@ -94,20 +94,28 @@ GRANT SELECT ON smt.job, smt.job_kind, smt.job_run, smt.remote_file TO smt_reade
 REVOKE EXECUTE ON FUNCTION smt.request_claim(text, text, interval),
     smt.request_progress(bigint, text, interval, bigint[]), smt.request_fulfilled(bigint, text, bigint[]),
     smt.request_retry(bigint, text, text, interval), smt.request_failed(bigint, text, text),
-    smt.request_awaiting_file(bigint, text, text), smt._fulfil_by_delivery(bigint),
-    smt.request_usage(text[], text, date, date, text), smt.request_cancel(bigint) FROM PUBLIC;
+    smt.request_accepted(bigint, text, text, interval), smt._fulfil_by_delivery(bigint),
+    smt.request_odr_quota(bigint, text, integer),
+    smt.request_read_received(bigint, text, numeric, timestamptz, text, text),
+    smt.request_usage(text[], text, date, date, text), smt.request_meter_read(text, text, text),
+    smt.request_cancel(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION smt.request_claim(text, text, interval),
     smt.request_progress(bigint, text, interval, bigint[]), smt.request_fulfilled(bigint, text, bigint[]),
     smt.request_retry(bigint, text, text, interval), smt.request_failed(bigint, text, text),
-    smt.request_awaiting_file(bigint, text, text) TO smt_loader;
-GRANT EXECUTE ON FUNCTION smt.request_usage(text[], text, date, date, text), smt.request_cancel(bigint) TO smt_admin;
-GRANT SELECT ON smt.request, smt.request_log TO smt_reader;
+    smt.request_accepted(bigint, text, text, interval), smt.request_odr_quota(bigint, text, integer),
+    smt.request_read_received(bigint, text, numeric, timestamptz, text, text) TO smt_loader;
+GRANT EXECUTE ON FUNCTION smt.request_usage(text[], text, date, date, text), smt.request_meter_read(text, text, text),
+    smt.request_cancel(bigint) TO smt_admin;
+GRANT SELECT ON smt.request, smt.request_log, smt.meter_read TO smt_reader;
 -- Enrolled meters (meters.sql), the same way.
 REVOKE EXECUTE ON FUNCTION smt.meter_claim(text, interval, timestamptz),
-    smt.meter_update(text, text, text, text, text, interval), smt.meter_keep_current(),
-    smt.enroll(text, text, text, integer), smt.unenroll(text) FROM PUBLIC;
+    smt.meter_update(text, text, text, text, text, interval), smt.meter_keep_current(boolean), smt.meter_info_update(text, text, jsonb),
+    smt.subscription_steps(text, text[]), smt.subscription_recorded(text, text, text, text),
+    smt.subscription_cancelled(bigint), smt.enroll(text, text, text, integer), smt.unenroll(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION smt.meter_claim(text, interval, timestamptz),
-    smt.meter_update(text, text, text, text, text, interval), smt.meter_keep_current() TO smt_loader;
+    smt.meter_update(text, text, text, text, text, interval), smt.meter_keep_current(boolean), smt.meter_info_update(text, text, jsonb),
+    smt.subscription_steps(text, text[]), smt.subscription_recorded(text, text, text, text),
+    smt.subscription_cancelled(bigint) TO smt_loader;
 GRANT EXECUTE ON FUNCTION smt.enroll(text, text, text, integer), smt.unenroll(text) TO smt_admin;
-GRANT SELECT ON smt.meter, smt.meter_status TO smt_reader;
+GRANT SELECT ON smt.meter, smt.meter_status, smt.subscription TO smt_reader;
 -- END scheduler API grants

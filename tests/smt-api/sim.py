@@ -18,6 +18,21 @@ calls as shared/docs/formats.md documents them ("Today's SMT interfaces"):
   POST /v2/myagreements/        -> {"agreementList": [{"agreementNumber", "agreementStatus",
                                 "statusReason"}]} (PENDING, ACTIVE, REJECTED, TERMINATED)
   POST /v2/Terminateagreement/  {"agreementList": [{"agreementNumber", ...}]}
+  POST /v2/meterInfo/           esiid -> {"meterInfo": {"ESIID", "meterNumber", "meterSerialNumber", ...}}
+  POST /v2/odr/                 ESIID, MeterNumber, reportFormat JSON, deliveryMode API ->
+                                {"correlationId", "statusCode": "0"}; at most odr_cap_per_tdsp a
+                                Central day per TDSP (SMT's 3,000), then SMT's error
+  POST /v2/odrstatus/           correlationId -> {"statusCode": "PEN"} for odr_delay_seconds, then
+                                "COMPLETED" with odrRead {registeredRead, readDate}; a meter
+                                number containing FAIL ends "T-FAILED", one containing ODD first
+                                shows a status no client knows ("SENT-TO-TDSP")
+  POST /v2/NewSubscription/     subscriptionType, historicalSubscriptionDuration, reportFormat,
+                                dataType, deliveryMode -> {"subscriptionNumber"}; with deliveryMode
+                                FTP, reportFormat CSV and --drop-dir, yesterday's file of every
+                                active agreement's ESIIDs is dropped there (and each day's on
+                                POST /sim/deliver)
+  POST /v2/Mysubscriptions/     -> {"subscriptionList": [...]}
+  POST /v2/UnSubscription/      {"subscriptionNumber"}
 
 Every data call needs a valid, unexpired token (else 401) and SMT's identity fields (else 400).
 Days from today on (Central time) are answered "No data received from the respective TDSP".
@@ -28,6 +43,8 @@ reply. Test controls (no auth; this is a simulator on loopback only):
                      "generation": true|false, "token_seconds": N}
   POST /sim/faults  {"next": ["503", "malformed", "stale_token", "smt_error"], "expire_tokens": true}
   GET  /sim/log     every call received: path, time, status, trans_id, esiid, days, token use
+  GET  /sim/odr     every on-demand read: correlationId -> ESIID, meter, status, registeredRead
+  POST /sim/deliver {"day": "YYYY-MM-DD"}: drops that day's file of every active subscription
 
   sim.py DIR [--user U --password-env VAR --drop-dir SFTPDIR]
                                              listens on a free port, writes it to DIR/port;
@@ -58,10 +75,29 @@ class State:
         self.password = password
         self.tokens = {}  # token -> expiry (monotonic)
         self.agreements = {}  # number -> {"email", "esiid", "created", "terminated"}
+        self.odrs = {}  # correlationId -> {"esiid", "meter", "created", "day", "polls", "status", "read"}
+        self.subscriptions = {}  # number -> the NewSubscription body, "cancelled"
+        self.serial = 0
         self.faults = []
         self.log = []
         self.config = {"rd_layout": "sequential", "revision_hours": 0, "generation": True,
-                       "token_seconds": 3600, "agreement_delay_seconds": 1, "data_lag_hours": 6}
+                       "token_seconds": 3600, "agreement_delay_seconds": 1, "data_lag_hours": 6,
+                       "odr_delay_seconds": 1, "odr_cap_per_tdsp": 3000}
+
+    def next_serial(self):
+        with self.lock:
+            self.serial += 1
+            return self.serial
+
+    def agreement_status(self, a):
+        """An agreement's status and reason now (call with the lock held)."""
+        if a["terminated"]:
+            return "TERMINATED", "Terminated by the requestor"
+        if time.monotonic() - a["created"] < float(self.config["agreement_delay_seconds"]):
+            return "PENDING", "Awaiting customer authorization"
+        if "reject" in a["email"]:
+            return "REJECTED", "Customer declined the agreement"
+        return "ACTIVE", "Customer accepted the agreement"
 
 
 def slots_in_day(day):
@@ -123,6 +159,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path == "/sim/log":
             with st.lock:
                 return self.reply(200, st.log)
+        if self.path == "/sim/odr":
+            with st.lock:
+                return self.reply(200, {cid: {k: v for k, v in o.items() if k not in ("created", "day")}
+                                        for cid, o in st.odrs.items()})
         return self.reply(404, {"statusCode": "404", "statusReason": "not found"})
 
     def do_POST(self):
@@ -135,7 +175,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(400, {"statusCode": "400", "statusReason": "malformed JSON"})
         entry = {"path": self.path, "time": time.time(), "trans_id": body.get("trans_id"),
                  "esiid": body.get("esiid"), "startDate": body.get("startDate"),
-                 "endDate": body.get("endDate"), "bearer": None}
+                 "endDate": body.get("endDate"), "bearer": None,
+                 "body": None if self.path == "/v2/token/" else body}
         status = self.route(st, body, entry)
         entry["status"] = status
         with st.lock:
@@ -146,6 +187,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with st.lock:
                 st.config.update(body)
             return self.reply(200, st.config)
+        if self.path == "/sim/deliver":
+            day = dt.date.fromisoformat(body["day"])
+            return self.reply(200, {"files": self.server.deliver(st, day, None)})
         if self.path == "/sim/faults":
             with st.lock:
                 st.faults.extend(body.get("next", []))
@@ -192,6 +236,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.new_agreement(st, body)
         if self.path == "/v2/myagreements/":
             return self.my_agreements(st)
+        if self.path == "/v2/meterInfo/":
+            return self.meter_info(st, body)
+        if self.path == "/v2/odr/":
+            return self.odr(st, body)
+        if self.path == "/v2/odrstatus/":
+            return self.odr_status(st, body)
+        if self.path == "/v2/NewSubscription/":
+            return self.new_subscription(st, body)
+        if self.path == "/v2/Mysubscriptions/":
+            with st.lock:
+                listed = [{"subscriptionNumber": n, "dataType": b["dataType"], "reportFormat": b["reportFormat"],
+                           "status": "CANCELLED" if b["cancelled"] else "ACTIVE"} for n, b in st.subscriptions.items()]
+            return self.reply(200, {"statusCode": "0", "subscriptionList": listed})
+        if self.path == "/v2/UnSubscription/":
+            return self.unsubscription(st, body)
         if self.path == "/v2/Terminateagreement/":
             with st.lock:
                 for a in body.get("agreementList", []):
@@ -208,27 +267,100 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(200, {"errorCode": "3", "errorMessage": "Invalid agreement request"})
         with st.lock:
             number = f"AG{len(st.agreements) + 1:08d}"
-            st.agreements[number] = {"email": email, "esiid": meters[0]["ESIID"],
+            st.agreements[number] = {"email": email, "esiid": meters[0]["ESIID"], "meter": meters[0]["meterNumber"],
                                      "created": time.monotonic(), "terminated": False}
         return self.reply(200, {"statusCode": "0", "agreementNumber": number,
                                 "statusReason": "Agreement created; e-mail sent to the customer"})
 
     def my_agreements(self, st):
         with st.lock:
-            delay = float(st.config["agreement_delay_seconds"])
             listed = []
             for number, a in st.agreements.items():
-                if a["terminated"]:
-                    status, reason = "TERMINATED", "Terminated by the requestor"
-                elif time.monotonic() - a["created"] < delay:
-                    status, reason = "PENDING", "Awaiting customer authorization"
-                elif "reject" in a["email"]:
-                    status, reason = "REJECTED", "Customer declined the agreement"
-                else:
-                    status, reason = "ACTIVE", "Customer accepted the agreement"
+                status, reason = st.agreement_status(a)
                 listed.append({"agreementNumber": number, "ESIID": a["esiid"],
                                "agreementStatus": status, "statusReason": reason})
         return self.reply(200, {"statusCode": "0", "agreementList": listed})
+
+    def meter_info(self, st, body):
+        esiid = body.get("ESIID") or (body.get("esiid") or [None])[0]
+        with st.lock:
+            known = [a for a in st.agreements.values() if a["esiid"] == esiid]
+        if not esiid or not known:
+            return self.reply(200, {"errorCode": "4", "errorMessage": "ESIID not found for this requestor"})
+        digest = hashlib.sha256(esiid.encode()).hexdigest()
+        return self.reply(200, {"trans_id": body["trans_id"], "statusCode": "0", "meterInfo": {
+            "ESIID": esiid, "meterNumber": known[-1].get("meter", ""), "meterSerialNumber": digest[:10].upper(),
+            "meterType": "AMS", "meterMultiplier": "1"}})
+
+    def odr(self, st, body):
+        esiid, meter = body.get("ESIID"), body.get("MeterNumber")
+        if not esiid or not meter or body.get("reportFormat") != "JSON" or body.get("deliveryMode") != "API":
+            return self.reply(200, {"errorCode": "5", "errorMessage": "ESIID, MeterNumber, reportFormat JSON and deliveryMode API are required"})
+        today = dt.datetime.now(CENTRAL).date()
+        with st.lock:
+            tdsp = esiid[:7]
+            today_count = sum(1 for o in st.odrs.values() if o["esiid"][:7] == tdsp and o["day"] == today)
+            if today_count >= int(st.config["odr_cap_per_tdsp"]):
+                return self.reply(200, {"errorCode": "6", "errorMessage": "The daily limit of on-demand reads for this TDSP has been reached"})
+        cid = f"ODR{st.next_serial():08d}"
+        start = 10_000_000 + int(hashlib.sha256(esiid.encode()).hexdigest(), 16) % 1000
+        milli = start * 1000 + int(hashlib.sha256(cid.encode()).hexdigest(), 16) % 1000
+        with st.lock:
+            st.odrs[cid] = {"esiid": esiid, "meter": meter, "created": time.monotonic(), "day": today, "polls": 0,
+                            "status": "PEN", "registeredRead": f"{milli // 1000}.{milli % 1000:03d}", "readDate": None}
+        return self.reply(200, {"trans_id": body["trans_id"], "correlationId": cid, "statusCode": "0",
+                                "statusReason": "On-demand read request accepted"})
+
+    def odr_status(self, st, body):
+        cid = body.get("correlationId")
+        with st.lock:
+            o = st.odrs.get(cid)
+            if o is None:
+                return self.reply(200, {"errorCode": "7", "errorMessage": f"Unknown correlationId {cid}"})
+            o["polls"] += 1
+            done = time.monotonic() - o["created"] >= float(st.config["odr_delay_seconds"])
+            if "ODD" in o["meter"] and o["polls"] == 1:
+                o["status"] = "SENT-TO-TDSP"
+            elif not done:
+                o["status"] = "PEN"
+            elif "FAIL" in o["meter"]:
+                o["status"] = "T-FAILED"
+            else:
+                o["status"] = "COMPLETED"
+                o["readDate"] = o["readDate"] or dt.datetime.now(CENTRAL).strftime("%m/%d/%Y %H:%M:%S")
+            o = dict(o)
+        reply = {"trans_id": body["trans_id"], "correlationId": cid, "statusCode": o["status"]}
+        if o["status"] == "COMPLETED":
+            reply["odrRead"] = {"registeredRead": o["registeredRead"], "readDate": o["readDate"]}
+        elif o["status"] == "T-FAILED":
+            reply["statusReason"] = "Meter did not respond to the on-demand read"
+        else:
+            reply["statusReason"] = "Read requested from the TDSP"
+        return self.reply(200, reply)
+
+    def new_subscription(self, st, body):
+        if body.get("subscriptionType") not in ("CSPENROLL", "SCHEDULE", "SCHEDULES", "REPENROLL") \
+                or body.get("reportFormat") not in ("LSE", "CSV", "JSON", "XML") \
+                or body.get("dataType") not in ("DAILY", "INTERVAL", "MONTHLY") \
+                or body.get("deliveryMode") not in ("FTP", "EML", "API") \
+                or not isinstance(body.get("historicalSubscriptionDuration"), int):
+            return self.reply(200, {"errorCode": "8", "errorMessage": "Invalid subscription request"})
+        number = f"SB{st.next_serial():06d}"
+        with st.lock:
+            st.subscriptions[number] = {**body, "cancelled": False}
+        yesterday = dt.datetime.now(CENTRAL).date() - dt.timedelta(days=1)
+        threading.Timer(0.3, lambda: self.server.deliver(st, yesterday, [number])).start()
+        return self.reply(200, {"trans_id": body["trans_id"], "statusCode": "0", "subscriptionNumber": number,
+                                "statusReason": "Subscription created"})
+
+    def unsubscription(self, st, body):
+        number = body.get("subscriptionNumber")
+        with st.lock:
+            sub = st.subscriptions.get(number)
+            if sub is None or sub["cancelled"]:
+                return self.reply(200, {"errorCode": "9", "errorMessage": f"No active subscription {number}"})
+            sub["cancelled"] = True
+        return self.reply(200, {"statusCode": "0", "statusReason": "Subscription cancelled"})
 
     def interval_file(self, st, body, first, last, esiids):
         """Accepts the request and drops SMT's interval CSV of it into the drop directory."""
@@ -320,6 +452,46 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.reply(200, {"trans_id": body["trans_id"], "esiid": esiids[0], "energyData": entries})
 
 
+class Server(http.server.ThreadingHTTPServer):
+    def deliver(self, st, day, numbers):
+        """Drops `day`'s file of each active subscription (or those numbered) into the drop
+        directory: SMT's interval or daily CSV of every ESIID with an active agreement. Returns the
+        names dropped."""
+        if not self.drop_dir:
+            return []
+        with st.lock:
+            config = dict(st.config)
+            esiids = sorted({a["esiid"] for a in st.agreements.values() if st.agreement_status(a)[0] == "ACTIVE"})
+            subs = [(n, dict(b)) for n, b in st.subscriptions.items()
+                    if not b["cancelled"] and (numbers is None or n in numbers)]
+        dropped = []
+        for number, sub in subs:
+            if sub["deliveryMode"] != "FTP" or sub["reportFormat"] != "CSV" or not available(day, config):
+                continue
+            if sub["dataType"] == "INTERVAL":
+                lines = ["ESIID,USAGE_DATE,REVISION_DATE,USAGE_START_TIME,USAGE_END_TIME,USAGE_KWH,"
+                         "ESTIMATED_ACTUAL,CONSUMPTION_SURPLUSGENERATION"]
+                for esiid in esiids:
+                    lines.extend(csv_rows(esiid, day, "C", config))
+                name = f"IntervalMeterUsage_{number}_{day:%Y%m%d}.CSV.{sub['requesterAuthenticationID']}"
+            elif sub["dataType"] == "DAILY":
+                lines = ["ESIID,READ_DATE,REVISION_DATE,START_READING,END_READING,USAGE_KWH"]
+                for esiid in esiids:
+                    d = daily_entry(esiid, day, config)
+                    lines.append(f"'{esiid},{d['readDate']},{d['revisionDate']},{d['startReading']},"
+                                 f"{d['endReading']},{d['energyDataKwh']}")
+                name = f"DailyMeterUsage_{number}_{day:%Y%m%d}.CSV.{sub['requesterAuthenticationID']}"
+            else:
+                continue
+            target = os.path.join(self.drop_dir, name)
+            with open(target + ".part", "w") as f:
+                f.write("\r\n".join(lines) + "\r\n")
+            os.chmod(target + ".part", 0o644)
+            os.replace(target + ".part", target)
+            dropped.append(name)
+        return dropped
+
+
 def csv_rows(esiid, day, channel, config):
     """The day as SMT's interval CSV rows: local start and end times, the same values as RD."""
     entry = day_entry(esiid, day, channel, {**config, "rd_layout": "sequential"})
@@ -370,7 +542,7 @@ def main():
     os.makedirs(d, exist_ok=True)
     pki(d)
     password = os.environ[args.get("--password-env", "SMT_API_PASSWORD")]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = Server(("127.0.0.1", 0), Handler)
     server.state = State(args.get("--user", "SIMSERVICE"), password)
     server.drop_dir = args.get("--drop-dir")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

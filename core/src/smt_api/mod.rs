@@ -13,6 +13,7 @@
 
 pub mod daily_reads;
 pub mod interval_reads;
+pub mod odr;
 pub mod slots;
 
 use serde_json::Value;
