@@ -320,22 +320,8 @@ pub async fn subscriptions(
     for row in rows {
         let action: String = row.try_get("action")?;
         let data_type: String = row.try_get("data_type")?;
-        let step = if action == "subscribe" {
-            let body = json!({
-                "subscriptionType": site.subscription_type,
-                "historicalSubscriptionDuration": 0,
-                "reportFormat": site.subscription_format,
-                "dataType": data_type,
-                "deliveryMode": "FTP",
-            });
-            match client
-                .call_with_identity("/v2/NewSubscription/", "subscribe", body)
-                .await
-                .and_then(|r| data(&r))
-                .and_then(|v| {
-                    reply::text(&v, SUBSCRIPTION_NUMBER)
-                        .ok_or_else(|| no_field(&v, "a subscription number"))
-                }) {
+        let done = if action == "subscribe" {
+            match subscribe(client, site, &data_type).await {
                 Ok(number) => {
                     work.execute(
                         "SELECT smt.subscription_recorded($1, $2, $3, $4)",
@@ -369,13 +355,36 @@ pub async fn subscriptions(
                 Err(e) => Err(e),
             }
         };
-        if let Err(e) = step {
+        if let Err(e) = done {
             let error = format!("{action} {data_type}: {e}");
             tracing::warn!("SMT subscription step not done (tried again next run): {error}");
             tally.errors.push(error);
         }
     }
     Ok(tally)
+}
+
+/// `/v2/NewSubscription/` for `data_type`, delivered as files (deliveryMode FTP). SMT's
+/// subscription number.
+async fn subscribe(
+    client: &mut ApiClient,
+    site: &SmtApiSite,
+    data_type: &str,
+) -> Result<String, ApiError> {
+    let body = json!({
+        "subscriptionType": site.subscription_type,
+        "historicalSubscriptionDuration": 0,
+        "reportFormat": site.subscription_format,
+        "dataType": data_type,
+        "deliveryMode": "FTP",
+    });
+    let value = data(
+        &client
+            .call_with_identity("/v2/NewSubscription/", "subscribe", body)
+            .await?,
+    )?;
+    reply::text(&value, SUBSCRIPTION_NUMBER)
+        .ok_or_else(|| no_field(&value, "a subscription number"))
 }
 
 fn no_field(value: &Value, what: &str) -> ApiError {

@@ -10,6 +10,8 @@
 //! (SMT down, a timeout) waits with backoff, anything else fails the request with SMT's words.
 //! Replies already loaded are found loaded again by content when the request is retried.
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -123,16 +125,17 @@ pub async fn run(
     let queued = crate::meters::keep_current(work, by_subscription).await?;
     let mut fates = Vec::new();
     let mut loads = Vec::new();
+    let ctx = Account {
+        site,
+        source: &source,
+        download_dir: &download_dir,
+        settings,
+        worker: &worker,
+        unknown_keys: Default::default(),
+    };
     while fates.len() < REQUESTS_PER_RUN {
         let Some(request) = claim(work, &worker).await? else {
             break;
-        };
-        let ctx = Account {
-            site,
-            source: &source,
-            download_dir: &download_dir,
-            settings,
-            worker: &worker,
         };
         let (fate, outcomes) = process(work, &mut client, &ctx, &request).await?;
         tracing::info!(request = request.request_id, ?fate, "SMT API request");
@@ -157,6 +160,7 @@ pub async fn run(
             "subscribed": subscriptions.subscribed,
             "unsubscribed": subscriptions.unsubscribed,
             "subscription_errors": subscriptions.errors,
+            "unknown_reply_keys": ctx.unknown_keys.into_inner(),
         }),
     ))
 }
@@ -168,6 +172,8 @@ pub(crate) struct Account<'a> {
     pub download_dir: &'a Path,
     pub settings: &'a Settings,
     pub worker: &'a str,
+    /// Keys SMT's replies carried that this client does not read, for the run's record.
+    pub unknown_keys: RefCell<BTreeSet<String>>,
 }
 
 async fn claim(work: &Client, worker: &str) -> Result<Option<Request>> {
@@ -211,6 +217,15 @@ async fn process(
             Ok(reply) => reply,
             Err(e) => return Ok((give_up_or_wait(work, ctx, r, &e).await?, outcomes)),
         };
+        let unknown = report.unknown_keys(&reply);
+        if !unknown.is_empty() {
+            tracing::warn!(
+                request = r.request_id,
+                "SMT's reply carries keys this client does not read (its data is loaded): {}",
+                unknown.join(", ")
+            );
+            ctx.unknown_keys.borrow_mut().extend(unknown);
+        }
         let name = format!(
             "request{}-{}-{}-{}-{}-{}.json",
             r.request_id,

@@ -43,6 +43,22 @@ impl Report {
         }
     }
 
+    /// Keys of a reply of this call that this client does not read (see
+    /// [`smt_api::unknown_keys`]); none for a reply that is not JSON.
+    pub fn unknown_keys(self, reply: &[u8]) -> Vec<String> {
+        let Ok(value) = smt_api::parse(reply) else {
+            return Vec::new();
+        };
+        match self {
+            Report::Interval => {
+                smt_api::unknown_keys(&value, "energyData", smt_api::interval_reads::ENTRY_KEYS)
+            }
+            Report::Daily => {
+                smt_api::unknown_keys(&value, "registeredReads", smt_api::daily_reads::ENTRY_KEYS)
+            }
+        }
+    }
+
     pub fn path(self) -> &'static str {
         match self {
             Report::Interval => "/v2/15minintervalreads/",

@@ -102,6 +102,47 @@ fn a_key_the_site_does_not_know_is_refused() {
 }
 
 #[test]
+fn password_authentication_fetches_and_a_wrong_password_is_refused() {
+    let Some(server) = Sshd::start_with_password() else {
+        return;
+    };
+    server.put(
+        "adhocusage",
+        "IntervalMeterUsage1.CSV.123456789",
+        b"ESIID,USAGE_DATE\n",
+    );
+    let dir = server.remote_dir("adhocusage");
+    let with = |password: String| SftpConfig {
+        user: "smtsftp".into(),
+        auth: SftpAuth::Password(password),
+        ..config(&server, "client_key", "known_hosts")
+    };
+    let right = with(server.password());
+    let scratch = scratch("sftp_password");
+    let dest = scratch.path().join("got");
+    let (names, bytes) = on_runtime({
+        let dest = dest.clone();
+        move || {
+            let mut t = SftpTransport::connect(&right).expect("connect with the password");
+            let files = t.list(&dir).expect("list");
+            t.fetch(&files[0], &dest).expect("fetch");
+            let names: Vec<String> = files.into_iter().map(|f| f.name).collect();
+            (names, std::fs::read(&dest).unwrap())
+        }
+    });
+    assert_eq!(names, vec!["IntervalMeterUsage1.CSV.123456789"]);
+    assert_eq!(bytes, b"ESIID,USAGE_DATE\n");
+    let wrong = with("not-the-password".into());
+    let e = on_runtime(move || SftpTransport::connect(&wrong).err().expect("refused"));
+    let msg = format!("{e:#}");
+    assert!(msg.contains("smtsftp") && msg.contains("password"), "{msg}");
+    assert!(
+        !msg.contains("not-the-password"),
+        "no password in an error: {msg}"
+    );
+}
+
+#[test]
 fn an_unknown_or_changed_host_key_is_refused_and_accepting_any_is_explicit() {
     let Some(server) = Sshd::start() else {
         return;

@@ -485,6 +485,23 @@ fn api_faults_are_recorded_on_the_request_and_recovered_from() {
     );
     assert_eq!(failed_runs, 0, "API faults fail requests, not the job");
 
+    // SMT adds fields this client does not read: the data loads, the keys are in the run's record.
+    s.sim.control("/sim/config", r#"{"extra_keys": true}"#);
+    let extra = ask(&mut c, &[E1], "2025-06-01", "2025-06-01");
+    s.run_job();
+    assert_eq!(request(&mut c, extra).0, "fulfilled");
+    assert_replies_loaded_exactly(&mut c, extra);
+    let recorded: serde_json::Value = one(
+        &mut c,
+        "SELECT counts->'unknown_reply_keys' FROM smt.run_log WHERE job_name = 'api' ORDER BY run_id DESC LIMIT 1",
+        &[],
+    );
+    assert_eq!(
+        recorded,
+        serde_json::json!(["dataVersion", "energyData[].UOM"])
+    );
+    s.sim.control("/sim/config", r#"{"extra_keys": false}"#);
+
     // A wrong password: the request waits with why; no secret in what is recorded.
     let wrong = ask(&mut c, &[E2], "2025-07-01", "2025-07-01");
     jobs(&s.db, s.dir.path(), &["run-now", "api"]);

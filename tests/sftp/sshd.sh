@@ -2,16 +2,20 @@
 # A real OpenSSH sshd for the SFTP tests, on a loopback port, run by the unprivileged user (smt)
 # with its own host key: the stand-in for SMT's SFTP site (internal-sftp, key authentication).
 #
-#   tests/sftp/sshd.sh start DIR PORT   make keys and config in DIR (once), start sshd; files in DIR/home
-#   tests/sftp/sshd.sh stop DIR         stop it
+#   tests/sftp/sshd.sh start DIR PORT           make keys and config in DIR (once), start sshd; files in DIR/home
+#   tests/sftp/sshd.sh start-password DIR PORT  the same site with password authentication instead,
+#                                               for the user smtsftp (password in DIR/password)
+#   tests/sftp/sshd.sh stop DIR                 stop it
 #
 # DIR/client_key is the key the site accepts, DIR/other_key one it does not, DIR/known_hosts
 # lists the host key as "[127.0.0.1]:PORT", DIR/wrong_known_hosts lists another key for it.
 # sshd running as an unprivileged user can only log that user in, and by key only (password
-# authentication needs root to read the password database).
+# authentication needs root to read the password database): start-password runs sshd as root,
+# for a user of its own (smtsftp, no shell: internal-sftp only) whose password it sets anew each
+# start, to a random one.
 set -euo pipefail
 SMT_USER=${SMT_USER:-smt}
-cmd=${1:?usage: sshd.sh start DIR PORT | stop DIR}
+cmd=${1:?usage: sshd.sh start|start-password DIR PORT | stop DIR}
 dir=$(realpath -m "${2:?directory}")
 
 as_user() {
@@ -33,8 +37,8 @@ stop() {
 
 case "$cmd" in
   stop) stop; exit 0 ;;
-  start) ;;
-  *) echo "usage: sshd.sh start DIR PORT | stop DIR" >&2; exit 2 ;;
+  start|start-password) ;;
+  *) echo "usage: sshd.sh start|start-password DIR PORT | stop DIR" >&2; exit 2 ;;
 esac
 port=${3:?port}
 command -v /usr/sbin/sshd >/dev/null || { echo "sshd.sh: /usr/sbin/sshd missing (apt-get install openssh-server)" >&2; exit 1; }
@@ -47,6 +51,21 @@ mkdir -p "$dir/home/adhocusage" "$dir/home/EnrollmentReports"
 cp "$dir/client_key.pub" "$dir/authorized_keys"
 echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$dir/host_key.pub")" >"$dir/known_hosts"
 echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$dir/impostor_host_key.pub")" >"$dir/wrong_known_hosts"
+login_user=$SMT_USER
+auth="PasswordAuthentication no
+PubkeyAuthentication yes"
+if [ "$cmd" = start-password ]; then
+  [ "$(id -u)" -eq 0 ] || { echo "sshd.sh: start-password needs root (sshd reads the password database)" >&2; exit 1; }
+  login_user=smtsftp
+  id -u "$login_user" >/dev/null 2>&1 ||
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$login_user"
+  (umask 077; openssl rand -hex 16 >"$dir/password")
+  echo "$login_user:$(cat "$dir/password")" | chpasswd
+  mkdir -p /run/sshd
+  auth="PasswordAuthentication yes
+PubkeyAuthentication no
+ForceCommand internal-sftp"
+fi
 cat >"$dir/sshd_config" <<CONF
 Port $port
 ListenAddress 127.0.0.1
@@ -55,10 +74,9 @@ PidFile $dir/sshd.pid
 AuthorizedKeysFile $dir/authorized_keys
 StrictModes no
 UsePAM no
-PasswordAuthentication no
 KbdInteractiveAuthentication no
-PubkeyAuthentication yes
-AllowUsers $SMT_USER
+$auth
+AllowUsers $login_user
 Subsystem sftp internal-sftp
 LogLevel VERBOSE
 CONF
@@ -70,7 +88,12 @@ fi
 # Keys the worker reads stay the test's (root's) own.
 chmod 600 "$dir/client_key" "$dir/other_key"
 stop
-as_user /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log"
+if [ "$cmd" = start-password ]; then
+  chown root: "$dir/password"
+  /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log"
+else
+  as_user /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log"
+fi
 for _ in $(seq 100); do
   [ -s "$dir/sshd.pid" ] && exit 0
   sleep 0.1

@@ -40,7 +40,9 @@ Values are made from a hash of ESIID, day, channel and revision: the same ask gi
 reply. Test controls (no auth; this is a simulator on loopback only):
 
   POST /sim/config  {"rd_layout": "sequential"|"fixed100", "revision_hours": N,
-                     "generation": true|false, "token_seconds": N}
+                     "generation": true|false, "token_seconds": N, "extra_keys": true|false
+                     (interval replies carry fields no client reads), "data_lag_hours": N,
+                     "agreement_delay_seconds": N, "odr_delay_seconds": N, "odr_cap_per_tdsp": N}
   POST /sim/faults  {"next": ["503", "malformed", "stale_token", "smt_error"], "expire_tokens": true}
   GET  /sim/log     every call received: path, time, status, trans_id, esiid, days, token use
   GET  /sim/odr     every on-demand read: correlationId -> ESIID, meter, status, registeredRead
@@ -449,7 +451,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             day += dt.timedelta(days=1)
         if not entries:
             return self.reply(200, NOT_YET)
-        return self.reply(200, {"trans_id": body["trans_id"], "esiid": esiids[0], "energyData": entries})
+        reply = {"trans_id": body["trans_id"], "esiid": esiids[0], "energyData": entries}
+        if config.get("extra_keys"):
+            # fields a newer SMT might add
+            reply["dataVersion"] = "2"
+            for e in entries:
+                e["UOM"] = "KWH"
+        return self.reply(200, reply)
 
 
 class Server(http.server.ThreadingHTTPServer):

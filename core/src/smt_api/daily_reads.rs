@@ -19,6 +19,17 @@ use crate::smt_csv::daily::DailyRead;
 use crate::time;
 
 /// Every register read of a reply, in order; `requested_esiid` as in
+/// The keys read from a `registeredReads` entry.
+pub const ENTRY_KEYS: &[&str] = &[
+    "readDate",
+    "revisionDate",
+    "RevTS",
+    "startReading",
+    "endReading",
+    "energyDataKwh",
+    "usageKwh",
+];
+
 /// [`super::interval_reads::entries`].
 pub fn entries(
     reply: &Value,

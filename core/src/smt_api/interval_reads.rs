@@ -25,6 +25,9 @@ use crate::record::{
 };
 use crate::time;
 
+/// The keys read from an `energyData` entry.
+pub const ENTRY_KEYS: &[&str] = &["DT", "RevTS", "revisionDate", "RT", "RD"];
+
 /// One entry read: the record (and how its slots were laid out) or why it was rejected.
 pub type EntryResult = Result<(IntervalRecord, SlotLayout), RecordError>;
 

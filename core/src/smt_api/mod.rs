@@ -93,6 +93,46 @@ pub fn field<'a>(v: &'a Value, names: &[&str]) -> Option<&'a Value> {
     })
 }
 
+/// Keys of a reply's own object that every call may carry besides its data.
+const ENVELOPE_KEYS: &[&str] = &[
+    "trans_id",
+    "esiid",
+    "statusCode",
+    "statusReason",
+    "statusMessage",
+    "errorCode",
+    "errorMessage",
+    "message",
+];
+
+/// The keys of a reply this client does not read, as `list` (the reply's own keys) and
+/// `list[].key` (its entries' keys), compared without case: the data of a reply that carries
+/// them is still loaded, and the worker records them, so that a field SMT adds is seen rather
+/// than silently dropped. `list` names the entries' array; `entry_keys` the keys read from each.
+pub fn unknown_keys(reply: &Value, list: &str, entry_keys: &[&str]) -> Vec<String> {
+    let known = |k: &str, names: &[&str]| names.iter().any(|n| n.eq_ignore_ascii_case(k));
+    let mut out = std::collections::BTreeSet::new();
+    for object in reply_objects(reply).unwrap_or_default() {
+        let Some(map) = object.as_object() else {
+            continue;
+        };
+        for (key, value) in map {
+            if key.eq_ignore_ascii_case(list) {
+                for item in value.as_array().into_iter().flatten() {
+                    for k in item.as_object().into_iter().flat_map(|o| o.keys()) {
+                        if !known(k, entry_keys) && !known(k, &["esiid"]) {
+                            out.insert(format!("{list}[].{k}"));
+                        }
+                    }
+                }
+            } else if !known(key, ENVELOPE_KEYS) {
+                out.insert(key.clone());
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
 /// A reply's entry as text for a reject's `raw` (bounded: a reject row is not an archive).
 pub(crate) fn raw_text(v: &Value) -> String {
     let mut s = v.to_string();
@@ -133,6 +173,22 @@ pub(crate) fn kind(v: &Value) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn keys_a_reply_carries_beyond_those_read_are_named() {
+        let reply = serde_json::json!({"trans_id": "t", "esiid": "1", "newFlag": true,
+            "energyData": [{"DT": "x", "RevTS": "y", "RT": "C", "RD": "", "UOM": "KWH"},
+                           {"dt": "x", "rt": "G", "rd": ""}]});
+        assert_eq!(
+            super::unknown_keys(&reply, "energyData", super::interval_reads::ENTRY_KEYS),
+            vec!["energyData[].UOM", "newFlag"]
+        );
+        let plain =
+            serde_json::json!({"registeredReads": [{"readDate": "x", "energyDataKwh": "1"}]});
+        assert!(
+            super::unknown_keys(&plain, "registeredReads", super::daily_reads::ENTRY_KEYS)
+                .is_empty()
+        );
+    }
     use super::*;
     use serde_json::json;
 

@@ -747,6 +747,23 @@ pub struct Sshd {
 impl Sshd {
     /// `None` (after printing why, see [`require_sshd`]) without sshd or root.
     pub fn start() -> Option<Sshd> {
+        Sshd::start_mode("start")
+    }
+
+    /// The same site with password authentication, for the user `smtsftp` (sshd run by root);
+    /// the password in [`Sshd::password`].
+    pub fn start_with_password() -> Option<Sshd> {
+        Sshd::start_mode("start-password")
+    }
+
+    pub fn password(&self) -> String {
+        std::fs::read_to_string(self.path("password"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    fn start_mode(mode: &str) -> Option<Sshd> {
         if !require_sshd() {
             return None;
         }
@@ -759,7 +776,7 @@ impl Sshd {
         };
         let out = Command::new("bash")
             .arg(sshd_script())
-            .arg("start")
+            .arg(mode)
             .arg(server.dir.path())
             .arg(server.port.to_string())
             .output()
