@@ -15,6 +15,7 @@ pub mod replace;
 pub mod schedule;
 pub mod smt_api;
 pub mod smt_csv;
+pub mod smt_soap;
 pub mod stage;
 pub mod storage;
 pub mod test_support;

@@ -862,7 +862,8 @@ COMMENT ON COLUMN smt.file_log.format IS 'Detected format (lse, interval_csv, in
 -- Requests for data made to SMT, and their fate: one row per ask, from smt.request_usage until it
 -- is fulfilled, fails or is cancelled, readable by anyone with smt_reader (smt.request_log).
 -- Today's SMT answers through its JSON API (via 'json', the worker's job kind smt_api); the seeds'
--- SOAP API is another via behind the same rows.
+-- SOAP API (via 'soap', job kind soap_api) answers the same rows, at once with a file or later with
+-- a file on the FTPS site.
 --
 -- States:
 --   queued     asked, not yet sent;
@@ -870,7 +871,7 @@ COMMENT ON COLUMN smt.file_log.format IS 'Detected format (lse, interval_csv, in
 --   waiting    SMT has no data yet ("No data received from the respective TDSP"), a failure a
 --              retry can help (SMT down, a timeout), an on-demand read SMT is still taking, or
 --              the day's on-demand reads for the TDSP used up: tried again from not_before;
---              or SMT accepted it and delivers a file later (correlation_id; not_before infinity);
+--              or SMT accepted it and delivers files later (awaiting_files; not_before infinity);
 --   fulfilled  every reply loaded (file_ids: the files in smt.file that hold them), or the
 --              on-demand read taken (smt.meter_read);
 --   failed     SMT refused it, its reply could not be read, or max_attempts were used up;
@@ -892,7 +893,8 @@ CREATE TABLE smt.request (
     max_attempts   integer NOT NULL DEFAULT 10,
     not_before     timestamptz NOT NULL DEFAULT now(),
     trans_id       text,
-    correlation_id text,
+    correlation_ids text[] NOT NULL DEFAULT '{}',
+    awaiting_files text[] NOT NULL DEFAULT '{}',
     sent_at        timestamptz,
     worker         text,
     claimed_by     text,
@@ -903,7 +905,7 @@ CREATE TABLE smt.request (
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now(),
     fulfilled_at   timestamptz,
-    CONSTRAINT request_via CHECK (via IN ('json')),
+    CONSTRAINT request_via CHECK (via IN ('json', 'soap')),
     CONSTRAINT request_report CHECK (report IN ('interval', 'daily', 'odr')),
     CONSTRAINT request_odr CHECK (report <> 'odr' OR (cardinality(esiids) = 1 AND meter_number IS NOT NULL)),
     CONSTRAINT request_days CHECK (first_day <= last_day),
@@ -915,7 +917,7 @@ CREATE INDEX request_due_idx ON smt.request (not_before) WHERE state IN ('queued
 CREATE INDEX request_odr_sent_idx ON smt.request (sent_at) WHERE report = 'odr';
 COMMENT ON TABLE smt.request IS 'Requests for data made to SMT, one row per ask (smt.request_usage), with their fate. Read smt.request_log; the worker changes rows only through the smt.request_* worker functions.';
 COMMENT ON COLUMN smt.request.request_id IS 'Identifier of the request, as smt.request_usage returned it.';
-COMMENT ON COLUMN smt.request.via IS 'Which SMT interface sends it: json (today''s JSON API, job kind smt_api).';
+COMMENT ON COLUMN smt.request.via IS 'Which SMT interface sends it: json (today''s JSON API, job kind smt_api) or soap (the seeds'' SOAP ad hoc usage API, job kind soap_api).';
 COMMENT ON COLUMN smt.request.report IS 'What is asked for: interval (15-minute reads, into smt.interval_day) or daily (daily meter reads, into smt.daily_read), loaded with replacement semantics like any file; odr (an on-demand read of the meter''s register now, into smt.meter_read).';
 COMMENT ON COLUMN smt.request.esiids IS 'The ESIIDs asked for, normalized, each once (up to 50,000, SMT''s limit per request; one for odr).';
 COMMENT ON COLUMN smt.request.meter_number IS 'For odr: the meter number SMT asks for with the ESIID; NULL otherwise.';
@@ -926,7 +928,8 @@ COMMENT ON COLUMN smt.request.attempts IS 'Times a worker has taken it up.';
 COMMENT ON COLUMN smt.request.max_attempts IS 'Attempts after which a request that keeps failing in a retryable way is failed.';
 COMMENT ON COLUMN smt.request.not_before IS 'When it may be sent (again).';
 COMMENT ON COLUMN smt.request.trans_id IS 'The trans_id sent with the last attempt''s calls (smt-<request_id>-<attempt>), to find them in SMT''s records.';
-COMMENT ON COLUMN smt.request.correlation_id IS 'SMT''s correlationId, for a request SMT answers later (a file, or an on-demand read polled for).';
+COMMENT ON COLUMN smt.request.correlation_ids IS 'SMT''s correlationIds: of each call SMT answers later with a file, or of an on-demand read polled for.';
+COMMENT ON COLUMN smt.request.awaiting_files IS 'While waiting for files SMT delivers later: what the name of each still to come carries (a correlationId, or the name SMT gave); a delivery loaded whose name carries one fulfils that part (smt._fulfil_by_delivery).';
 COMMENT ON COLUMN smt.request.sent_at IS 'For odr: when it was sent to SMT (counted against the day''s on-demand reads of its TDSP).';
 COMMENT ON COLUMN smt.request.worker IS 'The worker (host:pid) that last took it up.';
 COMMENT ON COLUMN smt.request.claimed_by IS 'The login role of that worker.';
@@ -942,7 +945,8 @@ SELECT pg_catalog.pg_extension_config_dump('smt.request', '');
 SELECT pg_catalog.pg_extension_config_dump('smt.request_request_id_seq', '');
 
 INSERT INTO smt.job_kind (kind, description, builtin) VALUES
-    ('smt_api', 'Sends the due requests of smt.request (via json) through today''s SMT JSON API (JWT bearer token) and loads every reply like a delivered file. params: source (the name of an [smt_api.NAME] section in the worker''s config file, which holds the API''s address, the service id, the environment variable holding its password, and the DUNS).', true);
+    ('smt_api', 'Sends the due requests of smt.request (via json) through today''s SMT JSON API (JWT bearer token) and loads every reply like a delivered file. params: source (the name of an [smt_api.NAME] section in the worker''s config file, which holds the API''s address, the service id, the environment variable holding its password, and the DUNS).', true),
+    ('soap_api', 'Sends the due requests of smt.request (via soap) through the seeds'' SMT SOAP ad hoc usage API (mutual TLS, WS-Security UsernameToken), split into calls within SMT''s limits: a file answered at once is fetched and loaded, a correlationId answered waits for its file on the FTPS site (loaded by an ftps_fetch job). params: source (the name of a [soap_api.NAME] section in the worker''s config file, which holds the endpoint, the client certificate, the user and the environment variable holding its password).', true);
 
 -- ---------------------------------------------------------------------------------------------
 -- Asking (with the caller's own privileges: INSERT on smt.request, smt_admin's).
@@ -962,11 +966,11 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'SELECT smt.request_usage(ARRAY[''10443720000000001''], ''interval'', date ''2025-09-01'', date ''2025-09-30'');';
     END IF;
-    IF chosen <> 'json' THEN
+    IF chosen NOT IN ('json', 'soap') THEN
         RAISE EXCEPTION 'smt.request_usage: requests via % are not supported', chosen
             USING ERRCODE = 'feature_not_supported',
-                  DETAIL = 'Today''s SMT answers through its JSON API (via ''json'').',
-                  HINT = 'Leave via NULL, or pass ''json''.';
+                  DETAIL = 'Today''s SMT answers through its JSON API (via ''json''); the seeds'' SMT through its SOAP API (via ''soap'').',
+                  HINT = 'Leave via NULL (the setting smt.request_via, else json), or pass ''json'' or ''soap''.';
     END IF;
     IF report NOT IN ('interval', 'daily') THEN
         RAISE EXCEPTION 'smt.request_usage: report % is not one that can be requested', report
@@ -998,7 +1002,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION smt.request_usage(text[], text, date, date, text) IS
-'Asks SMT for the 15-minute data (report ''interval'') or the daily meter reads (''daily'') of ESIIDs over operating days first_day to last_day; returns the request''s id. The smt worker (job kind smt_api) sends it and loads the replies like any file; smt.request_log shows its fate. via: json (default, or the setting smt.request_via). Checked before anything is sent: valid ESIIDs (1 to 50,000), days within the last 48 months up to today.';
+'Asks SMT for the 15-minute data (report ''interval'') or the daily meter reads (''daily'') of ESIIDs over operating days first_day to last_day; returns the request''s id. The smt worker sends it and loads the replies like any file; smt.request_log shows its fate. via: json (today''s JSON API, job kind smt_api) or soap (the seeds'' SOAP API, job kind soap_api, which splits it into calls within SMT''s limits); default the setting smt.request_via, else json. Checked before anything is sent: valid ESIIDs (1 to 50,000), days within the last 48 months up to today.';
 
 CREATE FUNCTION smt.request_meter_read(esiid text, meter_number text DEFAULT NULL, via text DEFAULT NULL)
 RETURNS bigint
@@ -1147,38 +1151,77 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 BEGIN
     UPDATE smt.request r
-       SET state = 'waiting', correlation_id = request_accepted.correlation_id, lease_until = NULL,
+       SET state = 'waiting', correlation_ids = ARRAY[request_accepted.correlation_id], lease_until = NULL,
            last_error = NULL, updated_at = now(),
-           not_before = CASE WHEN request_accepted.poll_after IS NULL THEN 'infinity'
-                             ELSE now() + greatest(request_accepted.poll_after, interval '0') END
+           not_before = now() + greatest(coalesce(request_accepted.poll_after, interval '0'), interval '0')
      WHERE r.request_id = request_accepted.request_id AND r.worker = request_accepted.worker
        AND r.claimed_by = session_user AND r.state = 'sent';
     RETURN FOUND;
 END
 $$;
 COMMENT ON FUNCTION smt.request_accepted(bigint, text, text, interval) IS
-'Records that SMT accepted a request this worker holds under correlation_id and answers it later: the request waits poll_after before it is polled again (an on-demand read), or, with poll_after NULL, for a delivery whose name carries correlation_id (deliveryMode FTP; see smt._fulfil_by_delivery). False when it is not theirs.';
+'Records that SMT accepted an on-demand read this worker holds under correlation_id: the request waits poll_after before it is polled. False when it is not theirs.';
 
--- A delivery just loaded whose name carries the correlationId of a request waiting for its file
--- fulfils that request (called by smt.delivery_loaded).
+CREATE FUNCTION smt.request_awaiting_files(request_id bigint, worker text, correlation_ids text[], awaiting text[],
+                                           file_ids bigint[])
+RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    r smt.request;
+    still text[] := ARRAY(SELECT DISTINCT a FROM unnest(coalesce(request_awaiting_files.awaiting, '{}')) a
+                           WHERE nullif(btrim(a), '') IS NOT NULL ORDER BY a);
+BEGIN
+    IF EXISTS (SELECT FROM unnest(still) a WHERE length(a) < 4) THEN
+        RAISE EXCEPTION 'smt.request_awaiting_files: % is too short to find in a file name', still
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE smt.request q
+       SET state = CASE WHEN cardinality(still) = 0 THEN 'fulfilled' ELSE 'waiting' END,
+           correlation_ids = ARRAY(SELECT DISTINCT c FROM unnest(coalesce(request_awaiting_files.correlation_ids, '{}')) c
+                                    WHERE c IS NOT NULL ORDER BY c),
+           awaiting_files = still, lease_until = NULL, last_error = NULL, updated_at = now(),
+           not_before = CASE WHEN cardinality(still) = 0 THEN q.not_before ELSE 'infinity' END,
+           fulfilled_at = CASE WHEN cardinality(still) = 0 THEN now() END,
+           file_ids = ARRAY(SELECT DISTINCT f FROM unnest(q.file_ids || coalesce(request_awaiting_files.file_ids, '{}')) f
+                             WHERE f IS NOT NULL ORDER BY f)
+     WHERE q.request_id = request_awaiting_files.request_id AND q.worker = request_awaiting_files.worker
+       AND q.claimed_by = session_user AND q.state = 'sent'
+    RETURNING q.* INTO r;
+    RETURN CASE WHEN FOUND THEN r.state END;
+END
+$$;
+COMMENT ON FUNCTION smt.request_awaiting_files(bigint, text, text[], text[], bigint[]) IS
+'Records what SMT answered a request this worker holds: the files already loaded (file_ids), SMT''s correlationIds, and what the names of the files it delivers later carry (awaiting: correlationIds, or names SMT gave). The request waits for those deliveries (smt._fulfil_by_delivery), or is fulfilled when none is to come. Returns the new state, or NULL when it is not theirs.';
+
+-- A delivery just loaded whose name carries what a request waits for fulfils that part of it
+-- (called by smt.delivery_loaded); the request is fulfilled when nothing is left to come.
 CREATE FUNCTION smt._fulfil_by_delivery(remote_file_id bigint) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     fulfilled integer;
 BEGIN
+    WITH delivered AS (
+        SELECT q.request_id, r.file_ids,
+               ARRAY(SELECT a FROM unnest(q.awaiting_files) a WHERE strpos(r.name, a) = 0 ORDER BY a) AS still
+          FROM smt.request q
+          JOIN smt.remote_file r ON r.remote_file_id = _fulfil_by_delivery.remote_file_id AND r.state = 'loaded'
+         WHERE q.state = 'waiting' AND q.report IN ('interval', 'daily')
+           AND EXISTS (SELECT FROM unnest(q.awaiting_files) a WHERE length(a) >= 4 AND strpos(r.name, a) > 0)
+           FOR UPDATE OF q
+    )
     UPDATE smt.request q
-       SET state = 'fulfilled', fulfilled_at = now(), updated_at = now(), last_error = NULL,
-           file_ids = ARRAY(SELECT DISTINCT f FROM unnest(q.file_ids || r.file_ids) f WHERE f IS NOT NULL ORDER BY f)
-      FROM smt.remote_file r
-     WHERE r.remote_file_id = _fulfil_by_delivery.remote_file_id AND r.state = 'loaded'
-       AND q.report IN ('interval', 'daily')
-       AND q.state = 'waiting' AND q.correlation_id IS NOT NULL AND length(q.correlation_id) >= 4
-       AND strpos(r.name, q.correlation_id) > 0;
+       SET awaiting_files = d.still, updated_at = now(), last_error = NULL,
+           state = CASE WHEN cardinality(d.still) = 0 THEN 'fulfilled' ELSE 'waiting' END,
+           fulfilled_at = CASE WHEN cardinality(d.still) = 0 THEN now() END,
+           file_ids = ARRAY(SELECT DISTINCT f FROM unnest(q.file_ids || d.file_ids) f WHERE f IS NOT NULL ORDER BY f)
+      FROM delivered d
+     WHERE q.request_id = d.request_id;
     GET DIAGNOSTICS fulfilled = ROW_COUNT;
     RETURN fulfilled;
 END
 $$;
-COMMENT ON FUNCTION smt._fulfil_by_delivery(bigint) IS 'Marks fulfilled, with the delivery''s files, every request waiting for a file whose correlationId the loaded delivery''s name carries; returns how many. Internal to smt.delivery_loaded.';
+COMMENT ON FUNCTION smt._fulfil_by_delivery(bigint) IS 'Adds a loaded delivery''s files to every request waiting for a file whose name it carries (a correlationId, or the name SMT gave), and marks fulfilled those with nothing left to come; returns how many requests it changed. Internal to smt.delivery_loaded.';
 
 CREATE FUNCTION smt.request_failed(request_id bigint, worker text, error text) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -1285,7 +1328,7 @@ COMMENT ON FUNCTION smt.request_read_received(bigint, text, numeric, timestamptz
 CREATE VIEW smt.request_log WITH (security_invoker = true) AS
 SELECT r.request_id, r.via, r.report, cardinality(r.esiids) AS esiid_count, r.esiids, r.meter_number,
        r.first_day, r.last_day, r.state, r.attempts, r.not_before, r.last_error, r.trans_id,
-       r.correlation_id, cardinality(r.file_ids) AS files, r.file_ids, r.requested_by,
+       r.correlation_ids, r.awaiting_files, cardinality(r.file_ids) AS files, r.file_ids, r.requested_by,
        r.created_at, r.fulfilled_at,
        r.state IN ('queued', 'sent', 'waiting')
            AND r.created_at < now() - coalesce(nullif(current_setting('smt.request_overdue_after', true), '')::interval,
@@ -1293,7 +1336,7 @@ SELECT r.request_id, r.via, r.report, cardinality(r.esiids) AS esiid_count, r.es
   FROM smt.request r;
 COMMENT ON VIEW smt.request_log IS 'Every request made to SMT and its fate, newest last; overdue flags the ones still unfulfilled after the setting smt.request_overdue_after (default 2 days).';
 COMMENT ON COLUMN smt.request_log.request_id IS 'Identifier of the request.';
-COMMENT ON COLUMN smt.request_log.via IS 'SMT interface that sends it (json).';
+COMMENT ON COLUMN smt.request_log.via IS 'SMT interface that sends it (json or soap).';
 COMMENT ON COLUMN smt.request_log.report IS 'What is asked for (interval, daily, or odr: an on-demand read).';
 COMMENT ON COLUMN smt.request_log.esiid_count IS 'How many ESIIDs it asks for.';
 COMMENT ON COLUMN smt.request_log.esiids IS 'The ESIIDs it asks for.';
@@ -1305,7 +1348,8 @@ COMMENT ON COLUMN smt.request_log.attempts IS 'Times a worker took it up.';
 COMMENT ON COLUMN smt.request_log.not_before IS 'When it is sent (again), while queued or waiting.';
 COMMENT ON COLUMN smt.request_log.last_error IS 'SMT''s words or the failure of the last attempt.';
 COMMENT ON COLUMN smt.request_log.trans_id IS 'trans_id of the last attempt''s calls.';
-COMMENT ON COLUMN smt.request_log.correlation_id IS 'SMT''s correlationId, for an answer that comes later as a file.';
+COMMENT ON COLUMN smt.request_log.correlation_ids IS 'SMT''s correlationIds, for answers that come later (files, an on-demand read).';
+COMMENT ON COLUMN smt.request_log.awaiting_files IS 'What the names of the files still to come carry (correlationIds, or names SMT gave).';
 COMMENT ON COLUMN smt.request_log.files IS 'How many files its replies were loaded as.';
 COMMENT ON COLUMN smt.request_log.file_ids IS 'Those files (smt.file, smt.file_log).';
 COMMENT ON COLUMN smt.request_log.requested_by IS 'Login role that asked.';
@@ -1316,7 +1360,7 @@ COMMENT ON COLUMN smt.request_log.overdue IS 'Still not done after smt.request_o
 -- 9. SFTP sites (SMT's delivery since 2025-09-13): job kind sftp_fetch.
 INSERT INTO smt.job_kind (kind, description, builtin) VALUES
     ('sftp_fetch', 'Lists an SMT SFTP site (SMT''s delivery since 2025-09-13; host key checked against the worker''s known_hosts), downloads every file not fetched before (resuming a broken download), decrypts, unzips and loads it. params: source (the name of an [sftp.NAME] site in the worker''s config file, which holds host, user, key or password and known_hosts), dirs (remote directories, default ["/adhocusage", "/EnrollmentReports"]).', true);
-COMMENT ON COLUMN smt.job.kind IS 'What the job does: a row of smt.job_kind (sftp_fetch or ftps_fetch: download from an SMT SFTP or FTPS site and load; import_dir: load files from a local directory; smt_api: send requests through SMT''s JSON API).';
+COMMENT ON COLUMN smt.job.kind IS 'What the job does: a row of smt.job_kind (sftp_fetch or ftps_fetch: download from an SMT SFTP or FTPS site and load; import_dir: load files from a local directory; smt_api: send requests through SMT''s JSON API; soap_api: through the seeds'' SMT SOAP API).';
 
 -- 10. Daily meter reads (smt.daily_read, with their history), loaded by smt.load.
 CREATE FUNCTION smt."_daily_records"(
@@ -1906,6 +1950,7 @@ REVOKE EXECUTE ON FUNCTION smt.request_claim(text, text, interval),
     smt.request_progress(bigint, text, interval, bigint[]), smt.request_fulfilled(bigint, text, bigint[]),
     smt.request_retry(bigint, text, text, interval), smt.request_failed(bigint, text, text),
     smt.request_accepted(bigint, text, text, interval), smt._fulfil_by_delivery(bigint),
+    smt.request_awaiting_files(bigint, text, text[], text[], bigint[]),
     smt.request_odr_quota(bigint, text, integer),
     smt.request_read_received(bigint, text, numeric, timestamptz, text, text),
     smt.request_usage(text[], text, date, date, text), smt.request_meter_read(text, text, text),
@@ -1914,6 +1959,7 @@ GRANT EXECUTE ON FUNCTION smt.request_claim(text, text, interval),
     smt.request_progress(bigint, text, interval, bigint[]), smt.request_fulfilled(bigint, text, bigint[]),
     smt.request_retry(bigint, text, text, interval), smt.request_failed(bigint, text, text),
     smt.request_accepted(bigint, text, text, interval), smt.request_odr_quota(bigint, text, integer),
+    smt.request_awaiting_files(bigint, text, text[], text[], bigint[]),
     smt.request_read_received(bigint, text, numeric, timestamptz, text, text) TO smt_loader;
 GRANT EXECUTE ON FUNCTION smt.request_usage(text[], text, date, date, text), smt.request_meter_read(text, text, text),
     smt.request_cancel(bigint) TO smt_admin;

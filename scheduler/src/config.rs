@@ -60,6 +60,18 @@
 //! # reading_type = "C"                             # C consumption (default); "A" both (not confirmed)
 //! # version = "L"                                  # L latest (default), A all versions
 //! # not_yet_retry_minutes = 120                    # when SMT has no data yet
+//!
+//! [soap_api.smt-soap]                              # the seeds' SMT SOAP API, for soap_api jobs
+//! url = "https://services.smartmetertexas.example/meterusage"
+//! user_id = "REPUSER"                              # userId in the request
+//! user_type = "REP"                                # userType (default REP)
+//! username = "REP_SYSTEM_ACCOUNT"                  # the WS-Security UsernameToken's Username
+//! password_env = "SMT_SOAP_PASSWORD"               # its password, if SMT gave one
+//! client_cert = "/etc/smt/api-client.pem"          # mutual TLS
+//! client_key = "/etc/smt/api-client.key"
+//! ca_file = "/etc/smt/api-ca.pem"
+//! # file_url_via = "https"                         # a file URL answered at once: fetched over HTTPS
+//! #                                                # (default) or "ftps": it lands on the FTPS site
 //! ```
 
 use std::collections::BTreeMap;
@@ -107,6 +119,9 @@ pub struct Config {
     /// SMT JSON API accounts by name: what an smt_api job's `source` names.
     #[serde(default)]
     pub smt_api: BTreeMap<String, SmtApiSite>,
+    /// SMT SOAP API accounts by name: what a soap_api job's `source` names.
+    #[serde(default)]
+    pub soap_api: BTreeMap<String, SoapApiSite>,
 }
 
 impl Default for Config {
@@ -123,6 +138,7 @@ impl Default for Config {
             import_dirs: BTreeMap::new(),
             sftp: BTreeMap::new(),
             smt_api: BTreeMap::new(),
+            soap_api: BTreeMap::new(),
         }
     }
 }
@@ -287,6 +303,68 @@ pub struct SmtApiSite {
     pub odr_poll_seconds: u64,
     /// Where this account's replies are kept as files; default: `<download_dir>/<source>`.
     pub download_dir: Option<PathBuf>,
+}
+
+/// An account of the seeds' SMT SOAP ad hoc usage API (`[soap_api.NAME]`).
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct SoapApiSite {
+    /// The endpoint requests are POSTed to.
+    pub url: String,
+    /// `userId` of each request.
+    pub user_id: String,
+    /// `userType` of each request: REP, CSP, RES.
+    #[serde(default = "default_soap_user_type")]
+    pub user_type: String,
+    /// The WS-Security UsernameToken's Username.
+    pub username: String,
+    /// Environment variable holding the UsernameToken's password, when SMT gave the account one.
+    pub password_env: Option<String>,
+    /// Client certificate and key (PEM) for mutual TLS, as SMT issued them.
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    /// Environment variable holding a bearer token sent instead of (or beside) the client
+    /// certificate (SMT's SOAP calls took JWTs after 2025; not confirmed in detail).
+    pub bearer_token_env: Option<String>,
+    /// PEM file of the CA(s) the server certificate must chain to; none: the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Accept any server certificate. Only for tests and emergencies; logged at warn.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+    /// Least time between two calls.
+    #[serde(default = "default_min_interval_ms")]
+    pub min_interval_ms: u64,
+    /// `reportFormat`: CSV (default) or LSE.
+    #[serde(default = "default_subscription_format")]
+    pub report_format: String,
+    /// How a file URL answered at once is had: `https` (GET from the endpoint's server, or
+    /// `file_url_base`, with the same TLS identity; default) or `ftps` (SMT puts the file on the
+    /// FTPS site, where an ftps_fetch job loads it: the request waits for a delivery of its name).
+    #[serde(default = "default_file_url_via")]
+    pub file_url_via: String,
+    /// Scheme, host and port file URLs are relative to; default the endpoint's.
+    pub file_url_base: Option<String>,
+    /// Where this account's files are kept; default: `<download_dir>/<source>`.
+    pub download_dir: Option<PathBuf>,
+}
+
+impl SoapApiSite {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_seconds.max(1))
+    }
+
+    pub fn min_interval(&self) -> Duration {
+        Duration::from_millis(self.min_interval_ms)
+    }
+}
+
+fn default_soap_user_type() -> String {
+    "REP".into()
+}
+fn default_file_url_via() -> String {
+    "https".into()
 }
 
 /// How active meters are kept current (`[smt_api.NAME] keep_current`).
@@ -458,6 +536,7 @@ pub const CONFIG_DOC: &[TableDoc] = &[
             key("import_dirs", "the [import_dirs] table"),
             key("sftp", "the [sftp.NAME] tables"),
             key("smt_api", "the [smt_api.NAME] tables"),
+            key("soap_api", "the [soap_api.NAME] tables"),
         ],
     },
     TableDoc {
@@ -648,6 +727,51 @@ pub const CONFIG_DOC: &[TableDoc] = &[
         ],
     },
     TableDoc {
+        table: "[soap_api.NAME]",
+        about: "an account of the seeds' SMT SOAP ad hoc usage API, named by soap_api jobs \
+                ({\"source\": \"NAME\"})",
+        keys: &[
+            key("url", "the endpoint requests are POSTed to (required)"),
+            key("user_id", "userId of each request (required)"),
+            key("user_type", "userType: REP (default), CSP or RES"),
+            key("username", "the WS-Security UsernameToken's Username (required)"),
+            key(
+                "password_env",
+                "environment variable holding the UsernameToken's password, if any",
+            ),
+            key("client_cert", "PEM client certificate for mutual TLS"),
+            key("client_key", "PEM key of client_cert"),
+            key(
+                "bearer_token_env",
+                "environment variable holding a bearer token to send (not confirmed by SMT)",
+            ),
+            key(
+                "ca_file",
+                "PEM CA(s) the server certificate must chain to (default: the system's roots)",
+            ),
+            key(
+                "insecure_skip_verify",
+                "accept any server certificate (never in production; logged at warn)",
+            ),
+            key("timeout_seconds", "per-call timeout (default 60)"),
+            key("min_interval_ms", "least time between two calls (default 1000)"),
+            key("report_format", "reportFormat: CSV (default) or LSE"),
+            key(
+                "file_url_via",
+                "a file URL answered at once: \"https\" (fetched, default) or \"ftps\" (it lands \
+                 on the FTPS site; an ftps_fetch job loads it)",
+            ),
+            key(
+                "file_url_base",
+                "scheme, host and port file URLs are relative to (default: the endpoint's)",
+            ),
+            key(
+                "download_dir",
+                "where this account's files are kept (default: <download_dir>/<source>)",
+            ),
+        ],
+    },
+    TableDoc {
         table: "[import_dirs]",
         about: "NAME = \"/path\": local directories, named by import_dir jobs ({\"source\": \"NAME\"})",
         keys: &[],
@@ -752,6 +876,15 @@ impl Config {
                 );
             }
         }
+        for (name, site) in &config.soap_api {
+            if site.insecure_skip_verify {
+                tracing::warn!(
+                    site = %name,
+                    server = %site.url,
+                    "[soap_api.{name}] insecure_skip_verify = true: the server certificate is NOT verified"
+                );
+            }
+        }
         for (name, site) in &config.ftps {
             if site.insecure_skip_verify {
                 tracing::warn!(
@@ -834,6 +967,7 @@ mod tests {
             ("[ftps.NAME]", struct_fields::<FtpsSite>()),
             ("[sftp.NAME]", struct_fields::<SftpSite>()),
             ("[smt_api.NAME]", struct_fields::<SmtApiSite>()),
+            ("[soap_api.NAME]", struct_fields::<SoapApiSite>()),
         ] {
             assert!(!fields.is_empty(), "{table}: no fields read");
             let mut fields = fields.to_vec();

@@ -21,6 +21,7 @@ pub mod odr;
 pub mod pgp;
 pub mod requests;
 pub mod smt_api;
+pub mod soap_api;
 pub mod sources;
 pub mod staging;
 pub mod text;

@@ -10,6 +10,7 @@ use anyhow::Result;
 use smt_core::smt_api::odr::OdrStatus;
 use tokio_postgres::Client;
 
+use crate::config::SmtApiSite;
 use crate::requests::{failed, give_up_or_wait, retry, Account, Fate, Request};
 use crate::smt_api::ApiClient;
 
@@ -20,13 +21,14 @@ const POLL_MAX_DELAY: Duration = Duration::from_secs(30 * 60);
 pub(crate) async fn process(
     work: &Client,
     client: &mut ApiClient,
+    site: &SmtApiSite,
     ctx: &Account<'_>,
     r: &Request,
 ) -> Result<Fate> {
     let (Some(esiid), Some(meter)) = (r.esiids.first(), r.meter_number.as_deref()) else {
         failed(
             work,
-            ctx,
+            ctx.worker,
             r,
             "an on-demand read needs one ESIID and its meter number",
         )
@@ -35,14 +37,14 @@ pub(crate) async fn process(
     };
     let poll_after = crate::jobs::backoff(
         r.attempts.max(1) as u32,
-        ctx.site.odr_first_poll(),
+        site.odr_first_poll(),
         POLL_MAX_DELAY,
     );
     let Some(correlation_id) = r.correlation_id.as_deref() else {
         let allowed: bool = work
             .query_one(
                 "SELECT smt.request_odr_quota($1, $2, $3)",
-                &[&r.request_id, &ctx.worker, &ctx.site.odr_daily_limit],
+                &[&r.request_id, &ctx.worker, &site.odr_daily_limit],
             )
             .await?
             .try_get(0)?;
@@ -58,7 +60,7 @@ pub(crate) async fn process(
                 tracing::info!(request = r.request_id, %correlation_id, "on-demand read sent");
                 accepted(work, ctx, r, &correlation_id, poll_after).await
             }
-            Err(e) => give_up_or_wait(work, ctx, r, &e).await,
+            Err(e) => give_up_or_wait(work, site, ctx, r, &e).await,
         };
     };
     match client
@@ -92,7 +94,7 @@ pub(crate) async fn process(
                 "SMT's on-demand read ended {status}{}",
                 reason.map(|w| format!(": {w}")).unwrap_or_default()
             );
-            failed(work, ctx, r, &error).await?;
+            failed(work, ctx.worker, r, &error).await?;
             Ok(Fate::Failed)
         }
         Ok(OdrStatus::Pending {
@@ -111,9 +113,9 @@ pub(crate) async fn process(
             if !known {
                 tracing::warn!(request = r.request_id, "{note}");
             }
-            retry(work, ctx, r, &note, poll_after).await
+            retry(work, ctx.worker, r, &note, poll_after).await
         }
-        Err(e) => give_up_or_wait(work, ctx, r, &e).await,
+        Err(e) => give_up_or_wait(work, site, ctx, r, &e).await,
     }
 }
 

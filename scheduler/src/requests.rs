@@ -66,13 +66,14 @@ pub struct Request {
     pub last_day: NaiveDate,
     pub attempts: i32,
     pub trans_id: String,
-    /// For an on-demand read: the meter number, and SMT's correlationId once it was sent.
+    /// For an on-demand read: the meter number, and SMT's correlationId once it was sent (the
+    /// first of `correlation_ids`).
     pub meter_number: Option<String>,
     pub correlation_id: Option<String>,
 }
 
 impl Request {
-    fn from_row(row: &Row) -> Result<Request> {
+    pub(crate) fn from_row(row: &Row) -> Result<Request> {
         Ok(Request {
             request_id: row.try_get("request_id")?,
             report: row.try_get("report")?,
@@ -82,7 +83,10 @@ impl Request {
             attempts: row.try_get("attempts")?,
             trans_id: row.try_get("trans_id")?,
             meter_number: row.try_get("meter_number")?,
-            correlation_id: row.try_get("correlation_id")?,
+            correlation_id: row
+                .try_get::<_, Vec<String>>("correlation_ids")?
+                .into_iter()
+                .next(),
         })
     }
 }
@@ -107,11 +111,7 @@ pub async fn run(
     let site = settings.smt_api_site(&p.source)?;
     let mut client = ApiClient::new(&p.source, site)?;
     let source = format!("smt-api://{}", p.source);
-    let download_dir = site
-        .download_dir
-        .clone()
-        .unwrap_or_else(|| settings.download_dir.join(sources::safe(&source)));
-    sources::private_dir(&download_dir)?;
+    let download_dir = files_dir(settings, site.download_dir.as_deref(), &source)?;
     let worker = crate::jobs::worker_id();
     // Enrolled meters first: their agreement steps (an activation requests a year of history),
     // then each active meter's new days; then every due request.
@@ -126,7 +126,6 @@ pub async fn run(
     let mut fates = Vec::new();
     let mut loads = Vec::new();
     let ctx = Account {
-        site,
         source: &source,
         download_dir: &download_dir,
         settings,
@@ -137,20 +136,16 @@ pub async fn run(
         let Some(request) = claim(work, &worker).await? else {
             break;
         };
-        let (fate, outcomes) = process(work, &mut client, &ctx, &request).await?;
+        let (fate, outcomes) = process(work, &mut client, site, &ctx, &request).await?;
         tracing::info!(request = request.request_id, ?fate, "SMT API request");
         fates.push(fate);
         loads.extend(outcomes);
     }
-    let count = |f: Fate| fates.iter().filter(|&&x| x == f).count();
     Ok(sources::summarize(
         &loads,
-        json!({
-            "requests": fates.len(),
-            "fulfilled": count(Fate::Fulfilled),
-            "waiting": count(Fate::Waiting),
-            "failed": count(Fate::Failed),
-            "lost": count(Fate::Lost),
+        with_fates(
+            &fates,
+            json!({
             "api_calls": client.calls(),
             "agreements_sent": meters.sent,
             "agreements_active": meters.activated,
@@ -161,13 +156,44 @@ pub async fn run(
             "unsubscribed": subscriptions.unsubscribed,
             "subscription_errors": subscriptions.errors,
             "unknown_reply_keys": ctx.unknown_keys.into_inner(),
-        }),
+            }),
+        ),
     ))
+}
+
+/// `extra` (a JSON object) with how many requests a run took up and what became of them.
+pub(crate) fn with_fates(fates: &[Fate], mut extra: serde_json::Value) -> serde_json::Value {
+    let count = |f: Fate| fates.iter().filter(|&&x| x == f).count();
+    if let Some(object) = extra.as_object_mut() {
+        for (key, n) in [
+            ("requests", fates.len()),
+            ("fulfilled", count(Fate::Fulfilled)),
+            ("waiting", count(Fate::Waiting)),
+            ("failed", count(Fate::Failed)),
+            ("lost", count(Fate::Lost)),
+        ] {
+            object.insert(key.into(), json!(n));
+        }
+    }
+    extra
+}
+
+/// Where an account's files are kept (its `download_dir`, else `<download_dir>/<source>`),
+/// made private.
+pub(crate) fn files_dir(
+    settings: &Settings,
+    configured: Option<&Path>,
+    source: &str,
+) -> Result<std::path::PathBuf> {
+    let dir = configured
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| settings.download_dir.join(sources::safe(source)));
+    sources::private_dir(&dir)?;
+    Ok(dir)
 }
 
 /// The account a run sends requests through, and where its replies go.
 pub(crate) struct Account<'a> {
-    pub site: &'a SmtApiSite,
     pub source: &'a str,
     pub download_dir: &'a Path,
     pub settings: &'a Settings,
@@ -191,31 +217,32 @@ async fn claim(work: &Client, worker: &str) -> Result<Option<Request>> {
 async fn process(
     work: &mut Client,
     client: &mut ApiClient,
+    site: &SmtApiSite,
     ctx: &Account<'_>,
     r: &Request,
 ) -> Result<(Fate, Vec<DeliveryOutcome>)> {
     if r.report == "odr" {
-        return Ok((crate::odr::process(work, client, ctx, r).await?, Vec::new()));
+        return Ok((
+            crate::odr::process(work, client, site, ctx, r).await?,
+            Vec::new(),
+        ));
     }
     let Some(report) = smt_api::Report::named(&r.report) else {
         let error = format!("this worker cannot ask SMT for report {:?}", r.report);
-        failed(work, ctx, r, &error).await?;
+        failed(work, ctx.worker, r, &error).await?;
         return Ok((Fate::Failed, Vec::new()));
     };
-    if report == smt_api::Report::Interval && ctx.site.delivery_mode.eq_ignore_ascii_case("FTP") {
-        return Ok((by_file(work, client, ctx, r).await?, Vec::new()));
+    if report == smt_api::Report::Interval && site.delivery_mode.eq_ignore_ascii_case("FTP") {
+        return Ok((by_file(work, client, site, ctx, r).await?, Vec::new()));
     }
     let mut file_ids: Vec<i64> = Vec::new();
     let mut outcomes = Vec::new();
-    for (esiid, first, last) in smt_api::windows(
-        &r.esiids,
-        r.first_day,
-        r.last_day,
-        ctx.site.max_days_per_call,
-    ) {
+    for (esiid, first, last) in
+        smt_api::windows(&r.esiids, r.first_day, r.last_day, site.max_days_per_call)
+    {
         let reply = match client.reads(report, &r.trans_id, &esiid, first, last).await {
             Ok(reply) => reply,
-            Err(e) => return Ok((give_up_or_wait(work, ctx, r, &e).await?, outcomes)),
+            Err(e) => return Ok((give_up_or_wait(work, site, ctx, r, &e).await?, outcomes)),
         };
         let unknown = report.unknown_keys(&reply);
         if !unknown.is_empty() {
@@ -235,44 +262,15 @@ async fn process(
             last,
             &hex(&Sha256::digest(&reply))[..16]
         );
-        let path = ctx.download_dir.join(&name);
-        write_file(&path, &reply).await?;
-        let delivery = sources::delivery_imported(
-            work,
-            &LocalFile {
-                source: ctx.source,
-                directory: &ctx.download_dir.display().to_string(),
-                name: &name,
-                size_bytes: reply.len() as i64,
-                modified_at: Some(Utc::now()),
-                local_path: &path.display().to_string(),
-            },
-            true,
-        )
-        .await?;
-        let outcome =
-            sources::load_delivery(work, delivery.remote_file_id, &path, &name, ctx.settings)
-                .await?;
+        let outcome = load_reply(work, ctx, &name, &reply).await?;
         if let Some(why) = &outcome.quarantined {
             let error = format!("the reply for {esiid} {first}..{last} could not be loaded: {why}");
-            failed(work, ctx, r, &error).await?;
+            failed(work, ctx.worker, r, &error).await?;
             outcomes.push(outcome);
             return Ok((Fate::Failed, outcomes));
         }
-        file_ids.extend(outcome.reports.iter().map(|rep| rep.file_id));
+        let mine = progress(work, ctx, r, &mut file_ids, &outcome).await?;
         outcomes.push(outcome);
-        let mine: bool = work
-            .query_one(
-                "SELECT smt.request_progress($1, $2, make_interval(secs => $3), $4)",
-                &[
-                    &r.request_id,
-                    &ctx.worker,
-                    &REQUEST_LEASE.as_secs_f64(),
-                    &file_ids,
-                ],
-            )
-            .await?
-            .try_get(0)?;
         if !mine {
             return Ok((Fate::Lost, outcomes));
         }
@@ -287,11 +285,63 @@ async fn process(
     Ok((if done { Fate::Fulfilled } else { Fate::Lost }, outcomes))
 }
 
+/// Keeps a reply (a file SMT answered with) in the account's download directory, registers it
+/// as a delivery and loads it like any delivered file: the same registry, exactly-once loading by
+/// content, rejects, quarantine and raw keeping.
+pub(crate) async fn load_reply(
+    work: &mut Client,
+    ctx: &Account<'_>,
+    name: &str,
+    bytes: &[u8],
+) -> Result<DeliveryOutcome> {
+    let path = ctx.download_dir.join(name);
+    write_file(&path, bytes).await?;
+    let delivery = sources::delivery_imported(
+        work,
+        &LocalFile {
+            source: ctx.source,
+            directory: &ctx.download_dir.display().to_string(),
+            name,
+            size_bytes: bytes.len() as i64,
+            modified_at: Some(Utc::now()),
+            local_path: &path.display().to_string(),
+        },
+        true,
+    )
+    .await?;
+    sources::load_delivery(work, delivery.remote_file_id, &path, name, ctx.settings).await
+}
+
+/// Adds a loaded reply's files to the request and renews its claim; false when it is not this
+/// worker's any more (taken over, cancelled): the worker stops.
+pub(crate) async fn progress(
+    work: &Client,
+    ctx: &Account<'_>,
+    r: &Request,
+    file_ids: &mut Vec<i64>,
+    outcome: &DeliveryOutcome,
+) -> Result<bool> {
+    file_ids.extend(outcome.reports.iter().map(|rep| rep.file_id));
+    Ok(work
+        .query_one(
+            "SELECT smt.request_progress($1, $2, make_interval(secs => $3), $4)",
+            &[
+                &r.request_id,
+                &ctx.worker,
+                &REQUEST_LEASE.as_secs_f64(),
+                &*file_ids,
+            ],
+        )
+        .await?
+        .try_get(0)?)
+}
+
 /// A request SMT answers with a file (deliveryMode FTP): one call for all its ESIIDs and days;
 /// the request then waits for the delivery whose name carries SMT's correlationId.
 async fn by_file(
     work: &Client,
     client: &mut ApiClient,
+    site: &SmtApiSite,
     ctx: &Account<'_>,
     r: &Request,
 ) -> Result<Fate> {
@@ -302,7 +352,7 @@ async fn by_file(
         Ok(correlation_id) => {
             let mine: bool = work
                 .query_one(
-                    "SELECT smt.request_accepted($1, $2, $3, NULL)",
+                    "SELECT smt.request_awaiting_files($1, $2, ARRAY[$3], ARRAY[$3], '{}') IS NOT NULL",
                     &[&r.request_id, &ctx.worker, &correlation_id],
                 )
                 .await?
@@ -310,7 +360,7 @@ async fn by_file(
             tracing::info!(request = r.request_id, %correlation_id, "SMT will deliver the request as a file");
             Ok(if mine { Fate::Waiting } else { Fate::Lost })
         }
-        Err(e) => give_up_or_wait(work, ctx, r, &e).await,
+        Err(e) => give_up_or_wait(work, site, ctx, r, &e).await,
     }
 }
 
@@ -318,29 +368,30 @@ async fn by_file(
 /// fails with why.
 pub(crate) async fn give_up_or_wait(
     work: &Client,
+    site: &SmtApiSite,
     ctx: &Account<'_>,
     r: &Request,
     e: &ApiError,
 ) -> Result<Fate> {
     let error = e.to_string();
     if !e.is_retryable() {
-        failed(work, ctx, r, &error).await?;
+        failed(work, ctx.worker, r, &error).await?;
         return Ok(Fate::Failed);
     }
     let delay = if e.is_not_yet() {
-        ctx.site.not_yet_retry()
+        site.not_yet_retry()
     } else {
         crate::jobs::backoff(r.attempts.max(1) as u32, RETRY_FIRST_DELAY, RETRY_MAX_DELAY)
     };
     tracing::warn!(request = r.request_id, "SMT API request not done: {error}");
-    retry(work, ctx, r, &error, delay).await
+    retry(work, ctx.worker, r, &error, delay).await
 }
 
 /// Puts the request back to wait `delay`, with why (`smt.request_retry`: failed instead once its
 /// attempts are used up).
 pub(crate) async fn retry(
     work: &Client,
-    ctx: &Account<'_>,
+    worker: &str,
     r: &Request,
     why: &str,
     delay: Duration,
@@ -348,7 +399,7 @@ pub(crate) async fn retry(
     let state: Option<String> = work
         .query_one(
             "SELECT smt.request_retry($1, $2, $3, make_interval(secs => $4))",
-            &[&r.request_id, &ctx.worker, &why, &delay.as_secs_f64()],
+            &[&r.request_id, &worker, &why, &delay.as_secs_f64()],
         )
         .await?
         .try_get(0)?;
@@ -359,16 +410,11 @@ pub(crate) async fn retry(
     })
 }
 
-pub(crate) async fn failed(
-    work: &Client,
-    ctx: &Account<'_>,
-    r: &Request,
-    error: &str,
-) -> Result<()> {
+pub(crate) async fn failed(work: &Client, worker: &str, r: &Request, error: &str) -> Result<()> {
     tracing::error!(request = r.request_id, "SMT API request failed: {error}");
     work.execute(
         "SELECT smt.request_failed($1, $2, $3)",
-        &[&r.request_id, &ctx.worker, &error],
+        &[&r.request_id, &worker, &error],
     )
     .await?;
     Ok(())
@@ -376,7 +422,9 @@ pub(crate) async fn failed(
 
 /// Writes a reply whole: to `<path>.part`, then renamed, so a half-written reply is never loaded.
 async fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let part = path.with_extension("json.part");
+    let mut part = path.as_os_str().to_owned();
+    part.push(".part");
+    let part = std::path::PathBuf::from(part);
     tokio::fs::write(&part, bytes)
         .await
         .with_context(|| format!("cannot write {}", part.display()))?;

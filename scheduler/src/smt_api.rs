@@ -431,7 +431,7 @@ fn success(url: String, (status, body): (u16, Bytes)) -> Result<Bytes, ApiError>
 }
 
 /// An error with its causes, one line (reqwest's own message alone says little).
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -40,11 +40,12 @@ use smt_core::EsiidMode;
 use tokio::io::AsyncReadExt;
 use tokio_postgres::{Client, Row};
 
-use crate::config::{FtpsSite, KeepDeliveries, SftpSite, SmtApiSite};
+use crate::config::{FtpsSite, KeepDeliveries, SftpSite, SmtApiSite, SoapApiSite};
 use crate::ingest::{self, LoadCounts, LoadError, ReportOutcome};
 use crate::jobs::ClaimedRun;
 use crate::pgp::Keyring;
 use crate::requests::SmtApiParams;
+use crate::soap_api::SoapApiParams;
 use crate::transport::ftps::{FtpsConfig, FtpsTransport};
 use crate::transport::{HostKeyCheck, RemoteFile, SftpAuth, SftpConfig, SftpTransport, Transport};
 
@@ -64,6 +65,8 @@ pub struct Settings {
     pub sftp: std::collections::BTreeMap<String, SftpSite>,
     /// The SMT JSON API accounts smt_api jobs may name.
     pub smt_api: std::collections::BTreeMap<String, SmtApiSite>,
+    /// The SMT SOAP API accounts soap_api jobs may name.
+    pub soap_api: std::collections::BTreeMap<String, SoapApiSite>,
 }
 
 impl Settings {
@@ -93,6 +96,16 @@ impl Settings {
                 "smt_api: this worker's config file defines no SMT API account {name:?} \
                  (add [smt_api.{name}] to it){}",
                 configured(self.smt_api.keys())
+            )
+        })
+    }
+
+    pub fn soap_api_site(&self, name: &str) -> Result<&SoapApiSite> {
+        self.soap_api.get(name).with_context(|| {
+            format!(
+                "soap_api: this worker's config file defines no SMT SOAP API account {name:?} \
+                 (add [soap_api.{name}] to it){}",
+                configured(self.soap_api.keys())
             )
         })
     }
@@ -156,6 +169,7 @@ pub fn params_help() -> String {
     kind::<FtpsParams>(&mut out);
     kind::<ImportDirParams>(&mut out);
     kind::<SmtApiParams>(&mut out);
+    kind::<SoapApiParams>(&mut out);
     out.push_str(
         "\nA kind a DBA registered takes what its own worker reads; it is not checked here.",
     );
@@ -201,6 +215,7 @@ pub fn check_params(kind: &str, params: &serde_json::Value) -> Result<()> {
         FtpsParams::KIND => parse_params::<FtpsParams>(params).map(drop),
         SftpParams::KIND => parse_params::<SftpParams>(params).map(drop),
         SmtApiParams::KIND => parse_params::<SmtApiParams>(params).map(drop),
+        SoapApiParams::KIND => parse_params::<SoapApiParams>(params).map(drop),
         _ => Ok(()),
     }
 }
@@ -266,6 +281,9 @@ pub async fn execute(
         ImportDirParams::KIND => import_dir(work, parse_params(&run.params)?, settings).await,
         FtpsParams::KIND => ftps_fetch(work, parse_params(&run.params)?, settings).await,
         SftpParams::KIND => sftp_fetch(work, parse_params(&run.params)?, settings).await,
+        SoapApiParams::KIND => {
+            crate::soap_api::run(work, parse_params(&run.params)?, settings).await
+        }
         SmtApiParams::KIND => {
             crate::requests::run(work, parse_params(&run.params)?, settings).await
         }

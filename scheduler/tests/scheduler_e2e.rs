@@ -1850,7 +1850,8 @@ fn job_kinds_are_rows_and_a_new_kind_needs_only_a_row() {
             [Some("ftps_fetch".to_owned()), Some("true".to_owned())],
             [Some("import_dir".to_owned()), Some("true".to_owned())],
             [Some("sftp_fetch".to_owned()), Some("true".to_owned())],
-            [Some("smt_api".to_owned()), Some("true".to_owned())]
+            [Some("smt_api".to_owned()), Some("true".to_owned())],
+            [Some("soap_api".to_owned()), Some("true".to_owned())]
         ]
     );
     // An unknown kind is refused by the foreign key, and by `smt jobs add` with the known ones.

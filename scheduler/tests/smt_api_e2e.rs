@@ -78,28 +78,9 @@ impl Sim {
         })
     }
 
-    /// `curl`-free control: the simulator's /sim endpoints over the same TLS, with python.
+    /// The simulator's /sim endpoints over the same TLS.
     fn control(&self, path: &str, body: &str) -> String {
-        let code = format!(
-            "import ssl,urllib.request,sys\n\
-             ctx=ssl.create_default_context(cafile={ca:?})\n\
-             data=None if {body:?}=='' else {body:?}.encode()\n\
-             r=urllib.request.urlopen(urllib.request.Request('https://127.0.0.1:{port}{path}',data=data,\
-             headers={{'Content-Type':'application/json'}}),context=ctx)\n\
-             sys.stdout.write(r.read().decode())",
-            ca = self.dir.join("ca.pem").display().to_string(),
-            port = self.port,
-        );
-        let out = Command::new("python3")
-            .args(["-c", &code])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "sim {path}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        sim_control(&self.dir.join("ca.pem"), None, self.port, path, body)
     }
 
     fn log(&self) -> Vec<serde_json::Value> {
@@ -570,7 +551,7 @@ fn requests_are_checked_in_sql_before_anything_is_sent() {
     }
     let e = c
         .query_one(
-            "SELECT smt.request_usage(ARRAY['10443720000000001'], 'interval', current_date - 3, current_date - 2, 'soap')",
+            "SELECT smt.request_usage(ARRAY['10443720000000001'], 'interval', current_date - 3, current_date - 2, 'ftp')",
             &[],
         )
         .unwrap_err();
@@ -870,7 +851,7 @@ fn a_request_smt_answers_with_a_file_is_fulfilled_when_sftp_delivers_it() {
     assert_eq!((state.as_str(), files, error), ("waiting", 0, None));
     let correlation: String = one(
         &mut c,
-        "SELECT correlation_id FROM smt.request WHERE request_id = $1",
+        "SELECT correlation_ids[1] FROM smt.request WHERE request_id = $1 AND awaiting_files = correlation_ids",
         &[&id],
     );
     // Not sent again while SMT prepares the file.
@@ -1015,7 +996,7 @@ fn on_demand_reads_are_capped_per_tdsp_polled_until_taken_and_stored_exactly() {
         serde_json::from_str(&s.sim.control("/sim/odr", "")).unwrap();
     let stored: Vec<(String, String, String, String, String)> = c
         .query(
-            "SELECT r.correlation_id, m.meter_number, m.registered_read::text, m.smt_read_date,
+            "SELECT r.correlation_ids[1], m.meter_number, m.registered_read::text, m.smt_read_date,
                     to_char(m.read_at AT TIME ZONE 'America/Chicago', 'MM/DD/YYYY HH24:MI:SS')
                FROM smt.meter_read m JOIN smt.request r USING (request_id) ORDER BY 2",
             &[],

@@ -67,7 +67,7 @@ COMMENT ON COLUMN smt.job.job_id IS 'Identifier of the job.';
 COMMENT ON COLUMN smt.job.name IS 'Unique name, used by `smt jobs`.';
 COMMENT ON COLUMN smt.job.schedule IS 'Standard 5-field crontab line (minute hour day-of-month month day-of-week, Sunday = 0 or 7) or @hourly/@daily/@weekly/@monthly/@yearly.';
 COMMENT ON COLUMN smt.job.time_zone IS 'Time zone the schedule is read in (default America/Chicago; DST-safe).';
-COMMENT ON COLUMN smt.job.kind IS 'What the job does: a row of smt.job_kind (sftp_fetch or ftps_fetch: download from an SMT SFTP or FTPS site and load; import_dir: load files from a local directory; smt_api: send requests through SMT''s JSON API).';
+COMMENT ON COLUMN smt.job.kind IS 'What the job does: a row of smt.job_kind (sftp_fetch or ftps_fetch: download from an SMT SFTP or FTPS site and load; import_dir: load files from a local directory; smt_api: send requests through SMT''s JSON API; soap_api: through the seeds'' SMT SOAP API).';
 COMMENT ON COLUMN smt.job.params IS 'Settings of the job kind (see smt.job_kind.description): names of what the worker''s own config file defines (a site, an import directory) and remote directories. Never secrets, hosts, key files or local paths: the constraint job_params_hold_no_secrets refuses secret-looking keys.';
 COMMENT ON COLUMN smt.job.enabled IS 'Disabled jobs are not run. Re-enabling clears failed_at.';
 COMMENT ON COLUMN smt.job.next_run_at IS 'When the job is next due; computed from schedule and time_zone (on INSERT only when not given, so restored rows keep theirs).';

@@ -54,6 +54,7 @@ pub fn settings(config: &Config, key_flag: Option<&PathBuf>, lenient: bool) -> R
         import_dirs: config.import_dirs.clone(),
         sftp: config.sftp.clone(),
         smt_api: config.smt_api.clone(),
+        soap_api: config.soap_api.clone(),
     })
 }
 

@@ -828,3 +828,44 @@ impl Drop for Sshd {
             .status();
     }
 }
+
+/// A simulator's /sim control endpoint over its own TLS, with python's ssl (no curl): `ca` the CA
+/// to trust, `client` the certificate and key to present when the server asks for one. The body
+/// of the answer; a failure fails the test.
+pub fn sim_control(
+    ca: &Path,
+    client: Option<(&Path, &Path)>,
+    port: u16,
+    path: &str,
+    body: &str,
+) -> String {
+    let load_client = client
+        .map(|(cert, key)| {
+            format!(
+                "ctx.load_cert_chain({:?},{:?})\n",
+                cert.display().to_string(),
+                key.display().to_string()
+            )
+        })
+        .unwrap_or_default();
+    let code = format!(
+        "import ssl,urllib.request,sys\n\
+         ctx=ssl.create_default_context(cafile={ca:?})\n\
+         {load_client}\
+         data=None if {body:?}=='' else {body:?}.encode()\n\
+         r=urllib.request.urlopen(urllib.request.Request('https://127.0.0.1:{port}{path}',data=data,\
+         headers={{'Content-Type':'application/json'}}),context=ctx)\n\
+         sys.stdout.write(r.read().decode())",
+        ca = ca.display().to_string(),
+    );
+    let out = Command::new("python3")
+        .args(["-c", &code])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sim {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
