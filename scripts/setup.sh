@@ -20,6 +20,7 @@ want_apt=(
   libclang-dev clang pkg-config libssl-dev build-essential
   vsftpd gnupg openssl sudo zip unzip ca-certificates
   python3 tzdata openssh-server
+  fonts-dejavu-core libxml2-utils
 )
 
 install_apt() {

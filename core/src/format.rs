@@ -16,6 +16,8 @@ pub enum Format {
     IntervalJson,
     /// A reply to `/v2/dailyreads/` (`registeredReads`).
     DailyJson,
+    /// A Green Button (NAESB ESPI) Atom feed of interval readings (see [`crate::greenbutton`]).
+    GreenButton,
 }
 
 impl Format {
@@ -27,6 +29,7 @@ impl Format {
             Format::MonthlyCsv => "monthly_csv",
             Format::IntervalJson => "interval_json",
             Format::DailyJson => "daily_json",
+            Format::GreenButton => "green_button",
         }
     }
 
@@ -39,7 +42,7 @@ impl Format {
     pub fn has_intervals(self) -> bool {
         matches!(
             self,
-            Format::Lse | Format::IntervalCsv | Format::IntervalJson
+            Format::Lse | Format::IntervalCsv | Format::IntervalJson | Format::GreenButton
         )
     }
 }
@@ -55,9 +58,13 @@ impl fmt::Display for Format {
 pub const HEAD_BYTES: usize = 64 * 1024;
 
 /// Detects the format from the start of a file (the first few KB are plenty): LSE starts with a
-/// `00000001` row; the CSV reports are told apart by their header's column names.
+/// `00000001` row; the CSV reports are told apart by their header's column names; a Green Button
+/// feed is XML naming the Atom and ESPI namespaces ([`crate::greenbutton::is_feed`]).
 pub fn detect(head: &[u8]) -> Option<Format> {
     let head = head.strip_prefix("\u{feff}".as_bytes()).unwrap_or(head);
+    if crate::greenbutton::is_feed(head) {
+        return Some(Format::GreenButton);
+    }
     let first = head
         .split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
@@ -141,6 +148,25 @@ mod tests {
             Some(Format::DailyJson)
         );
         assert_eq!(detect(b"{\"errorCode\":\"1\"}"), None);
+        assert_eq!(
+            detect(
+                b"\xef\xbb\xbf<?xml version=\"1.0\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\
+                  <entry><content><UsagePoint xmlns=\"http://naesb.org/espi\"/>"
+            ),
+            Some(Format::GreenButton)
+        );
+        // Atom without ESPI, and ESPI's retail-customer namespace alone, are not Green Button
+        // usage feeds.
+        assert_eq!(
+            detect(b"<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry/></feed>"),
+            None
+        );
+        assert_eq!(
+            detect(b"<feed xmlns='http://www.w3.org/2005/Atom'><x xmlns='http://naesb.org/espi/customer'/>"),
+            None
+        );
+        assert_eq!(Format::GreenButton.name(), "green_button");
+        assert!(Format::GreenButton.has_intervals() && !Format::GreenButton.has_daily_reads());
         assert_eq!(detect(b"hello,world\n"), None);
         assert_eq!(detect(b"PK\x03\x04zip"), None);
         assert_eq!(detect(b""), None);

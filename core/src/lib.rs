@@ -8,6 +8,7 @@
 pub mod decimal;
 pub mod esiid;
 pub mod format;
+pub mod greenbutton;
 mod lines;
 pub mod lse;
 pub mod record;
@@ -29,8 +30,9 @@ pub use record::{ErrorKind, IntervalRecord, Reading, RecordError, Status};
 
 use std::io::BufRead;
 
-/// Interval records of an LSE, SMT interval CSV or SMT API interval reply source, whichever
-/// `format` says.
+/// Interval records of an LSE, SMT interval CSV, SMT API interval reply or Green Button source,
+/// whichever `format` says. A Green Button feed takes its ESIID from its UsagePoint here (no
+/// hint: [`greenbutton::GreenButtonReader`] takes one).
 pub fn interval_records<'a, R: BufRead + 'a>(
     src: R,
     format: Format,
@@ -47,6 +49,13 @@ pub fn interval_records<'a, R: BufRead + 'a>(
         ))),
         Format::IntervalJson => Some(Box::new(smt_api::interval_reads::JsonRecords::new(
             src, esiid_mode,
+        ))),
+        Format::GreenButton => Some(Box::new(greenbutton::GreenButtonReader::new(
+            src,
+            greenbutton::ImportOptions {
+                esiid_mode,
+                esiid_hint: None,
+            },
         ))),
         Format::DailyCsv | Format::MonthlyCsv | Format::DailyJson => None,
     }

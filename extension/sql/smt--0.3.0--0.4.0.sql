@@ -678,7 +678,7 @@ BEGIN
     -- The digest is computed here, from the bytes that are kept.
     SELECT s.* INTO content FROM smt._content_summary(u.upload_id) s;
     detected := smt.detect_format(content.head);
-    IF detected IN ('lse', 'interval_csv', 'interval_json') THEN
+    IF detected IN ('lse', 'interval_csv', 'interval_json', 'green_button') THEN
         -- Parsed and settled before registering, under the load's id.
         INSERT INTO smt.stage SELECT u.upload_id, s.*, NULL, NULL FROM smt._stage_records(u.upload_id, u.lenient_esiid) s;
         PERFORM smt._settle_stage(u.upload_id);
@@ -691,9 +691,12 @@ BEGIN
     IF detected IN ('daily_csv', 'daily_json') THEN
         RETURN smt._merge_daily(result.file_id, u.lenient_esiid);
     END IF;
-    IF detected IS NULL OR detected NOT IN ('lse', 'interval_csv', 'interval_json') THEN
+    IF detected = 'monthly_csv' THEN
+        RETURN smt._merge_monthly(result.file_id, u.lenient_esiid);
+    END IF;
+    IF detected IS NULL OR detected NOT IN ('lse', 'interval_csv', 'interval_json', 'green_button') THEN
         result.error := CASE WHEN detected IS NULL THEN 'not an LSE or SMT CSV report, nor an SMT API reply (unknown content)'
-                             ELSE format('%s reports are not loaded yet (only interval reports and daily meter reads)', detected) END;
+                             ELSE format('%s reports are not loaded yet (only interval reports, daily meter reads and monthly usage)', detected) END;
         result := ROW(result.file_id, detected, false, result.error, 0, 0, 0, 0, 0, 0, 0)::smt.load_result;
         UPDATE smt.file f SET state = 'failed', error = result.error WHERE f.file_id = result.file_id;
         RAISE WARNING 'smt.load: %: %; kept as file % with state failed', u.file_name, result.error, result.file_id;
@@ -728,11 +731,11 @@ BEGIN
         RAISE EXCEPTION 'smt.load_staged needs the load''s id, the report''s SHA-256, its size and its format, none of them NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF format NOT IN ('lse', 'interval_csv', 'interval_json') OR octet_length(sha256) <> 32 OR size_bytes < 0 THEN
+    IF format NOT IN ('lse', 'interval_csv', 'interval_json', 'green_button') OR octet_length(sha256) <> 32 OR size_bytes < 0 THEN
         RAISE EXCEPTION 'smt.load_staged: % is not an interval report format, or the digest or size is malformed', format
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = format('format %s, %s-byte digest, size %s', format, octet_length(sha256), size_bytes),
-                  HINT = 'Stage LSE or SMT interval CSV reports or SMT API interval replies; load any other file with smt.load or smt.load_part.';
+                  HINT = 'Stage LSE or SMT interval CSV reports, SMT API interval replies or Green Button feeds; load any other file with smt.load or smt.load_part.';
     END IF;
     u := smt._upload(upload_id);
     -- Checked and settled before registering, under the load's id. A row another transaction
@@ -852,7 +855,7 @@ COMMENT ON FUNCTION smt.delivery_bytes(bigint) IS 'The bytes of a kept delivery 
 
 
 -- 7. Replies of SMT's JSON API kept as files load like any interval report (interval_json).
-COMMENT ON FUNCTION smt.detect_format(bytea) IS 'The format of a file from its content: lse, interval_csv, daily_csv, monthly_csv, interval_json or daily_json (replies of SMT''s JSON API); NULL when unknown.';
+COMMENT ON FUNCTION smt.detect_format(bytea) IS 'The format of a file from its content: lse, interval_csv, daily_csv, monthly_csv, interval_json or daily_json (replies of SMT''s JSON API), green_button (an ESPI Atom feed); NULL when unknown.';
 COMMENT ON COLUMN smt.file.format IS 'Format detected from the content: lse, interval_csv, daily_csv, monthly_csv, interval_json, daily_json (SMT API replies); NULL if unknown.';
 COMMENT ON COLUMN smt.load_result.format IS 'Format detected from the content: lse, interval_csv, daily_csv, monthly_csv, interval_json, daily_json (SMT API replies); NULL if unknown.';
 COMMENT ON COLUMN smt.file_log.format IS 'Detected format (lse, interval_csv, interval_json, ...), NULL if unknown.';
@@ -871,7 +874,8 @@ COMMENT ON COLUMN smt.file_log.format IS 'Detected format (lse, interval_csv, in
 --   waiting    SMT has no data yet ("No data received from the respective TDSP"), a failure a
 --              retry can help (SMT down, a timeout), an on-demand read SMT is still taking, or
 --              the day's on-demand reads for the TDSP used up: tried again from not_before;
---              or SMT accepted it and delivers files later (awaiting_files; not_before infinity);
+--              or SMT accepted it and delivers files later (awaiting_files; sent again after
+--              10 days without them);
 --   fulfilled  every reply loaded (file_ids: the files in smt.file that hold them), or the
 --              on-demand read taken (smt.meter_read);
 --   failed     SMT refused it, its reply could not be read, or max_attempts were used up;
@@ -1074,6 +1078,13 @@ BEGIN
         RAISE EXCEPTION 'smt.request_claim needs a via, a worker name and a positive lease'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- A request whose worker died (or whose run broke off) with its attempts used up is not sent
+    -- again: it fails, saying so.
+    UPDATE smt.request r
+       SET state = 'failed', lease_until = NULL, updated_at = now(),
+           last_error = format('taken up %s times without an answer recorded (the worker stopped or its run failed); last: %s',
+                               r.attempts, coalesce(r.last_error, 'no error recorded'))
+     WHERE r.via = request_claim.via AND r.state = 'sent' AND r.lease_until < now() AND r.attempts >= r.max_attempts;
     RETURN QUERY
     UPDATE smt.request r
        SET state = 'sent', attempts = r.attempts + 1, worker = request_claim.worker,
@@ -1162,6 +1173,15 @@ $$;
 COMMENT ON FUNCTION smt.request_accepted(bigint, text, text, interval) IS
 'Records that SMT accepted an on-demand read this worker holds under correlation_id: the request waits poll_after before it is polled. False when it is not theirs.';
 
+-- Whether a delivery's name carries what a request waits for: the text, not followed by a letter
+-- or digit (so that a name X.CSV.1 is not found in X.CSV.12).
+CREATE FUNCTION smt._file_carries(name text, wanted text) RETURNS boolean
+LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+    SELECT length(wanted) >= 4 AND strpos(name, wanted) > 0
+       AND substr(name, strpos(name, wanted) + length(wanted), 1) !~ '[0-9A-Za-z]'
+$$;
+COMMENT ON FUNCTION smt._file_carries(text, text) IS 'Whether a delivery''s file name carries wanted (a correlationId, or a name SMT gave): found in it and not followed by a letter or digit. Internal to the request functions.';
+
 CREATE FUNCTION smt.request_awaiting_files(request_id bigint, worker text, correlation_ids text[], awaiting text[],
                                            file_ids bigint[])
 RETURNS text
@@ -1169,21 +1189,31 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     r smt.request;
-    still text[] := ARRAY(SELECT DISTINCT a FROM unnest(coalesce(request_awaiting_files.awaiting, '{}')) a
-                           WHERE nullif(btrim(a), '') IS NOT NULL ORDER BY a);
+    still text[] := ARRAY(SELECT DISTINCT btrim(a) FROM unnest(coalesce(request_awaiting_files.awaiting, '{}')) a
+                           WHERE nullif(btrim(a), '') IS NOT NULL ORDER BY 1);
+    early_files bigint[];
 BEGIN
     IF EXISTS (SELECT FROM unnest(still) a WHERE length(a) < 4) THEN
         RAISE EXCEPTION 'smt.request_awaiting_files: % is too short to find in a file name', still
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- A file SMT already delivered (loaded before this was recorded) counts at once.
+    SELECT coalesce(array_agg(DISTINCT f ORDER BY f), '{}') INTO early_files
+      FROM smt.remote_file d, unnest(d.file_ids) f
+     WHERE d.state = 'loaded' AND EXISTS (SELECT FROM unnest(still) a WHERE smt._file_carries(d.name, a));
+    still := ARRAY(SELECT a FROM unnest(still) a
+                    WHERE NOT EXISTS (SELECT FROM smt.remote_file d WHERE d.state = 'loaded' AND smt._file_carries(d.name, a))
+                    ORDER BY a);
     UPDATE smt.request q
        SET state = CASE WHEN cardinality(still) = 0 THEN 'fulfilled' ELSE 'waiting' END,
            correlation_ids = ARRAY(SELECT DISTINCT c FROM unnest(coalesce(request_awaiting_files.correlation_ids, '{}')) c
                                     WHERE c IS NOT NULL ORDER BY c),
            awaiting_files = still, lease_until = NULL, last_error = NULL, updated_at = now(),
-           not_before = CASE WHEN cardinality(still) = 0 THEN q.not_before ELSE 'infinity' END,
+           -- SMT keeps a delivered file 10 days: one not come by then is asked for again
+           not_before = CASE WHEN cardinality(still) = 0 THEN q.not_before ELSE now() + interval '10 days' END,
            fulfilled_at = CASE WHEN cardinality(still) = 0 THEN now() END,
-           file_ids = ARRAY(SELECT DISTINCT f FROM unnest(q.file_ids || coalesce(request_awaiting_files.file_ids, '{}')) f
+           file_ids = ARRAY(SELECT DISTINCT f FROM unnest(q.file_ids || coalesce(request_awaiting_files.file_ids, '{}')
+                                                          || early_files) f
                              WHERE f IS NOT NULL ORDER BY f)
      WHERE q.request_id = request_awaiting_files.request_id AND q.worker = request_awaiting_files.worker
        AND q.claimed_by = session_user AND q.state = 'sent'
@@ -1192,7 +1222,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION smt.request_awaiting_files(bigint, text, text[], text[], bigint[]) IS
-'Records what SMT answered a request this worker holds: the files already loaded (file_ids), SMT''s correlationIds, and what the names of the files it delivers later carry (awaiting: correlationIds, or names SMT gave). The request waits for those deliveries (smt._fulfil_by_delivery), or is fulfilled when none is to come. Returns the new state, or NULL when it is not theirs.';
+'Records what SMT answered a request this worker holds: the files already loaded (file_ids), SMT''s correlationIds, and what the names of the files it delivers later carry (awaiting: correlationIds, or names SMT gave; a delivery already loaded counts at once). The request waits for those deliveries (smt._fulfil_by_delivery) for up to 10 days (SMT keeps files that long; then it is sent again), or is fulfilled when none is to come. Returns the new state, or NULL when it is not theirs.';
 
 -- A delivery just loaded whose name carries what a request waits for fulfils that part of it
 -- (called by smt.delivery_loaded); the request is fulfilled when nothing is left to come.
@@ -1203,17 +1233,18 @@ DECLARE
 BEGIN
     WITH delivered AS (
         SELECT q.request_id, r.file_ids,
-               ARRAY(SELECT a FROM unnest(q.awaiting_files) a WHERE strpos(r.name, a) = 0 ORDER BY a) AS still
+               ARRAY(SELECT a FROM unnest(q.awaiting_files) a WHERE NOT smt._file_carries(r.name, a) ORDER BY a) AS still
           FROM smt.request q
           JOIN smt.remote_file r ON r.remote_file_id = _fulfil_by_delivery.remote_file_id AND r.state = 'loaded'
          WHERE q.state = 'waiting' AND q.report IN ('interval', 'daily')
-           AND EXISTS (SELECT FROM unnest(q.awaiting_files) a WHERE length(a) >= 4 AND strpos(r.name, a) > 0)
+           AND EXISTS (SELECT FROM unnest(q.awaiting_files) a WHERE smt._file_carries(r.name, a))
            FOR UPDATE OF q
     )
     UPDATE smt.request q
        SET awaiting_files = d.still, updated_at = now(), last_error = NULL,
            state = CASE WHEN cardinality(d.still) = 0 THEN 'fulfilled' ELSE 'waiting' END,
            fulfilled_at = CASE WHEN cardinality(d.still) = 0 THEN now() END,
+           not_before = CASE WHEN cardinality(d.still) = 0 THEN q.not_before ELSE now() + interval '10 days' END,
            file_ids = ARRAY(SELECT DISTINCT f FROM unnest(q.file_ids || d.file_ids) f WHERE f IS NOT NULL ORDER BY f)
       FROM delivered d
      WHERE q.request_id = d.request_id;
@@ -1258,7 +1289,7 @@ BEGIN
     SELECT count(*) INTO sent_today FROM smt.request q
      WHERE q.report = 'odr' AND q.sent_at >= day_start AND q.request_id <> r.request_id
        AND coalesce(smt.esiid_tdsp(q.esiids[1]), 'unknown TDSP') = tdsp;
-    IF sent_today < greatest(coalesce(daily_limit, 0), 0) THEN
+    IF sent_today < least(greatest(coalesce(daily_limit, 0), 0), 3000) THEN
         UPDATE smt.request q SET sent_at = now() WHERE q.request_id = r.request_id;
         RETURN true;
     END IF;
@@ -1781,7 +1812,9 @@ BEGIN
     FOR m IN SELECT t.esiid, g.first_gap, g.last_gap FROM smt.meter t
               CROSS JOIN LATERAL (
                   SELECT min(d)::date AS first_gap, max(d)::date AS last_gap
-                    FROM generate_series(t.history_from, t.requested_through, interval '1 day') d
+                    -- (never before SMT's 48 months: a day older than that cannot be asked for)
+                    FROM generate_series(greatest(t.history_from, (today - interval '48 months')::date + 1),
+                                         t.requested_through, interval '1 day') d
                    WHERE NOT EXISTS (SELECT FROM smt.day_total x WHERE x.esiid = t.esiid AND x.day = d::date)) g
               WHERE t.state = 'active' AND g.first_gap IS NOT NULL
                 AND t.gaps_requested_on IS DISTINCT FROM today
@@ -1933,7 +1966,379 @@ $$;
 COMMENT ON FUNCTION smt.delivery_loaded(bigint, bigint[], bytea) IS
 'Marks a fetched delivery of the calling login role loaded, with the smt.file rows of its reports (each must exist) and the SHA-256 of its bytes, and fulfils the requests waiting for it (their correlationId in its name). Call it in the transaction that loaded the reports, so both commit together. False (and nothing changed) when it is not theirs or was never fetched.';
 
--- 12. Rights, as a fresh install grants them.
+-- 12. Monthly billed usage (smt.monthly_usage, with its history), loaded by smt.load.
+CREATE FUNCTION smt."_monthly_records"(
+	"file_id" bigint, /* i64 */
+	"lenient_esiid" bool /* bool */
+) RETURNS TABLE (
+	"role" TEXT,  /* &str */
+	"esiid" TEXT,  /* core::option::Option<alloc::string::String> */
+	"start_date" date,  /* core::option::Option<pgrx::datum::date::Date> */
+	"end_date" date,  /* core::option::Option<pgrx::datum::date::Date> */
+	"revision" timestamp with time zone,  /* core::option::Option<pgrx::datum::time_stamp_with_timezone::TimestampWithTimeZone> */
+	"actual_kwh" NUMERIC,  /* core::option::Option<pgrx::datum::numeric::AnyNumeric> */
+	"metered_kw" NUMERIC,  /* core::option::Option<pgrx::datum::numeric::AnyNumeric> */
+	"billed_kw" NUMERIC,  /* core::option::Option<pgrx::datum::numeric::AnyNumeric> */
+	"metered_kva" NUMERIC,  /* core::option::Option<pgrx::datum::numeric::AnyNumeric> */
+	"billed_kva" NUMERIC,  /* core::option::Option<pgrx::datum::numeric::AnyNumeric> */
+	"line" bigint,  /* i64 */
+	"field" TEXT,  /* core::option::Option<alloc::string::String> */
+	"kind" TEXT,  /* core::option::Option<alloc::string::String> */
+	"reason" TEXT,  /* core::option::Option<alloc::string::String> */
+	"raw" TEXT  /* core::option::Option<alloc::string::String> */
+)
+VOLATILE PARALLEL UNSAFE STRICT
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_monthly_records_wrapper';
+-- Monthly billed usage: one row per ESIID and billing period (start and end date, the period's
+-- actual kWh, metered and billed kW and kVA where the TDSP gives them), from SMT's monthly usage
+-- CSV, loaded by smt.load with the rule of the other reports: a newer revision of a period
+-- replaces the stored one, an older one changes nothing, and every version received is kept
+-- (smt.monthly_usage_version). A period is known by its ESIID and start date; its end date is
+-- one of its values (a revised period may end on another day).
+--
+-- For equal revisions, the same values are an identical repeat, and different values are a
+-- conflict won, whatever the order they arrive in, by the larger actual kWh (then the later end
+-- date, then metered kW, billed kW, metered kVA, billed kVA). Periods are few (one row per meter a
+-- month), so their merges take one lock of their own and run one at a time.
+
+CREATE TABLE smt.monthly_usage (
+    esiid       text NOT NULL,
+    start_date  date NOT NULL,
+    end_date    date NOT NULL,
+    revision    timestamptz,
+    actual_kwh  numeric,
+    metered_kw  numeric,
+    billed_kw   numeric,
+    metered_kva numeric,
+    billed_kva  numeric,
+    file_id     bigint NOT NULL,
+    line        bigint NOT NULL,
+    loaded_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (esiid, start_date)
+);
+COMMENT ON TABLE smt.monthly_usage IS 'The current monthly billed usage of each ESIID and billing period (from SMT''s monthly usage CSV): one row per ESIID-period, the newest revision received.';
+COMMENT ON COLUMN smt.monthly_usage.esiid IS 'ESIID (normalized).';
+COMMENT ON COLUMN smt.monthly_usage.start_date IS 'First day of the billing period.';
+COMMENT ON COLUMN smt.monthly_usage.end_date IS 'Last day of the billing period, as this version states it.';
+COMMENT ON COLUMN smt.monthly_usage.revision IS 'When SMT made this version (REVISION_DATE); NULL when the file gave none (then it counts as older than any revision).';
+COMMENT ON COLUMN smt.monthly_usage.actual_kwh IS 'The period''s actual kWh, exactly as delivered.';
+COMMENT ON COLUMN smt.monthly_usage.metered_kw IS 'Metered demand (kW), where the TDSP gives it.';
+COMMENT ON COLUMN smt.monthly_usage.billed_kw IS 'Billed demand (kW), where given.';
+COMMENT ON COLUMN smt.monthly_usage.metered_kva IS 'Metered kVA, where given.';
+COMMENT ON COLUMN smt.monthly_usage.billed_kva IS 'Billed kVA, where given.';
+COMMENT ON COLUMN smt.monthly_usage.file_id IS 'The file (smt.file) this version came from.';
+COMMENT ON COLUMN smt.monthly_usage.line IS 'Its line in that file.';
+COMMENT ON COLUMN smt.monthly_usage.loaded_at IS 'When it became the current version.';
+
+CREATE TABLE smt.monthly_usage_version (
+    version_id         bigint GENERATED ALWAYS AS IDENTITY,
+    esiid              text NOT NULL,
+    start_date         date NOT NULL,
+    end_date           date NOT NULL,
+    revision           timestamptz,
+    actual_kwh         numeric,
+    metered_kw         numeric,
+    billed_kw          numeric,
+    metered_kva        numeric,
+    billed_kva         numeric,
+    file_id            bigint NOT NULL,
+    line               bigint NOT NULL,
+    loaded_at          timestamptz NOT NULL,
+    outcome            text NOT NULL CHECK (outcome IN ('replaced', 'stale', 'conflict_lost', 'superseded_in_file')),
+    decided_by_file_id bigint NOT NULL,
+    PRIMARY KEY (esiid, version_id)
+);
+CREATE INDEX monthly_usage_version_period_idx ON smt.monthly_usage_version (esiid, start_date);
+COMMENT ON TABLE smt.monthly_usage_version IS 'Every monthly usage version received that is not the current one, with why: replaced by a newer one, stale on arrival, lost a same-revision conflict, or superseded within its own file.';
+COMMENT ON COLUMN smt.monthly_usage_version.version_id IS 'Identifier of this version.';
+COMMENT ON COLUMN smt.monthly_usage_version.esiid IS 'ESIID.';
+COMMENT ON COLUMN smt.monthly_usage_version.start_date IS 'First day of the billing period.';
+COMMENT ON COLUMN smt.monthly_usage_version.end_date IS 'Last day of the period, as this version states it.';
+COMMENT ON COLUMN smt.monthly_usage_version.revision IS 'Revision of this version (NULL: none given).';
+COMMENT ON COLUMN smt.monthly_usage_version.actual_kwh IS 'Its actual kWh.';
+COMMENT ON COLUMN smt.monthly_usage_version.metered_kw IS 'Its metered kW.';
+COMMENT ON COLUMN smt.monthly_usage_version.billed_kw IS 'Its billed kW.';
+COMMENT ON COLUMN smt.monthly_usage_version.metered_kva IS 'Its metered kVA.';
+COMMENT ON COLUMN smt.monthly_usage_version.billed_kva IS 'Its billed kVA.';
+COMMENT ON COLUMN smt.monthly_usage_version.file_id IS 'The file it came from.';
+COMMENT ON COLUMN smt.monthly_usage_version.line IS 'Its line in that file.';
+COMMENT ON COLUMN smt.monthly_usage_version.loaded_at IS 'When it was received (or became current, for a replaced one).';
+COMMENT ON COLUMN smt.monthly_usage_version.outcome IS 'replaced (was current, a newer one came), stale (older than the current one on arrival), conflict_lost (same revision, other values, lost the tie-break), superseded_in_file (its file held a newer version of the period).';
+COMMENT ON COLUMN smt.monthly_usage_version.decided_by_file_id IS 'The file whose load decided this.';
+
+COMMENT ON FUNCTION smt._monthly_records(bigint, boolean) IS 'Monthly usage rows of a file kept in smt.file_content (SMT monthly usage CSV): one row per billing period (role record) or bad row (role reject, with its ESIID and start date when known), in file order. Internal to smt.load.';
+
+SELECT pg_catalog.pg_extension_config_dump('smt.monthly_usage', '');
+SELECT pg_catalog.pg_extension_config_dump('smt.monthly_usage_version', '');
+SELECT pg_catalog.pg_extension_config_dump('smt.monthly_usage_version_version_id_seq', '');
+
+-- Merges the monthly usage of a registered file: rejects recorded, each period's best version of
+-- the file decided against the stored one, losers to history, winners stored; the counts go to
+-- smt.file and are returned. One statement, so every step sees the same stored rows.
+CREATE FUNCTION smt._merge_monthly(file_id bigint, lenient_esiid boolean) RETURNS smt.load_result
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    result smt.load_result;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('smt.load'), hashtext('smt monthly usage'));
+    WITH staged AS MATERIALIZED (
+        SELECT * FROM smt._monthly_records(_merge_monthly.file_id, _merge_monthly.lenient_esiid)
+    ), rejected AS (
+        INSERT INTO smt.reject (file_id, line, field, kind, reason, raw, esiid, day)
+        SELECT _merge_monthly.file_id, s.line, s.field, s.kind, s.reason, s.raw, s.esiid, s.start_date
+          FROM staged s WHERE s.role = 'reject'
+        RETURNING 1
+    ), ranked AS MATERIALIZED (
+        -- each period's versions in the file, best first; a later one equal to the best is a repeat
+        SELECT s.*, row_number() OVER w AS rank,
+               ROW(s.revision, s.end_date, s.actual_kwh, s.metered_kw, s.billed_kw, s.metered_kva, s.billed_kva)::text
+                   = first_value(ROW(s.revision, s.end_date, s.actual_kwh, s.metered_kw, s.billed_kw, s.metered_kva,
+                                     s.billed_kva)::text) OVER w
+                   AS same_as_best
+          FROM staged s WHERE s.role = 'record'
+        WINDOW w AS (PARTITION BY s.esiid, s.start_date
+                     ORDER BY s.revision DESC NULLS LAST, s.actual_kwh DESC NULLS LAST, s.end_date DESC,
+                              s.metered_kw DESC NULLS LAST, s.billed_kw DESC NULLS LAST,
+                              s.metered_kva DESC NULLS LAST, s.billed_kva DESC NULLS LAST, s.line)
+    ), decided AS MATERIALIZED (
+        SELECT b.*,
+               CASE
+                   WHEN d.esiid IS NULL THEN 'insert'
+                   WHEN ROW(b.revision, b.end_date, b.actual_kwh, b.metered_kw, b.billed_kw, b.metered_kva, b.billed_kva)
+                        IS NOT DISTINCT FROM
+                        ROW(d.revision, d.end_date, d.actual_kwh, d.metered_kw, d.billed_kw, d.metered_kva, d.billed_kva)
+                       THEN 'identical'
+                   WHEN coalesce(b.revision, '-infinity') > coalesce(d.revision, '-infinity') THEN 'replace'
+                   WHEN coalesce(b.revision, '-infinity') < coalesce(d.revision, '-infinity') THEN 'keep'
+                   WHEN (coalesce(b.actual_kwh, -1e30), b.end_date, coalesce(b.metered_kw, -1e30),
+                         coalesce(b.billed_kw, -1e30), coalesce(b.metered_kva, -1e30), coalesce(b.billed_kva, -1e30))
+                        > (coalesce(d.actual_kwh, -1e30), d.end_date, coalesce(d.metered_kw, -1e30),
+                           coalesce(d.billed_kw, -1e30), coalesce(d.metered_kva, -1e30), coalesce(d.billed_kva, -1e30))
+                       THEN 'replace_conflict'
+                   WHEN (coalesce(b.actual_kwh, -1e30), b.end_date, coalesce(b.metered_kw, -1e30),
+                         coalesce(b.billed_kw, -1e30), coalesce(b.metered_kva, -1e30), coalesce(b.billed_kva, -1e30))
+                        = (coalesce(d.actual_kwh, -1e30), d.end_date, coalesce(d.metered_kw, -1e30),
+                           coalesce(d.billed_kw, -1e30), coalesce(d.metered_kva, -1e30), coalesce(d.billed_kva, -1e30))
+                       THEN 'identical'
+                   ELSE 'keep_conflict'
+               END AS decision
+          FROM ranked b LEFT JOIN smt.monthly_usage d ON d.esiid = b.esiid AND d.start_date = b.start_date
+         WHERE b.rank = 1
+    ), moved AS (
+        INSERT INTO smt.monthly_usage_version (esiid, start_date, end_date, revision, actual_kwh, metered_kw, billed_kw,
+                                               metered_kva, billed_kva, file_id, line, loaded_at, outcome,
+                                               decided_by_file_id)
+        SELECT d.esiid, d.start_date, d.end_date, d.revision, d.actual_kwh, d.metered_kw, d.billed_kw, d.metered_kva,
+               d.billed_kva, d.file_id, d.line, d.loaded_at,
+               CASE x.decision WHEN 'replace' THEN 'replaced' ELSE 'conflict_lost' END, _merge_monthly.file_id
+          FROM decided x JOIN smt.monthly_usage d ON d.esiid = x.esiid AND d.start_date = x.start_date
+         WHERE x.decision IN ('replace', 'replace_conflict')
+        RETURNING 1
+    ), kept AS (
+        INSERT INTO smt.monthly_usage_version (esiid, start_date, end_date, revision, actual_kwh, metered_kw, billed_kw,
+                                               metered_kva, billed_kva, file_id, line, loaded_at, outcome,
+                                               decided_by_file_id)
+        SELECT x.esiid, x.start_date, x.end_date, x.revision, x.actual_kwh, x.metered_kw, x.billed_kw, x.metered_kva,
+               x.billed_kva, _merge_monthly.file_id, x.line, now(),
+               CASE x.decision WHEN 'keep' THEN 'stale' ELSE 'conflict_lost' END, _merge_monthly.file_id
+          FROM decided x WHERE x.decision IN ('keep', 'keep_conflict')
+        UNION ALL
+        -- other versions of a period in the same file (not repeats of its best one)
+        SELECT r.esiid, r.start_date, r.end_date, r.revision, r.actual_kwh, r.metered_kw, r.billed_kw, r.metered_kva,
+               r.billed_kva, _merge_monthly.file_id, r.line, now(), 'superseded_in_file', _merge_monthly.file_id
+          FROM ranked r
+         WHERE r.rank > 1 AND NOT r.same_as_best
+        RETURNING 1
+    ), written AS (
+        INSERT INTO smt.monthly_usage AS t (esiid, start_date, end_date, revision, actual_kwh, metered_kw, billed_kw,
+                                            metered_kva, billed_kva, file_id, line)
+        SELECT x.esiid, x.start_date, x.end_date, x.revision, x.actual_kwh, x.metered_kw, x.billed_kw, x.metered_kva,
+               x.billed_kva, _merge_monthly.file_id, x.line
+          FROM decided x WHERE x.decision IN ('insert', 'replace', 'replace_conflict')
+        ON CONFLICT (esiid, start_date) DO UPDATE
+           SET end_date = excluded.end_date, revision = excluded.revision, actual_kwh = excluded.actual_kwh,
+               metered_kw = excluded.metered_kw, billed_kw = excluded.billed_kw,
+               metered_kva = excluded.metered_kva, billed_kva = excluded.billed_kva,
+               file_id = excluded.file_id, line = excluded.line, loaded_at = now()
+        RETURNING 1
+    )
+    SELECT _merge_monthly.file_id, f.format, false, NULL::text,
+           (SELECT count(*) FROM ranked)::integer,
+           (SELECT count(*) FROM decided WHERE decision = 'insert')::integer,
+           (SELECT count(*) FROM decided WHERE decision IN ('replace', 'replace_conflict'))::integer,
+           ((SELECT count(*) FROM decided WHERE decision IN ('keep', 'keep_conflict'))
+            + (SELECT count(*) FROM ranked r WHERE r.rank > 1 AND NOT r.same_as_best))::integer,
+           ((SELECT count(*) FROM decided WHERE decision = 'identical')
+            + (SELECT count(*) FROM ranked r WHERE r.rank > 1 AND r.same_as_best))::integer,
+           (SELECT count(*) FROM decided WHERE decision IN ('replace_conflict', 'keep_conflict'))::integer,
+           (SELECT count(*) FROM rejected)::integer
+      INTO result
+      FROM smt.file f
+     WHERE f.file_id = _merge_monthly.file_id
+       -- the data-modifying steps run whether or not they are read; reading them here makes
+       -- the row counts final before the result is built
+       AND (SELECT count(*) FROM moved) >= 0 AND (SELECT count(*) FROM kept) >= 0
+       AND (SELECT count(*) FROM written) >= 0;
+
+    UPDATE smt.file f
+       SET state = 'loaded', records = result.records, inserted = result.inserted,
+           replaced = result.replaced, stale = result.stale, identical = result.identical,
+           conflicts = result.conflicts, rejected = result.rejected
+     WHERE f.file_id = _merge_monthly.file_id;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION smt._merge_monthly(bigint, boolean) IS
+'Merges the monthly usage of a file registered by smt.load into smt.monthly_usage with the replacement rule (losers to smt.monthly_usage_version, rejects to smt.reject); returns the counts also stored in smt.file. Internal to smt.load.';
+
+-- 13. Reports: monthly usage, the meter check, estimates replaced; the Green Button export.
+-- Reports for people and BI tools, read from what is kept at load time (smt.day_total, the daily
+-- meter reads, the version history), never by unnesting every interval of every meter.
+
+CREATE VIEW smt.monthly_usage_summary WITH (security_invoker = true) AS
+SELECT t.esiid,
+       date_trunc('month', t.day)::date AS month,
+       count(*)::integer AS days,
+       sum(t.import_kwh) AS import_kwh,
+       sum(t.export_kwh) AS export_kwh,
+       coalesce(sum(t.import_kwh), 0) - coalesce(sum(t.export_kwh), 0) AS net_kwh,
+       sum(t.intervals_expected)::integer AS intervals_expected,
+       sum(t.intervals_present)::integer AS intervals_present,
+       sum(t.intervals_estimated)::integer AS intervals_estimated,
+       sum(t.intervals_expected - t.intervals_present)::integer AS intervals_missing
+  FROM smt.day_total t
+ GROUP BY t.esiid, date_trunc('month', t.day);
+COMMENT ON VIEW smt.monthly_usage_summary IS 'Per ESIID and calendar month (of operating days, Central prevailing time) with data: kWh imported, exported and net, exact, and the load intervals expected, present, estimated and missing. Sums the daily totals kept at load time (smt.day_total).';
+COMMENT ON COLUMN smt.monthly_usage_summary.esiid IS 'ESIID.';
+COMMENT ON COLUMN smt.monthly_usage_summary.month IS 'First day of the calendar month.';
+COMMENT ON COLUMN smt.monthly_usage_summary.days IS 'Operating days of the month with data.';
+COMMENT ON COLUMN smt.monthly_usage_summary.import_kwh IS 'Sum of channel 4 (consumption) kWh, exact.';
+COMMENT ON COLUMN smt.monthly_usage_summary.export_kwh IS 'Sum of channel 1 (surplus generation) kWh, exact; NULL without generation data.';
+COMMENT ON COLUMN smt.monthly_usage_summary.net_kwh IS 'import_kwh minus export_kwh.';
+COMMENT ON COLUMN smt.monthly_usage_summary.intervals_expected IS 'Load intervals the days with data should have (96, 92 or 100 a day).';
+COMMENT ON COLUMN smt.monthly_usage_summary.intervals_present IS 'Load intervals with a value.';
+COMMENT ON COLUMN smt.monthly_usage_summary.intervals_estimated IS 'Load intervals marked E (estimated).';
+COMMENT ON COLUMN smt.monthly_usage_summary.intervals_missing IS 'intervals_expected minus intervals_present (days without any data are not counted: see smt.completeness and smt.meter_status).';
+
+-- The sum check of VEE: a day's intervals against the meter's own register.
+CREATE VIEW smt.meter_check WITH (security_invoker = true) AS
+SELECT r.esiid,
+       r.day,
+       t.import_kwh AS interval_kwh,
+       r.end_reading - r.start_reading AS register_kwh,
+       t.import_kwh - (r.end_reading - r.start_reading) AS difference_kwh,
+       coalesce(nullif(current_setting('smt.meter_check_tolerance_kwh', true), '')::numeric, 0.01) AS tolerance_kwh,
+       t.intervals_present::integer AS intervals_present,
+       (t.intervals_expected - t.intervals_present)::integer AS intervals_missing,
+       abs(t.import_kwh - (r.end_reading - r.start_reading))
+           <= coalesce(nullif(current_setting('smt.meter_check_tolerance_kwh', true), '')::numeric, 0.01) AS agrees
+  FROM smt.daily_read r
+  JOIN smt.day_total t ON t.esiid = r.esiid AND t.day = r.day
+ WHERE r.start_reading IS NOT NULL AND r.end_reading IS NOT NULL AND t.import_kwh IS NOT NULL;
+COMMENT ON VIEW smt.meter_check IS 'Each ESIID-day with both 15-minute data and a daily meter read: the sum of the day''s consumption intervals against the register''s difference (end reading minus start reading), and whether they agree within smt.meter_check_tolerance_kwh (default 0.01 kWh). Read smt.meter_check_failures for the days that do not.';
+COMMENT ON COLUMN smt.meter_check.esiid IS 'ESIID.';
+COMMENT ON COLUMN smt.meter_check.day IS 'Operating day.';
+COMMENT ON COLUMN smt.meter_check.interval_kwh IS 'Sum of the day''s channel 4 intervals (smt.day_total), exact.';
+COMMENT ON COLUMN smt.meter_check.register_kwh IS 'end_reading minus start_reading of the day''s meter read, exact.';
+COMMENT ON COLUMN smt.meter_check.difference_kwh IS 'interval_kwh minus register_kwh.';
+COMMENT ON COLUMN smt.meter_check.tolerance_kwh IS 'The tolerance applied: the setting smt.meter_check_tolerance_kwh, default 0.01.';
+COMMENT ON COLUMN smt.meter_check.intervals_present IS 'Channel 4 intervals with a value that day.';
+COMMENT ON COLUMN smt.meter_check.intervals_missing IS 'Channel 4 intervals the day lacks (a missing interval makes the sum short).';
+COMMENT ON COLUMN smt.meter_check.agrees IS 'True when |difference_kwh| <= tolerance_kwh.';
+
+CREATE VIEW smt.meter_check_failures WITH (security_invoker = true) AS
+SELECT * FROM smt.meter_check WHERE NOT agrees;
+COMMENT ON VIEW smt.meter_check_failures IS 'The days of smt.meter_check whose intervals and register disagree beyond the tolerance.';
+COMMENT ON COLUMN smt.meter_check_failures.esiid IS 'ESIID.';
+COMMENT ON COLUMN smt.meter_check_failures.day IS 'Operating day.';
+COMMENT ON COLUMN smt.meter_check_failures.interval_kwh IS 'Sum of the day''s channel 4 intervals, exact.';
+COMMENT ON COLUMN smt.meter_check_failures.register_kwh IS 'end_reading minus start_reading, exact.';
+COMMENT ON COLUMN smt.meter_check_failures.difference_kwh IS 'interval_kwh minus register_kwh.';
+COMMENT ON COLUMN smt.meter_check_failures.tolerance_kwh IS 'The tolerance applied.';
+COMMENT ON COLUMN smt.meter_check_failures.intervals_present IS 'Channel 4 intervals with a value that day.';
+COMMENT ON COLUMN smt.meter_check_failures.intervals_missing IS 'Channel 4 intervals the day lacks.';
+COMMENT ON COLUMN smt.meter_check_failures.agrees IS 'Always false here.';
+
+-- Estimated intervals a later version replaced with actual ones, from the version history.
+CREATE VIEW smt.estimates_replaced WITH (security_invoker = true) AS
+SELECT v.esiid,
+       v.channel,
+       v.day,
+       v.revision AS estimated_revision,
+       d.revision AS current_revision,
+       (SELECT count(*) FROM generate_series(1, least(length(v.status), length(d.status))) i
+         WHERE substr(v.status, i, 1) = 'E' AND substr(d.status, i, 1) = 'A')::integer AS intervals_now_actual
+  FROM smt.interval_version v
+  JOIN smt.interval_day d ON d.esiid = v.esiid AND d.channel = v.channel AND d.day = v.day
+ WHERE v.outcome = 'replaced' AND strpos(v.status, 'E') > 0
+   AND EXISTS (SELECT FROM generate_series(1, least(length(v.status), length(d.status))) i
+                WHERE substr(v.status, i, 1) = 'E' AND substr(d.status, i, 1) = 'A');
+COMMENT ON VIEW smt.estimates_replaced IS 'Each replaced version of an ESIID-channel-day that held estimated intervals which the current version holds as actual readings: how many became actual.';
+COMMENT ON COLUMN smt.estimates_replaced.esiid IS 'ESIID.';
+COMMENT ON COLUMN smt.estimates_replaced.channel IS 'ERCOT channel.';
+COMMENT ON COLUMN smt.estimates_replaced.day IS 'Operating day.';
+COMMENT ON COLUMN smt.estimates_replaced.estimated_revision IS 'Revision of the replaced version that held the estimates.';
+COMMENT ON COLUMN smt.estimates_replaced.current_revision IS 'Revision of the current version.';
+COMMENT ON COLUMN smt.estimates_replaced.intervals_now_actual IS 'Intervals estimated in that version and actual in the current one.';
+
+CREATE FUNCTION smt."_green_button_feed"(
+	"esiid" TEXT, /* & str */
+	"title" TEXT, /* & str */
+	"updated" timestamp with time zone, /* TimestampWithTimeZone */
+	"channels" smallint[], /* Vec < i16 > */
+	"days" date[], /* Vec < Date > */
+	"revisions" timestamp with time zone[], /* Vec < TimestampWithTimeZone > */
+	"values" TEXT[], /* Vec < String > */
+	"statuses" TEXT[] /* Vec < String > */
+) RETURNS TEXT /* String */
+IMMUTABLE STRICT PARALLEL SAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_green_button_feed_wrapper';
+-- Green Button export: the stored 15-minute days of one ESIID as an ESPI 4.0 Atom feed (both
+-- channels, exact scaled integers, estimated intervals flagged, missing ones absent), valid
+-- against the official schema; `smt export green-button` writes the same text to a file.
+
+CREATE FUNCTION smt.green_button(esiid text, first_day date, last_day date) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    normalized text := smt.esiid_normalize(green_button.esiid);
+    out text;
+BEGIN
+    IF first_day IS NULL OR last_day IS NULL OR first_day > last_day OR normalized IS NULL THEN
+        RAISE EXCEPTION 'smt.green_button needs an ESIID and first_day <= last_day'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'SELECT smt.green_button(''10443720000000001'', date ''2025-09-01'', date ''2025-09-30'');';
+    END IF;
+    SELECT smt._green_button_feed(normalized, 'ESIID ' || normalized, max(d.revision),
+                                  array_agg(d.channel ORDER BY d.channel, d.day),
+                                  array_agg(d.day ORDER BY d.channel, d.day),
+                                  array_agg(d.revision ORDER BY d.channel, d.day),
+                                  array_agg(d.kwh_list ORDER BY d.channel, d.day),
+                                  array_agg(d.status_list ORDER BY d.channel, d.day))
+      INTO out
+      FROM (SELECT i.channel, i.day, i.revision,
+                   string_agg(coalesce(i.kwh::text, ''), ',' ORDER BY i.interval_start) AS kwh_list,
+                   string_agg(coalesce(i.status, '-'), '' ORDER BY i.interval_start) AS status_list
+              FROM smt.interval i
+             WHERE i.esiid = normalized AND i.day BETWEEN first_day AND last_day AND i.channel IN (1, 4)
+               AND i.interval_end - i.interval_start = interval '15 minutes'
+             GROUP BY i.channel, i.day, i.revision) d
+    HAVING count(*) > 0;
+    IF out IS NULL THEN
+        RAISE EXCEPTION 'smt.green_button: no 15-minute data of ESIID % from % to %', normalized, first_day, last_day
+            USING ERRCODE = 'no_data_found', HINT = 'See smt.daily_usage for the days held.';
+    END IF;
+    RETURN out;
+END
+$$;
+COMMENT ON FUNCTION smt.green_button(text, date, date) IS 'The 15-minute data of an ESIID over operating days first_day to last_day (load channel 4 and generation channel 1) as a Green Button (NAESB ESPI 4.0) Atom feed: Wh scaled to exact integers, estimated intervals with ReadingQuality 8, US Central local time parameters. It validates against the official schema and loads back (smt.load) to the same data.';
+
+COMMENT ON FUNCTION smt._green_button_feed(text, text, timestamptz, smallint[], date[], timestamptz[], text[], text[]) IS 'Writes the ESPI feed of smt.green_button from the days it gathers (parallel arrays: channel, day, revision, values as text joined by commas, statuses). Internal to smt.green_button.';
+
+-- 14. Rights, as a fresh install grants them.
 GRANT SELECT ON smt.day_total TO smt_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON smt.day_total TO smt_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON smt.delivery_content TO smt_admin;
@@ -1949,7 +2354,7 @@ GRANT USAGE ON SEQUENCE smt.request_request_id_seq TO smt_admin;
 REVOKE EXECUTE ON FUNCTION smt.request_claim(text, text, interval),
     smt.request_progress(bigint, text, interval, bigint[]), smt.request_fulfilled(bigint, text, bigint[]),
     smt.request_retry(bigint, text, text, interval), smt.request_failed(bigint, text, text),
-    smt.request_accepted(bigint, text, text, interval), smt._fulfil_by_delivery(bigint),
+    smt.request_accepted(bigint, text, text, interval), smt._fulfil_by_delivery(bigint), smt._file_carries(text, text),
     smt.request_awaiting_files(bigint, text, text[], text[], bigint[]),
     smt.request_odr_quota(bigint, text, integer),
     smt.request_read_received(bigint, text, numeric, timestamptz, text, text),
@@ -1980,3 +2385,10 @@ GRANT EXECUTE ON FUNCTION smt.enroll(text, text, text, integer), smt.unenroll(te
 GRANT SELECT ON smt.meter, smt.meter_status, smt.subscription TO smt_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON smt.meter, smt.meter_status, smt.meter_read, smt.subscription TO smt_admin;
 GRANT USAGE ON SEQUENCE smt.subscription_subscription_id_seq TO smt_admin;
+REVOKE EXECUTE ON FUNCTION smt._monthly_records(bigint, boolean), smt._merge_monthly(bigint, boolean) FROM PUBLIC;
+GRANT SELECT ON smt.monthly_usage, smt.monthly_usage_version, smt.monthly_usage_summary, smt.meter_check,
+    smt.meter_check_failures, smt.estimates_replaced TO smt_reader;
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON smt.monthly_usage, smt.monthly_usage_version, smt.monthly_usage_summary,
+    smt.meter_check, smt.meter_check_failures, smt.estimates_replaced TO smt_admin;
+GRANT USAGE ON SEQUENCE smt.monthly_usage_version_version_id_seq TO smt_admin;
+GRANT EXECUTE ON FUNCTION smt.green_button(text, date, date) TO smt_reader;

@@ -9,7 +9,9 @@ mod content;
 mod convert;
 mod daily_sql;
 mod esiid_sql;
+mod export_sql;
 mod load_sql;
+mod monthly_sql;
 mod parse_sql;
 mod schedule_sql;
 
@@ -49,6 +51,25 @@ extension_sql_file!(
     "../../sql/extension/daily.sql",
     name = "daily",
     requires = ["load", daily_sql::_daily_records]
+);
+extension_sql_file!(
+    "../../sql/extension/monthly.sql",
+    name = "monthly",
+    requires = ["load", monthly_sql::_monthly_records]
+);
+extension_sql_file!(
+    "../../sql/extension/reports.sql",
+    name = "reports",
+    requires = ["views", "daily", "monthly"]
+);
+extension_sql_file!(
+    "../../sql/extension/export.sql",
+    name = "export",
+    requires = [
+        "views",
+        esiid_sql::esiid_normalize,
+        export_sql::_green_button_feed
+    ]
 );
 extension_sql_file!(
     "../../sql/extension/requests.sql",

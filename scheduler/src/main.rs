@@ -32,6 +32,9 @@ enum Command {
     /// Recent runs, files and rejects; quarantined deliveries, failed jobs and remote files about
     /// to expire, each with the command that fixes it.
     Status(cli::status::Args),
+    /// Draw PNG pictures of one meter's data: a load-profile heat map (smt.interval) or daily
+    /// usage bars (smt.daily_usage), in Central local time.
+    Plot(cli::plot::Args),
     /// Run scheduled jobs (the daemon); several may run against one database. `--help` lists
     /// every key of the configuration file.
     #[command(after_long_help = smt_scheduler::config::help())]
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
                         Command::Jobs(args) => cli::jobs::run(args).await,
                         Command::Deliveries(args) => cli::deliveries::run(args).await,
                         Command::Status(args) => cli::status::run(args).await,
+                        Command::Plot(args) => cli::plot::run(args).await,
                         Command::Run(args) => cli::run::run(args).await,
                         Command::Parse(_) | Command::Generate(_) => unreachable!("handled above"),
                     }

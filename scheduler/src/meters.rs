@@ -280,12 +280,19 @@ async fn meter_info(work: &Client, client: &mut ApiClient, m: &Meter, worker: &s
             return Ok(());
         }
     };
-    work.execute(
-        "SELECT smt.meter_info_update($1, $2, $3)",
-        &[&m.esiid, &worker, &info],
-    )
-    .await
-    .context("smt.meter_info_update")?;
+    if let Err(e) = work
+        .execute(
+            "SELECT smt.meter_info_update($1, $2, $3)",
+            &[&m.esiid, &worker, &info],
+        )
+        .await
+    {
+        let e = anyhow::Error::from(e);
+        if crate::jobs::is_connection_error(&e) {
+            return Err(e);
+        }
+        tracing::warn!(esiid = %m.esiid, "SMT meter information not kept: {e:#}");
+    }
     Ok(())
 }
 
@@ -323,15 +330,28 @@ pub async fn subscriptions(
         let done = if action == "subscribe" {
             match subscribe(client, site, &data_type).await {
                 Ok(number) => {
-                    work.execute(
-                        "SELECT smt.subscription_recorded($1, $2, $3, $4)",
-                        &[&source, &data_type, &site.subscription_format, &number],
-                    )
-                    .await
-                    .context("smt.subscription_recorded")?;
-                    tracing::info!(%data_type, %number, "subscribed with SMT");
-                    tally.subscribed += 1;
-                    Ok(())
+                    let recorded: Option<bool> = work
+                        .query_one(
+                            "SELECT smt.subscription_recorded($1, $2, $3, $4)",
+                            &[&source, &data_type, &site.subscription_format, &number],
+                        )
+                        .await
+                        .context("smt.subscription_recorded")?
+                        .try_get(0)?;
+                    if recorded.is_none() {
+                        // another worker subscribed meanwhile: this one is not kept, so it goes
+                        tracing::warn!(%data_type, %number, "a second subscription: cancelled");
+                        let body = json!({"subscriptionNumber": number});
+                        client
+                            .call_with_identity("/v2/UnSubscription/", "unsubscribe", body)
+                            .await
+                            .and_then(|r| data(&r))
+                            .map(drop)
+                    } else {
+                        tracing::info!(%data_type, %number, "subscribed with SMT");
+                        tally.subscribed += 1;
+                        Ok(())
+                    }
                 }
                 Err(e) => Err(e),
             }

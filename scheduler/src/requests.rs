@@ -136,7 +136,10 @@ pub async fn run(
         let Some(request) = claim(work, &worker).await? else {
             break;
         };
-        let (fate, outcomes) = process(work, &mut client, site, &ctx, &request).await?;
+        let (fate, outcomes) = match process(work, &mut client, site, &ctx, &request).await {
+            Ok(done) => done,
+            Err(e) => (broke_off(work, &ctx, &request, e).await?, Vec::new()),
+        };
         tracing::info!(request = request.request_id, ?fate, "SMT API request");
         fates.push(fate);
         loads.extend(outcomes);
@@ -349,7 +352,15 @@ async fn by_file(
         .interval_reads_by_file(&r.trans_id, &r.esiids, r.first_day, r.last_day)
         .await
     {
+        Ok(correlation_id) if correlation_id.trim().len() < 4 => {
+            let error = format!(
+                "SMT answered with correlationId {correlation_id:?}, too short to find its file by"
+            );
+            failed(work, ctx.worker, r, &error).await?;
+            Ok(Fate::Failed)
+        }
         Ok(correlation_id) => {
+            let correlation_id = correlation_id.trim();
             let mine: bool = work
                 .query_one(
                     "SELECT smt.request_awaiting_files($1, $2, ARRAY[$3], ARRAY[$3], '{}') IS NOT NULL",
@@ -384,6 +395,24 @@ pub(crate) async fn give_up_or_wait(
         crate::jobs::backoff(r.attempts.max(1) as u32, RETRY_FIRST_DELAY, RETRY_MAX_DELAY)
     };
     tracing::warn!(request = r.request_id, "SMT API request not done: {error}");
+    retry(work, ctx.worker, r, &error, delay).await
+}
+
+/// A request whose processing broke off (a file that could not be kept, a database error of its
+/// own): recorded on the request, which waits with backoff (and fails once its attempts are used
+/// up), so that one request never stops the others. A lost database connection ends the run.
+pub(crate) async fn broke_off(
+    work: &Client,
+    ctx: &Account<'_>,
+    r: &Request,
+    e: anyhow::Error,
+) -> Result<Fate> {
+    if crate::jobs::is_connection_error(&e) {
+        return Err(e);
+    }
+    let error = format!("the worker could not finish this request: {e:#}");
+    tracing::error!(request = r.request_id, "{error}");
+    let delay = crate::jobs::backoff(r.attempts.max(1) as u32, RETRY_FIRST_DELAY, RETRY_MAX_DELAY);
     retry(work, ctx.worker, r, &error, delay).await
 }
 

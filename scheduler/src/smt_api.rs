@@ -160,6 +160,8 @@ impl ApiClient {
             .timeout(site.timeout())
             .connect_timeout(site.timeout())
             .https_only(!site.base_url.starts_with("http://"))
+            // never to another server: the bearer token and identity go only to the configured API
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ApiError::Config(format!("[smt_api.{name}] HTTP client: {e}")))?;
         Ok(ApiClient {

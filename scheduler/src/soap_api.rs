@@ -28,7 +28,7 @@ use tokio_postgres::Client;
 
 use crate::config::SoapApiSite;
 use crate::requests::{
-    failed, files_dir, load_reply, progress, retry, with_fates, Account, Fate, Request,
+    broke_off, failed, files_dir, load_reply, progress, retry, with_fates, Account, Fate, Request,
     REQUESTS_PER_RUN, REQUEST_LEASE, RETRY_FIRST_DELAY, RETRY_MAX_DELAY,
 };
 use crate::smt_api::error_chain;
@@ -80,15 +80,36 @@ pub enum SoapCallError {
 }
 
 impl SoapCallError {
-    /// Whether trying again later can help: no answer, SMT down or overloaded, a server fault.
+    /// Whether trying again later can help: no answer, SMT down or overloaded, a server fault,
+    /// or the account refused (a password or certificate is fixed in the worker's configuration,
+    /// and the requests wait for it rather than fail one by one).
     pub fn is_retryable(&self) -> bool {
         match self {
             SoapCallError::Unreachable { .. } => true,
-            SoapCallError::Http { status, .. } => *status >= 500 || matches!(*status, 408 | 429),
+            SoapCallError::Http { status, .. } => {
+                *status >= 500 || matches!(*status, 401 | 403 | 408 | 429)
+            }
+            SoapCallError::Soap(SoapError::Fault { message, .. }) if refuses_account(message) => {
+                true
+            }
             SoapCallError::Soap(e) => e.is_retryable(),
             SoapCallError::FileUrl(_) => false,
         }
     }
+}
+
+/// A fault that refuses the account rather than the request (WS-Security: a wrong user or
+/// password, an expired token).
+fn refuses_account(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "authentication",
+        "password",
+        "unauthorized",
+        "security token",
+    ]
+    .iter()
+    .any(|w| m.contains(w))
 }
 
 /// One account's HTTPS client (its TLS identity), UsernameToken and pace.
@@ -144,6 +165,9 @@ impl SoapClient {
             .timeout(site.timeout())
             .connect_timeout(site.timeout())
             .https_only(true)
+            // never to another server: a file URL is fetched only from the configured one, and an
+            // envelope (with its UsernameToken) is posted only to the configured endpoint
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .with_context(|| format!("[soap_api.{name}] HTTP client"))?;
         let file_base = match &site.file_url_base {
@@ -318,7 +342,10 @@ pub async fn run(
         let request = Request::from_row(row)?;
         let today: chrono::NaiveDate = row.try_get("today")?;
         let (fate, outcomes, waiting_for) =
-            process(work, &mut client, site, &ctx, &request, today).await?;
+            match process(work, &mut client, site, &ctx, &request, today).await {
+                Ok(done) => done,
+                Err(e) => (broke_off(work, &ctx, &request, e).await?, Vec::new(), 0),
+            };
         tracing::info!(request = request.request_id, ?fate, "SMT SOAP request");
         async_calls += waiting_for;
         fates.push(fate);
@@ -372,6 +399,15 @@ async fn process(
     for call in &calls {
         let answer = client.meter_usage(call).await;
         let file_url = match answer {
+            Ok(MeterUsageResponse::Accepted { correlation_id, .. })
+                if correlation_id.trim().len() < 4 =>
+            {
+                let error = format!(
+                    "SMT answered with correlationId {correlation_id:?}, too short to find its file by"
+                );
+                failed(work, ctx.worker, r, &error).await?;
+                return Ok((Fate::Failed, outcomes, 0));
+            }
             Ok(MeterUsageResponse::Accepted { correlation_id, .. }) => {
                 tracing::info!(request = r.request_id, %correlation_id, "SMT will deliver a file");
                 awaiting.push(correlation_id.clone());
@@ -386,7 +422,7 @@ async fn process(
             failed(work, ctx.worker, r, &error).await?;
             return Ok((Fate::Failed, outcomes, 0));
         };
-        if site.file_url_via.eq_ignore_ascii_case("ftps") {
+        if site.file_url_via.eq_ignore_ascii_case("ftps") && name.len() >= 4 {
             awaiting.push(name);
             continue;
         }

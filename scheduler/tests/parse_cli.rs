@@ -488,7 +488,7 @@ fn jobs_add_help_lists_the_params_of_every_kind() {
 #[test]
 fn run_help_lists_every_config_key() {
     use smt_scheduler::config::{
-        struct_fields, Config, FtpsSite, PgpConfig, SftpSite, SmtApiSite, WorkerConfig,
+        struct_fields, Config, FtpsSite, PgpConfig, SftpSite, SmtApiSite, SoapApiSite, WorkerConfig,
     };
 
     let help = smt_help(&["run"]);
@@ -505,14 +505,23 @@ fn run_help_lists_every_config_key() {
         ("[ftps.NAME]", struct_fields::<FtpsSite>()),
         ("[sftp.NAME]", struct_fields::<SftpSite>()),
         ("[smt_api.NAME]", struct_fields::<SmtApiSite>()),
+        ("[soap_api.NAME]", struct_fields::<SoapApiSite>()),
     ];
     for (heading, fields) in tables {
         assert!(!fields.is_empty(), "{heading}");
         let block = block(heading);
         for field in fields {
             // A field that is a table of its own has its own heading.
-            let own_table =
-                ["worker", "pgp", "ftps", "sftp", "smt_api", "import_dirs"].contains(field);
+            let own_table = [
+                "worker",
+                "pgp",
+                "ftps",
+                "sftp",
+                "smt_api",
+                "soap_api",
+                "import_dirs",
+            ]
+            .contains(field);
             let line = if own_table {
                 help.lines().find(|l| {
                     l.trim_start()

@@ -428,6 +428,26 @@ fn api_faults_are_recorded_on_the_request_and_recovered_from() {
         "{paths:?}"
     );
 
+    // Tokens that live two seconds: renewed before they expire, never used stale.
+    s.sim.control("/sim/config", r#"{"token_seconds": 2}"#);
+    let long = ask(&mut c, &[E1], "2024-09-01", "2025-06-27");
+    let before = s.sim.log().len();
+    s.run_job();
+    assert_eq!(request(&mut c, long).0, "fulfilled");
+    let calls: Vec<(String, i64)> = s.sim.log()[before..]
+        .iter()
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap().to_owned(),
+                e["status"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let tokens = calls.iter().filter(|(p, _)| p == "/v2/token/").count();
+    assert!(tokens >= 2, "renewed within the run: {calls:?}");
+    assert!(calls.iter().all(|(_, status)| *status == 200), "{calls:?}");
+    s.sim.control("/sim/config", r#"{"token_seconds": 3600}"#);
+
     // A reply that is not JSON, and SMT's own refusal: failed, in SMT's words, nothing loaded.
     s.sim
         .control("/sim/faults", r#"{"next": ["malformed", "smt_error"]}"#);

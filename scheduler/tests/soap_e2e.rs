@@ -408,14 +408,18 @@ fn soap_faults_are_recorded_on_the_request_retried_where_it_helps_and_flagged() 
         );
     };
 
-    // A wrong password: SMT's client fault, in its words; not retried.
+    // A wrong password: SMT's fault, in its words; the request waits for the account to be
+    // mended (a password is the worker's configuration, not the request's), then goes through.
     let wrong = ask(&mut c, &[E1], "interval", &d20, &d10);
     s.run_job_with("soap", "not-the-password");
     let (state, _, _, error, _) = request(&mut c, wrong);
-    assert_eq!(state, "failed");
+    assert_eq!(state, "waiting");
     let error = error.unwrap();
     assert!(error.contains("authentication failed"), "{error}");
     assert!(!error.contains("not-the-password"));
+    due_now(&mut c, wrong);
+    s.run_job("soap");
+    assert_eq!(request(&mut c, wrong).0, "fulfilled");
 
     // A client certificate of another CA: refused in the TLS handshake; waits to be tried again.
     s.write_config("other-client");

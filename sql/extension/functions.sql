@@ -3,7 +3,7 @@
 COMMENT ON FUNCTION smt.esiid_normalize(text) IS 'An ESIID as SMT files write it, normalized: spaces and the spreadsheet apostrophe removed.';
 COMMENT ON FUNCTION smt.esiid_valid(text, boolean) IS 'Whether an ESIID is valid: 17 or 22 digits (strict), or 1-64 letters and digits as the LSE spec allows (lenient = true).';
 COMMENT ON FUNCTION smt.esiid_tdsp(text) IS 'The transmission and distribution service provider (TDSP) an ESIID belongs to, from its prefix; NULL when the prefix is not known.';
-COMMENT ON FUNCTION smt.detect_format(bytea) IS 'The format of a file from its content: lse, interval_csv, daily_csv, monthly_csv, interval_json or daily_json (replies of SMT''s JSON API); NULL when unknown.';
+COMMENT ON FUNCTION smt.detect_format(bytea) IS 'The format of a file from its content: lse, interval_csv, daily_csv, monthly_csv, interval_json or daily_json (replies of SMT''s JSON API), green_button (an ESPI Atom feed); NULL when unknown.';
 COMMENT ON FUNCTION smt.day_slots(date, integer) IS 'How many intervals of the given length an operating day (Central prevailing time) has: 96, or 92 / 100 on DST days at 15 minutes.';
 COMMENT ON FUNCTION smt.lse_parse(bytea, boolean) IS 'Parses an LSE file into one row per interval, with the bad records as rows carrying their error; changes nothing in the database.';
 COMMENT ON FUNCTION smt.csv_parse(bytea, boolean) IS 'Parses an SMT interval CSV file into one row per interval, with the bad rows carrying their error; changes nothing in the database.';

@@ -280,7 +280,7 @@ BEGIN
     -- The digest is computed here, from the bytes that are kept.
     SELECT s.* INTO content FROM smt._content_summary(u.upload_id) s;
     detected := smt.detect_format(content.head);
-    IF detected IN ('lse', 'interval_csv', 'interval_json') THEN
+    IF detected IN ('lse', 'interval_csv', 'interval_json', 'green_button') THEN
         -- Parsed and settled before registering, under the load's id.
         INSERT INTO smt.stage SELECT u.upload_id, s.*, NULL, NULL FROM smt._stage_records(u.upload_id, u.lenient_esiid) s;
         PERFORM smt._settle_stage(u.upload_id);
@@ -293,9 +293,12 @@ BEGIN
     IF detected IN ('daily_csv', 'daily_json') THEN
         RETURN smt._merge_daily(result.file_id, u.lenient_esiid);
     END IF;
-    IF detected IS NULL OR detected NOT IN ('lse', 'interval_csv', 'interval_json') THEN
+    IF detected = 'monthly_csv' THEN
+        RETURN smt._merge_monthly(result.file_id, u.lenient_esiid);
+    END IF;
+    IF detected IS NULL OR detected NOT IN ('lse', 'interval_csv', 'interval_json', 'green_button') THEN
         result.error := CASE WHEN detected IS NULL THEN 'not an LSE or SMT CSV report, nor an SMT API reply (unknown content)'
-                             ELSE format('%s reports are not loaded yet (only interval reports and daily meter reads)', detected) END;
+                             ELSE format('%s reports are not loaded yet (only interval reports, daily meter reads and monthly usage)', detected) END;
         result := ROW(result.file_id, detected, false, result.error, 0, 0, 0, 0, 0, 0, 0)::smt.load_result;
         UPDATE smt.file f SET state = 'failed', error = result.error WHERE f.file_id = result.file_id;
         RAISE WARNING 'smt.load: %: %; kept as file % with state failed', u.file_name, result.error, result.file_id;
@@ -330,11 +333,11 @@ BEGIN
         RAISE EXCEPTION 'smt.load_staged needs the load''s id, the report''s SHA-256, its size and its format, none of them NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF format NOT IN ('lse', 'interval_csv', 'interval_json') OR octet_length(sha256) <> 32 OR size_bytes < 0 THEN
+    IF format NOT IN ('lse', 'interval_csv', 'interval_json', 'green_button') OR octet_length(sha256) <> 32 OR size_bytes < 0 THEN
         RAISE EXCEPTION 'smt.load_staged: % is not an interval report format, or the digest or size is malformed', format
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = format('format %s, %s-byte digest, size %s', format, octet_length(sha256), size_bytes),
-                  HINT = 'Stage LSE or SMT interval CSV reports or SMT API interval replies; load any other file with smt.load or smt.load_part.';
+                  HINT = 'Stage LSE or SMT interval CSV reports, SMT API interval replies or Green Button feeds; load any other file with smt.load or smt.load_part.';
     END IF;
     u := smt._upload(upload_id);
     -- Checked and settled before registering, under the load's id. A row another transaction

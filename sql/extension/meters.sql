@@ -219,7 +219,9 @@ BEGIN
     FOR m IN SELECT t.esiid, g.first_gap, g.last_gap FROM smt.meter t
               CROSS JOIN LATERAL (
                   SELECT min(d)::date AS first_gap, max(d)::date AS last_gap
-                    FROM generate_series(t.history_from, t.requested_through, interval '1 day') d
+                    -- (never before SMT's 48 months: a day older than that cannot be asked for)
+                    FROM generate_series(greatest(t.history_from, (today - interval '48 months')::date + 1),
+                                         t.requested_through, interval '1 day') d
                    WHERE NOT EXISTS (SELECT FROM smt.day_total x WHERE x.esiid = t.esiid AND x.day = d::date)) g
               WHERE t.state = 'active' AND g.first_gap IS NOT NULL
                 AND t.gaps_requested_on IS DISTINCT FROM today

@@ -10,7 +10,8 @@
 --   waiting    SMT has no data yet ("No data received from the respective TDSP"), a failure a
 --              retry can help (SMT down, a timeout), an on-demand read SMT is still taking, or
 --              the day's on-demand reads for the TDSP used up: tried again from not_before;
---              or SMT accepted it and delivers files later (awaiting_files; not_before infinity);
+--              or SMT accepted it and delivers files later (awaiting_files; sent again after
+--              10 days without them);
 --   fulfilled  every reply loaded (file_ids: the files in smt.file that hold them), or the
 --              on-demand read taken (smt.meter_read);
 --   failed     SMT refused it, its reply could not be read, or max_attempts were used up;
@@ -213,6 +214,13 @@ BEGIN
         RAISE EXCEPTION 'smt.request_claim needs a via, a worker name and a positive lease'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- A request whose worker died (or whose run broke off) with its attempts used up is not sent
+    -- again: it fails, saying so.
+    UPDATE smt.request r
+       SET state = 'failed', lease_until = NULL, updated_at = now(),
+           last_error = format('taken up %s times without an answer recorded (the worker stopped or its run failed); last: %s',
+                               r.attempts, coalesce(r.last_error, 'no error recorded'))
+     WHERE r.via = request_claim.via AND r.state = 'sent' AND r.lease_until < now() AND r.attempts >= r.max_attempts;
     RETURN QUERY
     UPDATE smt.request r
        SET state = 'sent', attempts = r.attempts + 1, worker = request_claim.worker,
@@ -301,6 +309,15 @@ $$;
 COMMENT ON FUNCTION smt.request_accepted(bigint, text, text, interval) IS
 'Records that SMT accepted an on-demand read this worker holds under correlation_id: the request waits poll_after before it is polled. False when it is not theirs.';
 
+-- Whether a delivery's name carries what a request waits for: the text, not followed by a letter
+-- or digit (so that a name X.CSV.1 is not found in X.CSV.12).
+CREATE FUNCTION smt._file_carries(name text, wanted text) RETURNS boolean
+LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+    SELECT length(wanted) >= 4 AND strpos(name, wanted) > 0
+       AND substr(name, strpos(name, wanted) + length(wanted), 1) !~ '[0-9A-Za-z]'
+$$;
+COMMENT ON FUNCTION smt._file_carries(text, text) IS 'Whether a delivery''s file name carries wanted (a correlationId, or a name SMT gave): found in it and not followed by a letter or digit. Internal to the request functions.';
+
 CREATE FUNCTION smt.request_awaiting_files(request_id bigint, worker text, correlation_ids text[], awaiting text[],
                                            file_ids bigint[])
 RETURNS text
@@ -308,21 +325,31 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     r smt.request;
-    still text[] := ARRAY(SELECT DISTINCT a FROM unnest(coalesce(request_awaiting_files.awaiting, '{}')) a
-                           WHERE nullif(btrim(a), '') IS NOT NULL ORDER BY a);
+    still text[] := ARRAY(SELECT DISTINCT btrim(a) FROM unnest(coalesce(request_awaiting_files.awaiting, '{}')) a
+                           WHERE nullif(btrim(a), '') IS NOT NULL ORDER BY 1);
+    early_files bigint[];
 BEGIN
     IF EXISTS (SELECT FROM unnest(still) a WHERE length(a) < 4) THEN
         RAISE EXCEPTION 'smt.request_awaiting_files: % is too short to find in a file name', still
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- A file SMT already delivered (loaded before this was recorded) counts at once.
+    SELECT coalesce(array_agg(DISTINCT f ORDER BY f), '{}') INTO early_files
+      FROM smt.remote_file d, unnest(d.file_ids) f
+     WHERE d.state = 'loaded' AND EXISTS (SELECT FROM unnest(still) a WHERE smt._file_carries(d.name, a));
+    still := ARRAY(SELECT a FROM unnest(still) a
+                    WHERE NOT EXISTS (SELECT FROM smt.remote_file d WHERE d.state = 'loaded' AND smt._file_carries(d.name, a))
+                    ORDER BY a);
     UPDATE smt.request q
        SET state = CASE WHEN cardinality(still) = 0 THEN 'fulfilled' ELSE 'waiting' END,
            correlation_ids = ARRAY(SELECT DISTINCT c FROM unnest(coalesce(request_awaiting_files.correlation_ids, '{}')) c
                                     WHERE c IS NOT NULL ORDER BY c),
            awaiting_files = still, lease_until = NULL, last_error = NULL, updated_at = now(),
-           not_before = CASE WHEN cardinality(still) = 0 THEN q.not_before ELSE 'infinity' END,
+           -- SMT keeps a delivered file 10 days: one not come by then is asked for again
+           not_before = CASE WHEN cardinality(still) = 0 THEN q.not_before ELSE now() + interval '10 days' END,
            fulfilled_at = CASE WHEN cardinality(still) = 0 THEN now() END,
-           file_ids = ARRAY(SELECT DISTINCT f FROM unnest(q.file_ids || coalesce(request_awaiting_files.file_ids, '{}')) f
+           file_ids = ARRAY(SELECT DISTINCT f FROM unnest(q.file_ids || coalesce(request_awaiting_files.file_ids, '{}')
+                                                          || early_files) f
                              WHERE f IS NOT NULL ORDER BY f)
      WHERE q.request_id = request_awaiting_files.request_id AND q.worker = request_awaiting_files.worker
        AND q.claimed_by = session_user AND q.state = 'sent'
@@ -331,7 +358,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION smt.request_awaiting_files(bigint, text, text[], text[], bigint[]) IS
-'Records what SMT answered a request this worker holds: the files already loaded (file_ids), SMT''s correlationIds, and what the names of the files it delivers later carry (awaiting: correlationIds, or names SMT gave). The request waits for those deliveries (smt._fulfil_by_delivery), or is fulfilled when none is to come. Returns the new state, or NULL when it is not theirs.';
+'Records what SMT answered a request this worker holds: the files already loaded (file_ids), SMT''s correlationIds, and what the names of the files it delivers later carry (awaiting: correlationIds, or names SMT gave; a delivery already loaded counts at once). The request waits for those deliveries (smt._fulfil_by_delivery) for up to 10 days (SMT keeps files that long; then it is sent again), or is fulfilled when none is to come. Returns the new state, or NULL when it is not theirs.';
 
 -- A delivery just loaded whose name carries what a request waits for fulfils that part of it
 -- (called by smt.delivery_loaded); the request is fulfilled when nothing is left to come.
@@ -342,17 +369,18 @@ DECLARE
 BEGIN
     WITH delivered AS (
         SELECT q.request_id, r.file_ids,
-               ARRAY(SELECT a FROM unnest(q.awaiting_files) a WHERE strpos(r.name, a) = 0 ORDER BY a) AS still
+               ARRAY(SELECT a FROM unnest(q.awaiting_files) a WHERE NOT smt._file_carries(r.name, a) ORDER BY a) AS still
           FROM smt.request q
           JOIN smt.remote_file r ON r.remote_file_id = _fulfil_by_delivery.remote_file_id AND r.state = 'loaded'
          WHERE q.state = 'waiting' AND q.report IN ('interval', 'daily')
-           AND EXISTS (SELECT FROM unnest(q.awaiting_files) a WHERE length(a) >= 4 AND strpos(r.name, a) > 0)
+           AND EXISTS (SELECT FROM unnest(q.awaiting_files) a WHERE smt._file_carries(r.name, a))
            FOR UPDATE OF q
     )
     UPDATE smt.request q
        SET awaiting_files = d.still, updated_at = now(), last_error = NULL,
            state = CASE WHEN cardinality(d.still) = 0 THEN 'fulfilled' ELSE 'waiting' END,
            fulfilled_at = CASE WHEN cardinality(d.still) = 0 THEN now() END,
+           not_before = CASE WHEN cardinality(d.still) = 0 THEN q.not_before ELSE now() + interval '10 days' END,
            file_ids = ARRAY(SELECT DISTINCT f FROM unnest(q.file_ids || d.file_ids) f WHERE f IS NOT NULL ORDER BY f)
       FROM delivered d
      WHERE q.request_id = d.request_id;
@@ -397,7 +425,7 @@ BEGIN
     SELECT count(*) INTO sent_today FROM smt.request q
      WHERE q.report = 'odr' AND q.sent_at >= day_start AND q.request_id <> r.request_id
        AND coalesce(smt.esiid_tdsp(q.esiids[1]), 'unknown TDSP') = tdsp;
-    IF sent_today < greatest(coalesce(daily_limit, 0), 0) THEN
+    IF sent_today < least(greatest(coalesce(daily_limit, 0), 0), 3000) THEN
         UPDATE smt.request q SET sent_at = now() WHERE q.request_id = r.request_id;
         RETURN true;
     END IF;

@@ -24,7 +24,8 @@ GRANT USAGE ON SCHEMA smt TO smt_reader;
 -- Not the raw file bytes (smt.file_content) nor the staging table.
 GRANT SELECT ON smt.interval, smt.interval_15min, smt.daily_usage, smt.completeness, smt.interval_versions,
     smt.interval_day, smt.interval_version, smt.day_total, smt.file, smt.reject,
-    smt.daily_read, smt.daily_read_version TO smt_reader;
+    smt.daily_read, smt.daily_read_version, smt.monthly_usage, smt.monthly_usage_version,
+    smt.monthly_usage_summary, smt.meter_check, smt.meter_check_failures, smt.estimates_replaced TO smt_reader;
 
 -- Loading goes through the SECURITY DEFINER load functions (smt.load, or smt.load_begin /
 -- load_part / load_end for a file in parts): the loader needs no table privileges, and the
@@ -37,7 +38,10 @@ REVOKE EXECUTE ON FUNCTION smt.load(bytea, text, boolean), smt.load_begin(text, 
     smt._register_upload(smt.upload, bytea, bigint, text),
     smt._staged_problem(date, integer, smallint, smallint[], integer[], text[], text, text, smallint, smallint, smallint), smt._ensure_partitions(date[]), smt._guard_meter_data(),
     smt._lock_schema_change(text), smt._raced_unless(boolean, bigint, text),
-    smt._daily_records(bigint, boolean), smt._merge_daily(bigint, boolean) FROM PUBLIC;
+    smt._daily_records(bigint, boolean), smt._merge_daily(bigint, boolean),
+    smt._monthly_records(bigint, boolean), smt._merge_monthly(bigint, boolean) FROM PUBLIC;
+-- The Green Button export reads the views with the caller's own rights.
+GRANT EXECUTE ON FUNCTION smt.green_button(text, date, date) TO smt_reader;
 GRANT EXECUTE ON FUNCTION smt.load(bytea, text, boolean), smt.load_begin(text, boolean),
     smt.load_part(bigint, bytea), smt.load_end(bigint), smt.load_staged(bigint, bytea, bigint, text) TO smt_loader;
 -- A loader that parses reports itself copies its rows into the staging table (and may do nothing
@@ -94,7 +98,7 @@ GRANT SELECT ON smt.job, smt.job_kind, smt.job_run, smt.remote_file TO smt_reade
 REVOKE EXECUTE ON FUNCTION smt.request_claim(text, text, interval),
     smt.request_progress(bigint, text, interval, bigint[]), smt.request_fulfilled(bigint, text, bigint[]),
     smt.request_retry(bigint, text, text, interval), smt.request_failed(bigint, text, text),
-    smt.request_accepted(bigint, text, text, interval), smt._fulfil_by_delivery(bigint),
+    smt.request_accepted(bigint, text, text, interval), smt._fulfil_by_delivery(bigint), smt._file_carries(text, text),
     smt.request_awaiting_files(bigint, text, text[], text[], bigint[]),
     smt.request_odr_quota(bigint, text, integer),
     smt.request_read_received(bigint, text, numeric, timestamptz, text, text),

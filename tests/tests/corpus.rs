@@ -225,14 +225,11 @@ fn load_cases() -> Vec<Case> {
             rows(&[&counts(1, 1, 0, "daily_csv", "NULL"), "daily.csv|loaded|-"]),
         ),
         load(
-            "load_monthly_csv_is_not_loaded_yet",
-            b"ESIID,START_DATE,END_DATE,ACTUAL_KWH\n".to_vec(),
+            "load_monthly_csv_loads_its_periods",
+            b"ESIID,START_DATE,END_DATE,ACTUAL_KWH\n10443720000000001,06/03/2025,07/02/2025,812.375\n".to_vec(),
             "monthly.csv",
             false,
-            rows(&[
-                &counts(0, 0, 0, "monthly_csv", "monthly_csv reports are not loaded yet (only interval reports and daily meter reads)"),
-                "monthly.csv|failed|monthly_csv reports are not loaded yet (only interval reports and daily meter reads)",
-            ]),
+            rows(&[&counts(1, 1, 0, "monthly_csv", "NULL"), "monthly.csv|loaded|-"]),
         ),
         load(
             "load_csv_header_only",

@@ -76,30 +76,41 @@ impl RowReport for MonthlyReport {
         mode: EsiidMode,
         line: u64,
     ) -> Result<MonthlyUsage, RecordError> {
-        let value =
-            |k: usize, names: &[&str]| super::decimal_field(row, c.values[k], names[0], line);
         let esiid = super::esiid_field(row, c.esiid, mode, line)?;
-        let start_date = super::date_field(row, c.start, START_DATE[0], line)?;
-        let end_date = super::date_field(row, c.end, END_DATE[0], line)?;
+        let start_date = super::date_field(row, c.start, START_DATE[0], line)
+            .map_err(|e| e.with_context(Some(&esiid), None, None))?;
+        // A bad value names the ESIID and the period's first day (the reject's day).
+        let context = |e: RecordError| e.with_context(Some(&esiid), None, Some(start_date));
+        let value = |k: usize, names: &[&str]| {
+            super::decimal_field(row, c.values[k], names[0], line).map_err(context)
+        };
+        let end_date = super::date_field(row, c.end, END_DATE[0], line).map_err(context)?;
         if end_date < start_date {
-            return Err(RecordError::new(
+            return Err(context(RecordError::new(
                 ErrorKind::StopBeforeStart,
                 line,
                 END_DATE[0],
                 format!("billing period ends {end_date}, before it starts {start_date}"),
-            )
-            .with_context(Some(&esiid), None, None));
+            )));
         }
+        let revision = super::revision_field(row, c.revision, line).map_err(context)?;
+        let [actual_kwh, metered_kw, billed_kw, metered_kva, billed_kva] = [
+            value(0, ACTUAL_KWH)?,
+            value(1, METERED_KW)?,
+            value(2, BILLED_KW)?,
+            value(3, METERED_KVA)?,
+            value(4, BILLED_KVA)?,
+        ];
         Ok(MonthlyUsage {
             esiid,
             start_date,
             end_date,
-            revision: super::revision_field(row, c.revision, line)?,
-            actual_kwh: value(0, ACTUAL_KWH)?,
-            metered_kw: value(1, METERED_KW)?,
-            billed_kw: value(2, BILLED_KW)?,
-            metered_kva: value(3, METERED_KVA)?,
-            billed_kva: value(4, BILLED_KVA)?,
+            revision,
+            actual_kwh,
+            metered_kw,
+            billed_kw,
+            metered_kva,
+            billed_kva,
             line,
         })
     }

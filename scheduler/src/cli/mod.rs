@@ -4,5 +4,6 @@ pub mod generate;
 pub mod import;
 pub mod jobs;
 pub mod parse;
+pub mod plot;
 pub mod run;
 pub mod status;
