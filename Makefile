@@ -19,7 +19,7 @@ SUDO_FLAG := $(if $(filter 0,$(shell id -u)),,--sudo)
 test lint test-core test-extension test-e2e: export SMT_REQUIRE_ALL_PARTS ?= 1
 
 # Every test binary of the scheduler but the ones that need the cluster test-e2e starts.
-SCHEDULER_DB_TESTS := scheduler/tests/scheduler_e2e.rs scheduler/tests/smt_api_e2e.rs scheduler/tests/sftp_e2e.rs scheduler/tests/soap_e2e.rs scheduler/tests/plot.rs
+SCHEDULER_DB_TESTS := scheduler/tests/export.rs scheduler/tests/scheduler_e2e.rs scheduler/tests/smt_api_e2e.rs scheduler/tests/sftp_e2e.rs scheduler/tests/soap_e2e.rs scheduler/tests/plot.rs
 SCHEDULER_TESTS := $(patsubst scheduler/tests/%.rs,--test %,$(filter-out $(SCHEDULER_DB_TESTS),$(wildcard scheduler/tests/*.rs)))
 
 all: build
@@ -76,7 +76,7 @@ test-e2e: install-dev
 	rm -rf $(SMT_TMP)/e2e-pg
 	port=$(E2E_PORT); bash scripts/pg.sh start $(SMT_TMP)/e2e-pg $$port && \
 	  export SMT_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:$$port/postgres && \
-	  $(CARGO) test -p smt-e2e && $(CARGO) test -p smt --test scheduler_e2e --test smt_api_e2e --test sftp_e2e --test soap_e2e --test plot && \
+	  $(CARGO) test -p smt-e2e && $(CARGO) test -p smt --test scheduler_e2e --test smt_api_e2e --test sftp_e2e --test soap_e2e --test plot --test export && \
 	  bash scripts/regress.sh --port $$port; \
 	  status=$$?; bash scripts/pg.sh stop $(SMT_TMP)/e2e-pg; exit $$status
 

@@ -35,6 +35,9 @@ enum Command {
     /// Draw PNG pictures of one meter's data: a load-profile heat map (smt.interval) or daily
     /// usage bars (smt.daily_usage), in Central local time.
     Plot(cli::plot::Args),
+    /// Hand one meter's data on: a Green Button (ESPI 4.0) feed, SMT's interval CSV layout, or a
+    /// tidy CSV (UTC and Central local time, hour ending).
+    Export(cli::export::Args),
     /// Run scheduled jobs (the daemon); several may run against one database. `--help` lists
     /// every key of the configuration file.
     #[command(after_long_help = smt_scheduler::config::help())]
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
                         Command::Deliveries(args) => cli::deliveries::run(args).await,
                         Command::Status(args) => cli::status::run(args).await,
                         Command::Plot(args) => cli::plot::run(args).await,
+                        Command::Export(args) => cli::export::run(args).await,
                         Command::Run(args) => cli::run::run(args).await,
                         Command::Parse(_) | Command::Generate(_) => unreachable!("handled above"),
                     }

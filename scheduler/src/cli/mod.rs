@@ -1,5 +1,6 @@
 pub mod common;
 pub mod deliveries;
+pub mod export;
 pub mod generate;
 pub mod import;
 pub mod jobs;
