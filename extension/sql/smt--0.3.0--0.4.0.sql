@@ -786,7 +786,12 @@ SELECT d.esiid,
        -- units × 10^-scale, exactly and with the day's scale (580 at scale 3 is 0.580)
        coalesce(v.kwh_exact, coalesce(v.units16, v.units) * f.unit) AS kwh,
        nullif(v.status, '-') AS status,
-       d.revision
+       d.revision,
+       -- Central wall-clock time, as ERCOT and SMT write it (computed only when selected)
+       (d.first_start + make_interval(secs => (v.i - 1) * d.interval_seconds)) AT TIME ZONE 'America/Chicago'
+           AS interval_start_local,
+       (extract(hour FROM (d.first_start + make_interval(secs => (v.i - 1) * d.interval_seconds))
+                         AT TIME ZONE 'America/Chicago') + 1)::smallint AS hour_ending
   FROM smt.interval_day d
  -- computed once per day, not per interval
  CROSS JOIN LATERAL (SELECT round(1 / (10::numeric ^ d.scale), d.scale) AS unit) f
@@ -794,6 +799,9 @@ SELECT d.esiid,
  -- as long, and only one of them is not NULL
  CROSS JOIN LATERAL unnest(string_to_array(d.status, NULL), d.units16, d.units, d.kwh_exact)
        WITH ORDINALITY AS v(status, units16, units, kwh_exact, i);
+
+COMMENT ON COLUMN smt.interval.interval_start_local IS 'Start of the interval in Central wall-clock time (timestamp without time zone): on the fall-back day the 01:00 hour appears twice, on the spring-forward day 02:00 not at all.';
+COMMENT ON COLUMN smt.interval.hour_ending IS 'Hour ending as ERCOT writes it: the Central clock hour the interval starts in, plus one (1 to 24; on the fall-back day both passes of 01:00 are hour 2).';
 
 CREATE OR REPLACE VIEW smt.daily_usage WITH (security_invoker = true) AS
 SELECT t.esiid,

@@ -26,6 +26,8 @@ const DUNS: &str = "957877905";
 const E1: &str = "10443720000000001";
 const E2: &str = "1008901000000000000001";
 const E3: &str = "10443720000000003";
+/// A bearer token the worker may send beside its certificate (`bearer_token_env`).
+const BEARER: &str = "test-bearer-token-not-a-secret-of-anyone";
 
 /// The SOAP simulator, stopped on drop.
 struct SoapSim {
@@ -169,6 +171,11 @@ fn setup(test: &str) -> Option<Setup> {
 
 impl Setup {
     fn write_config(&self, cert: &str) {
+        self.write_config_with(cert, "");
+    }
+
+    /// The config with `extra` lines added to `[soap_api.smt-soap]`.
+    fn write_config_with(&self, cert: &str, extra: &str) {
         let path = |p: PathBuf| toml::Value::String(p.display().to_string()).to_string();
         let text = format!(
             "[worker]\npoll_seconds = 1\nlease_seconds = 30\n{}\
@@ -176,7 +183,8 @@ impl Setup {
              password_env = \"SMT_FTPS_PASSWORD\"\nca_file = {}\nclient_cert = {}\nclient_key = {}\n\
              download_dir = {}\ntimeout_seconds = 20\n",
             self.sim
-                .config_toml(cert, &self.dir.path().join("soap-files")),
+                .config_toml(cert, &self.dir.path().join("soap-files"))
+                + extra,
             self.ftps.port,
             path(self.ftps.path("ca.pem")),
             path(self.ftps.path("client.pem")),
@@ -202,6 +210,7 @@ impl Setup {
         );
         cmd.env(PASSWORD_ENV, password)
             .env("SMT_FTPS_PASSWORD", self.ftps.password())
+            .env("SMT_SOAP_BEARER", BEARER)
             .env("SMT_LOG", "debug");
         let out = run(cmd, Duration::from_secs(180)).expect_code(0, "smt run");
         for secret in [&self.sim.password, &self.ftps.password()] {
@@ -498,4 +507,48 @@ fn soap_faults_are_recorded_on_the_request_retried_where_it_helps_and_flagged() 
         )
         .unwrap_err();
     assert!(explain(&e).contains("48 months"), "{}", explain(&e));
+}
+
+#[test]
+fn a_file_answered_at_once_can_be_awaited_on_ftps_and_a_bearer_token_sent() {
+    let _serial = FTPS_SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(s) = setup("soap_ftps_files") else {
+        return;
+    };
+    // SMT puts the files it answers at once on the FTPS site too; this account takes them there,
+    // and sends a bearer token with each call.
+    s.sim.control("/sim/config", r#"{"sync_also_drop": true}"#);
+    s.write_config_with(
+        "client",
+        "file_url_via = \"ftps\"\nbearer_token_env = \"SMT_SOAP_BEARER\"\n",
+    );
+    let mut c = s.db.connect();
+    let (d20, d10) = (days_ago(&mut c, 20), days_ago(&mut c, 10));
+    let id = ask(&mut c, &[E1], "interval", &d20, &d10);
+    let before = s.sim.log().len();
+    let out = s.run_job("soap");
+    assert!(
+        !out.stderr.contains(BEARER) && !out.stdout.contains(BEARER),
+        "no token in the log"
+    );
+    let (state, _, files, _, awaiting) = request(&mut c, id);
+    assert_eq!((state.as_str(), files, awaiting.len()), ("waiting", 0, 1));
+    let log = s.sim.log();
+    let call = log[before..]
+        .iter()
+        .find(|e| e["path"] == "/meterusage")
+        .unwrap();
+    assert_eq!(
+        (&call["kind"], &call["bearer"]),
+        (&serde_json::json!("sync"), &serde_json::json!(true))
+    );
+    assert!(
+        log[before..].iter().all(|e| e["kind"] != "file"),
+        "the file URL is not fetched over HTTPS in this mode"
+    );
+    assert!(call["fileUrl"].as_str().unwrap().ends_with(&awaiting[0]));
+    s.run_job("ftps");
+    let (state, _, files, _, _) = request(&mut c, id);
+    assert_eq!((state.as_str(), files), ("fulfilled", 1));
+    assert_files_loaded_exactly(&mut c, id);
 }

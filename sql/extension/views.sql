@@ -10,7 +10,12 @@ SELECT d.esiid,
        -- units × 10^-scale, exactly and with the day's scale (580 at scale 3 is 0.580)
        coalesce(v.kwh_exact, coalesce(v.units16, v.units) * f.unit) AS kwh,
        nullif(v.status, '-') AS status,
-       d.revision
+       d.revision,
+       -- Central wall-clock time, as ERCOT and SMT write it (computed only when selected)
+       (d.first_start + make_interval(secs => (v.i - 1) * d.interval_seconds)) AT TIME ZONE 'America/Chicago'
+           AS interval_start_local,
+       (extract(hour FROM (d.first_start + make_interval(secs => (v.i - 1) * d.interval_seconds))
+                         AT TIME ZONE 'America/Chicago') + 1)::smallint AS hour_ending
   FROM smt.interval_day d
  -- computed once per day, not per interval
  CROSS JOIN LATERAL (SELECT round(1 / (10::numeric ^ d.scale), d.scale) AS unit) f
@@ -27,6 +32,8 @@ COMMENT ON COLUMN smt.interval.interval_end IS 'End of the interval.';
 COMMENT ON COLUMN smt.interval.kwh IS 'Energy in the interval, kWh, exactly as delivered; NULL when missing.';
 COMMENT ON COLUMN smt.interval.status IS 'A actual, E estimated; NULL when missing.';
 COMMENT ON COLUMN smt.interval.revision IS 'Revision timestamp of the version this interval comes from.';
+COMMENT ON COLUMN smt.interval.interval_start_local IS 'Start of the interval in Central wall-clock time (timestamp without time zone): on the fall-back day the 01:00 hour appears twice, on the spring-forward day 02:00 not at all.';
+COMMENT ON COLUMN smt.interval.hour_ending IS 'Hour ending as ERCOT writes it: the Central clock hour the interval starts in, plus one (1 to 24; on the fall-back day both passes of 01:00 are hour 2).';
 
 -- Spreads any source intervals over the UTC 15-minute grid by overlap. Each source interval's kWh
 -- is shared in proportion to overlap; the last slot of each source takes the remainder, so the

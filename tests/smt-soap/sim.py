@@ -65,6 +65,7 @@ Test controls (JSON; same mutual-TLS server):
   GET  /sim/log     every call (but GET /sim/log): time, path, method, status, kind (sync, async,
                     fault, file, control, tls_refused), correlationId, fileUrl, files, esiids,
                     reports [{type, start, end}], username, has_password (never the password),
+                    bearer (whether an Authorization: Bearer header came; never the token),
                     faultstring, injected (the /sim/faults fault used)
 
   sim.py DIR --user USERNAME --password-env VAR --duns DUNS --drop-dir DROPDIR
@@ -380,7 +381,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def entry(self, method):
         return {"time": time.time(), "method": method, "path": self.path, "status": None, "kind": None,
                 "correlationId": None, "fileUrl": None, "files": [], "esiids": None, "reports": None,
-                "username": None, "has_password": False, "faultstring": None, "injected": None}
+                "username": None, "has_password": False, "faultstring": None, "injected": None,
+                # whether a bearer token came (SMT's SOAP calls may carry one; never logged itself)
+                "bearer": (self.headers.get("Authorization") or "").startswith("Bearer ")}
 
     def record(self, entry, status):
         entry["status"] = status

@@ -55,3 +55,14 @@ SELECT day, interval_start, interval_end,
  WHERE interval_start BETWEEN '2025-03-09 07:30Z' AND '2025-03-09 08:15Z'
     OR interval_start BETWEEN '2025-11-02 05:45Z' AND '2025-11-02 07:15Z'
  ORDER BY interval_start;
+
+-- The local clock beside the instants: the fall-back day's 01:00 hour twice (both hour ending 2),
+-- the spring-forward day with no 02:00 hour (no hour ending 3).
+SELECT day, interval_start, interval_start_local, hour_ending
+  FROM smt.interval
+ WHERE interval_start BETWEEN '2025-11-02 05:45Z' AND '2025-11-02 07:15Z'
+    OR interval_start BETWEEN '2025-03-09 07:45Z' AND '2025-03-09 08:00Z'
+ ORDER BY interval_start;
+SELECT day, count(DISTINCT hour_ending) AS hours_ending, min(hour_ending), max(hour_ending),
+       count(*) FILTER (WHERE hour_ending = 3) AS he3
+  FROM smt.interval GROUP BY day ORDER BY day;
