@@ -86,3 +86,47 @@ COMMENT ON COLUMN smt.estimates_replaced.day IS 'Operating day.';
 COMMENT ON COLUMN smt.estimates_replaced.estimated_revision IS 'Revision of the replaced version that held the estimates.';
 COMMENT ON COLUMN smt.estimates_replaced.current_revision IS 'Revision of the current version.';
 COMMENT ON COLUMN smt.estimates_replaced.intervals_now_actual IS 'Intervals estimated in that version and actual in the current one.';
+
+-- From the intervals themselves: fast for the ESIIDs a query names (the ESIID filter reaches the
+-- stored days), a scan of every interval for all meters (not kept at load time).
+CREATE VIEW smt.monthly_peak_demand WITH (security_invoker = true) AS
+SELECT DISTINCT ON (i.esiid, date_trunc('month', i.day))
+       i.esiid,
+       date_trunc('month', i.day)::date AS month,
+       -- intervals an hour: 4 at 15 minutes (SMT's lengths all divide the hour), so kW stay exact
+       i.kwh * (3600 / extract(epoch FROM i.interval_end - i.interval_start)::integer) AS peak_kw,
+       i.kwh AS peak_kwh,
+       i.interval_start AS peak_start,
+       i.interval_start_local AS peak_start_local,
+       i.status AS peak_status
+  FROM smt.interval i
+ WHERE i.channel = 4 AND i.kwh IS NOT NULL
+ ORDER BY i.esiid, date_trunc('month', i.day), i.kwh DESC, i.interval_start;
+COMMENT ON VIEW smt.monthly_peak_demand IS 'Per ESIID and calendar month: the largest consumption interval as demand in kW (its kWh × intervals an hour) and when it began (the first such interval if it repeats). Reads the intervals: filter by ESIID.';
+COMMENT ON COLUMN smt.monthly_peak_demand.esiid IS 'ESIID.';
+COMMENT ON COLUMN smt.monthly_peak_demand.month IS 'First day of the calendar month (of operating days).';
+COMMENT ON COLUMN smt.monthly_peak_demand.peak_kw IS 'Peak 15-minute demand, kW: the interval''s kWh × 4, exact.';
+COMMENT ON COLUMN smt.monthly_peak_demand.peak_kwh IS 'That interval''s kWh.';
+COMMENT ON COLUMN smt.monthly_peak_demand.peak_start IS 'When that interval began (an instant).';
+COMMENT ON COLUMN smt.monthly_peak_demand.peak_start_local IS 'When it began, Central wall-clock time.';
+COMMENT ON COLUMN smt.monthly_peak_demand.peak_status IS 'A actual, E estimated.';
+
+CREATE VIEW smt.hourly_profile WITH (security_invoker = true) AS
+SELECT i.esiid,
+       i.hour_ending,
+       CASE WHEN extract(isodow FROM i.day) IN (6, 7) THEN 'weekend' ELSE 'weekday' END AS day_type,
+       count(DISTINCT i.day)::integer AS days,
+       sum(i.kwh) AS total_kwh,
+       sum(i.kwh) / count(DISTINCT i.day) AS kwh_per_day,
+       count(i.kwh)::integer AS intervals_present
+  FROM smt.interval i
+ WHERE i.channel = 4
+ GROUP BY i.esiid, i.hour_ending, CASE WHEN extract(isodow FROM i.day) IN (6, 7) THEN 'weekend' ELSE 'weekday' END;
+COMMENT ON VIEW smt.hourly_profile IS 'Per ESIID, hour ending (Central clock, as ERCOT writes it) and day type (weekday or weekend): consumption kWh in all and per day, exact. Reads the intervals: filter by ESIID (and day, through smt.interval, for a season).';
+COMMENT ON COLUMN smt.hourly_profile.esiid IS 'ESIID.';
+COMMENT ON COLUMN smt.hourly_profile.hour_ending IS 'Hour ending, 1 to 24 (the fall-back day''s repeated hour counts in hour 2).';
+COMMENT ON COLUMN smt.hourly_profile.day_type IS 'weekday (Monday to Friday) or weekend.';
+COMMENT ON COLUMN smt.hourly_profile.days IS 'Days with data in that hour.';
+COMMENT ON COLUMN smt.hourly_profile.total_kwh IS 'Sum of the hour''s consumption kWh over those days, exact.';
+COMMENT ON COLUMN smt.hourly_profile.kwh_per_day IS 'total_kwh divided by days.';
+COMMENT ON COLUMN smt.hourly_profile.intervals_present IS 'Intervals with a value in that hour over those days.';

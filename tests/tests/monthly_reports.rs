@@ -210,4 +210,46 @@ fn reports_read_the_month_the_meter_check_and_estimates_replaced_exactly() {
         &[&E1],
     );
     assert_eq!(replaced, vec![text(&["2025-09-01", "4"])]);
+
+    // The month's peak: one interval of 1.275 kWh on the 2nd at 17:30 Central is 5.100 kW.
+    let mut peak_day: Vec<(&str, &str)> = vec![("0.125", "A"); 96];
+    peak_day[70] = ("1.275", "E");
+    let peak = format!(
+        "{header}{}",
+        interval_day(E1, "09/03/2025", "09/04/2025 06:00:00", &peak_day)
+    );
+    load(&mut c, peak.as_bytes(), "IntervalMeterUsage3.csv");
+    let peak = rows_text(
+        &mut c,
+        "SELECT month::text, peak_kw::text, peak_kwh::text, peak_start::text, peak_start_local::text, peak_status
+           FROM smt.monthly_peak_demand WHERE esiid = $1",
+        &[&E1],
+    );
+    assert_eq!(
+        peak,
+        vec![text(&[
+            "2025-09-01",
+            "5.100",
+            "1.275",
+            "2025-09-03 22:30:00+00",
+            "2025-09-03 17:30:00",
+            "E"
+        ])]
+    );
+
+    // By hour ending and day type: the 1st (Mon), 2nd (Tue), 3rd (Wed) are weekdays.
+    let hour18 = rows_text(
+        &mut c,
+        "SELECT day_type, days::text, total_kwh::text, intervals_present::text FROM smt.hourly_profile
+          WHERE esiid = $1 AND hour_ending = 18",
+        &[&E1],
+    );
+    // hour ending 18 holds 17:00-18:00: 4 × 0.250 + 4 × 0.125 + (3 × 0.125 + 1.275)
+    assert_eq!(hour18, vec![text(&["weekday", "3", "3.150", "12"])]);
+    let hours: i64 = one(
+        &mut c,
+        "SELECT count(DISTINCT hour_ending) FROM smt.hourly_profile WHERE esiid = $1",
+        &[&E1],
+    );
+    assert_eq!(hours, 24);
 }
