@@ -92,7 +92,7 @@ CREATE TYPE smt.load_result AS (
 );
 COMMENT ON TYPE smt.load_result IS 'What smt.load did with one file: its registry id and format, whether the same content was loaded before, why it could not be read (error), and the counts of its records by outcome.';
 COMMENT ON COLUMN smt.load_result.file_id IS 'The file in smt.file.';
-COMMENT ON COLUMN smt.load_result.format IS 'Format detected from the content: lse, interval_csv, daily_csv, monthly_csv, interval_json, daily_json (SMT API replies); NULL if unknown.';
+COMMENT ON COLUMN smt.load_result.format IS 'Format detected from the content: lse, interval_csv, daily_csv, monthly_csv, interval_json, daily_json (SMT API replies), green_button (ESPI feeds); NULL if unknown.';
 COMMENT ON COLUMN smt.load_result.already_loaded IS 'true when the same content (sha256) was registered before: nothing changed, and every count is 0 (smt.file keeps what the first load did).';
 COMMENT ON COLUMN smt.load_result.error IS 'Why the file could not be loaded (it is kept with state failed); NULL when it loaded.';
 COMMENT ON COLUMN smt.load_result.records IS 'Good records (ESIID-channel-day versions) in the file.';

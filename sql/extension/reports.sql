@@ -76,10 +76,12 @@ SELECT v.esiid,
          WHERE substr(v.status, i, 1) = 'E' AND substr(d.status, i, 1) = 'A')::integer AS intervals_now_actual
   FROM smt.interval_version v
   JOIN smt.interval_day d ON d.esiid = v.esiid AND d.channel = v.channel AND d.day = v.day
- WHERE v.outcome = 'replaced' AND strpos(v.status, 'E') > 0
+ -- replaced by a newer version, or (same revision) lost to one with more actual readings
+ WHERE (v.outcome = 'replaced' OR (v.outcome = 'conflict_lost' AND v.file_id <> v.decided_by_file_id))
+   AND v.interval_seconds = d.interval_seconds AND strpos(v.status, 'E') > 0
    AND EXISTS (SELECT FROM generate_series(1, least(length(v.status), length(d.status))) i
                 WHERE substr(v.status, i, 1) = 'E' AND substr(d.status, i, 1) = 'A');
-COMMENT ON VIEW smt.estimates_replaced IS 'Each replaced version of an ESIID-channel-day that held estimated intervals which the current version holds as actual readings: how many became actual.';
+COMMENT ON VIEW smt.estimates_replaced IS 'Each earlier version of an ESIID-channel-day (replaced by a newer revision, or losing a same-revision tie to a later file) that held estimated intervals which the current version holds as actual readings: how many became actual.';
 COMMENT ON COLUMN smt.estimates_replaced.esiid IS 'ESIID.';
 COMMENT ON COLUMN smt.estimates_replaced.channel IS 'ERCOT channel.';
 COMMENT ON COLUMN smt.estimates_replaced.day IS 'Operating day.';
@@ -101,7 +103,8 @@ SELECT DISTINCT ON (i.esiid, date_trunc('month', i.day))
        i.status AS peak_status
   FROM smt.interval i
  WHERE i.channel = 4 AND i.kwh IS NOT NULL
- ORDER BY i.esiid, date_trunc('month', i.day), i.kwh DESC, i.interval_start;
+ ORDER BY i.esiid, date_trunc('month', i.day),
+          i.kwh * (3600 / extract(epoch FROM i.interval_end - i.interval_start)::integer) DESC, i.interval_start;
 COMMENT ON VIEW smt.monthly_peak_demand IS 'Per ESIID and calendar month: the largest consumption interval as demand in kW (its kWh × intervals an hour) and when it began (the first such interval if it repeats). Reads the intervals: filter by ESIID.';
 COMMENT ON COLUMN smt.monthly_peak_demand.esiid IS 'ESIID.';
 COMMENT ON COLUMN smt.monthly_peak_demand.month IS 'First day of the calendar month (of operating days).';
@@ -115,9 +118,9 @@ CREATE VIEW smt.hourly_profile WITH (security_invoker = true) AS
 SELECT i.esiid,
        i.hour_ending,
        CASE WHEN extract(isodow FROM i.day) IN (6, 7) THEN 'weekend' ELSE 'weekday' END AS day_type,
-       count(DISTINCT i.day)::integer AS days,
+       count(DISTINCT i.day) FILTER (WHERE i.kwh IS NOT NULL)::integer AS days,
        sum(i.kwh) AS total_kwh,
-       sum(i.kwh) / count(DISTINCT i.day) AS kwh_per_day,
+       sum(i.kwh) / nullif(count(DISTINCT i.day) FILTER (WHERE i.kwh IS NOT NULL), 0) AS kwh_per_day,
        count(i.kwh)::integer AS intervals_present
   FROM smt.interval i
  WHERE i.channel = 4

@@ -29,7 +29,7 @@ COMMENT ON COLUMN smt.file.file_id IS 'Identifier referenced by stored days, ver
 COMMENT ON COLUMN smt.file.name IS 'File name as given to smt.load (SMT names carry DUNS, report and timestamp).';
 COMMENT ON COLUMN smt.file.sha256 IS 'SHA-256 of the content: the same content is never loaded twice, whatever its name.';
 COMMENT ON COLUMN smt.file.size_bytes IS 'Size of the content in bytes.';
-COMMENT ON COLUMN smt.file.format IS 'Format detected from the content: lse, interval_csv, daily_csv, monthly_csv, interval_json, daily_json (SMT API replies); NULL if unknown.';
+COMMENT ON COLUMN smt.file.format IS 'Format detected from the content: lse, interval_csv, daily_csv, monthly_csv, interval_json, daily_json (SMT API replies), green_button (ESPI feeds); NULL if unknown.';
 COMMENT ON COLUMN smt.file.state IS 'loaded, or failed (the file could not be read as a usage file; see error).';
 COMMENT ON COLUMN smt.file.records IS 'Good records (ESIID-channel-day versions) in the file.';
 COMMENT ON COLUMN smt.file.inserted IS 'Records for ESIID-channel-days not stored before.';

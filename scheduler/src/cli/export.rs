@@ -120,7 +120,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
 async fn normalized(client: &Client, given: &str) -> Result<String> {
     let row = client
         .query_one(
-            "SELECT e, EXISTS (SELECT FROM smt.interval_day d WHERE d.esiid = e)
+            "SELECT e, EXISTS (SELECT FROM smt.daily_usage d WHERE d.esiid = e)
                FROM smt.esiid_normalize($1) e",
             &[&given],
         )
@@ -163,7 +163,7 @@ fn csv_query(layout: Layout, esiid: &str, from: NaiveDate, to: NaiveDate) -> Str
         // one; the second pass of the fall-back day's 01:00 hour is hour 2 again, flagged
         // dst_repeated (the first pass is CDT, the repeat CST).
         Layout::Tidy => format!(
-            "COPY (SELECT i.esiid, i.channel, i.day,
+            "COPY (SELECT i.esiid, i.channel, to_char(i.day, 'YYYY-MM-DD') AS day,
                           to_char(i.interval_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS interval_start_utc,
                           to_char(i.interval_start AT TIME ZONE 'America/Chicago', 'YYYY-MM-DD HH24:MI') AS interval_start_local,
                           extract(hour FROM i.interval_start AT TIME ZONE 'America/Chicago')::int + 1 AS hour_ending,

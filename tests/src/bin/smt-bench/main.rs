@@ -223,6 +223,9 @@ fn run(args: Args) -> Result<bool> {
             &mut checks,
         )
     })?;
+    let reports = phases.time("reports", || {
+        queries::measure_reports(&mut c, &m.query, day, &mut checks)
+    })?;
     drop(c);
     sql(&mut admin, "DROP DATABASE bench")?;
     phases
@@ -243,6 +246,7 @@ fn run(args: Args) -> Result<bool> {
         sizes_one_day,
         sizes_end,
         queries,
+        reports,
         checks: &checks,
         phases: phases.0,
     };

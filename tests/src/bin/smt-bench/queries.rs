@@ -117,6 +117,161 @@ pub fn measure(
     })
 }
 
+/// The reports (issue 12) at this scale, in milliseconds (each the median of [`RUNS`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct Reports {
+    /// One daily meter read for every meter-day of the main day, loaded by `smt.load` as SMT's
+    /// daily CSV (made from the day totals: the register moves by the day's intervals, except on
+    /// every 1,000th meter, where it moves one kWh more).
+    pub daily_reads: u64,
+    pub daily_reads_load_s: f64,
+    /// `smt.monthly_usage_summary` of the main month, every ESIID (server execution).
+    pub monthly_all_ms: f64,
+    pub monthly_all_rows: u64,
+    /// `smt.meter_check` of the main day, every ESIID (server execution).
+    pub meter_check_all_ms: f64,
+    pub meter_check_all_rows: u64,
+    /// `smt.meter_check_failures` of the main day (server execution); the rows are checked.
+    pub meter_check_failures_ms: f64,
+    pub meter_check_failures_rows: u64,
+    /// `smt.hourly_profile` and `smt.monthly_peak_demand` of the 13-month ESIID (client time).
+    pub hourly_one_ms: f64,
+    pub peak_one_ms: f64,
+    pub runs: usize,
+}
+
+/// Loads a daily meter read for every meter-day of `day` and times the report views.
+pub fn measure_reports(
+    c: &mut Client,
+    q: &QueryEsiid,
+    day: NaiveDate,
+    checks: &mut Checks,
+) -> Result<Reports> {
+    let mut csv = Vec::new();
+    c.copy_out(&format!(
+        "COPY (SELECT t.esiid AS \"ESIID\", to_char(t.day, 'MM/DD/YYYY') AS \"READ_DATE\",
+                      to_char(t.day + 1, 'MM/DD/YYYY') || ' 06:00:00' AS \"REVISION_DATE\",
+                      100000.000 AS \"START_READING\",
+                      100000.000 + t.import_kwh
+                          + CASE WHEN row_number() OVER (ORDER BY t.esiid) % 1000 = 0 THEN 1 ELSE 0 END AS \"END_READING\",
+                      t.import_kwh AS \"USAGE_KWH\"
+                 FROM smt.day_total t WHERE t.day = '{day}' AND t.import_kwh IS NOT NULL)
+         TO STDOUT WITH (FORMAT csv, HEADER)"
+    ))
+    .map_err(db("making the daily reads"))?
+    .read_to_end(&mut csv)
+    .context("reading the daily reads")?;
+    let daily_reads = csv.iter().filter(|&&b| b == b'\n').count() as u64 - 1;
+    let started = Instant::now();
+    let loaded: i32 = c
+        .query_one(
+            "SELECT records FROM smt.load($1, 'DailyMeterUsage-bench.csv')",
+            &[&csv],
+        )
+        .map_err(db("loading the daily reads"))?
+        .get(0);
+    let daily_reads_load_s = started.elapsed().as_secs_f64();
+    checks.equal("daily reads loaded", loaded as u64, daily_reads);
+
+    let month = format!("{}", day.format("%Y-%m-01"));
+    let server = |c: &mut Client, sql: &str| -> Result<(f64, u64)> {
+        let explain = format!("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) {sql}");
+        let mut rows = 0;
+        let ms = median_server_ms(|| {
+            let (ms, r) = explain_analyze(c, &explain)?;
+            rows = r;
+            Ok(ms)
+        })?;
+        Ok((ms, rows))
+    };
+    let (monthly_all_ms, monthly_all_rows) = server(
+        c,
+        &format!("SELECT * FROM smt.monthly_usage_summary WHERE month = '{month}'"),
+    )?;
+    let esiids_in_month: i64 = c
+        .query_one(
+            "SELECT count(DISTINCT esiid) FROM smt.day_total WHERE day >= $1::text::date
+                AND day < $1::text::date + interval '1 month'",
+            &[&month],
+        )
+        .map_err(db("counting the month's ESIIDs"))?
+        .get(0);
+    checks.equal(
+        "smt.monthly_usage_summary of the main month: rows",
+        monthly_all_rows,
+        esiids_in_month as u64,
+    );
+    let (meter_check_all_ms, meter_check_all_rows) = server(
+        c,
+        &format!("SELECT * FROM smt.meter_check WHERE day = '{day}'"),
+    )?;
+    checks.equal(
+        "smt.meter_check of the main day: rows",
+        meter_check_all_rows,
+        daily_reads,
+    );
+    let (meter_check_failures_ms, meter_check_failures_rows) = server(
+        c,
+        &format!("SELECT * FROM smt.meter_check_failures WHERE day = '{day}'"),
+    )?;
+    checks.equal(
+        "smt.meter_check_failures of the main day: rows (every 1,000th meter)",
+        meter_check_failures_rows,
+        daily_reads / 1000,
+    );
+    let off: i64 = c
+        .query_one(
+            &format!("SELECT count(*) FROM smt.meter_check_failures WHERE day = '{day}' AND difference_kwh <> -1"),
+            &[],
+        )
+        .map_err(db("reading the meter check"))?
+        .get(0);
+    checks.equal("meter check failures not off by exactly -1 kWh", off, 0);
+    let hourly = c
+        .prepare("SELECT * FROM smt.hourly_profile WHERE esiid = $1")
+        .map_err(db("preparing the hourly profile"))?;
+    let mut hours = 0;
+    let hourly_one_ms = median_ms(|| {
+        hours = c
+            .query(&hourly, &[&q.esiid])
+            .map_err(db("the hourly profile"))?
+            .len();
+        Ok(())
+    })?;
+    checks.that(hours > 0 && hours <= 48, || {
+        format!("smt.hourly_profile of {}: {hours} rows", q.esiid)
+    });
+    let peak = c
+        .prepare("SELECT * FROM smt.monthly_peak_demand WHERE esiid = $1")
+        .map_err(db("preparing the peak demand"))?;
+    let mut months = 0;
+    let peak_one_ms = median_ms(|| {
+        months = c
+            .query(&peak, &[&q.esiid])
+            .map_err(db("the peak demand"))?
+            .len();
+        Ok(())
+    })?;
+    checks.equal(
+        &format!("smt.monthly_peak_demand of {}: months", q.esiid),
+        months,
+        q.months.iter().filter(|m| m.import_kwh.is_some()).count(),
+    );
+    Ok(Reports {
+        daily_reads,
+        daily_reads_load_s,
+        monthly_all_ms,
+        monthly_all_rows,
+        meter_check_all_ms,
+        meter_check_all_rows,
+        meter_check_failures_ms,
+        meter_check_failures_rows,
+        hourly_one_ms,
+        peak_one_ms,
+        runs: RUNS,
+    })
+}
+
 /// The monthly totals, read as text, against the generated ones.
 fn check_months(c: &mut Client, q: &QueryEsiid, checks: &mut Checks) -> Result<()> {
     let rows = c

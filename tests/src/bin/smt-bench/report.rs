@@ -16,7 +16,7 @@ use crate::data::{self, DataSet, Manifest};
 use crate::floors::Floors;
 use crate::import::Run;
 use crate::parse::ParseSpeed;
-use crate::queries::Queries;
+use crate::queries::{Queries, Reports};
 use crate::sizes::Sizes;
 
 pub const BEGIN: &str = "<!-- bench:begin -->";
@@ -142,6 +142,7 @@ pub struct Results<'a> {
     pub sizes_one_day: Sizes,
     pub sizes_end: Sizes,
     pub queries: Queries,
+    pub reports: Reports,
     pub checks: &'a Checks,
     pub phases: Vec<(String, f64)>,
 }
@@ -218,6 +219,12 @@ pub fn json(r: &Results) -> Value {
         "query_daily_all_ms": r.queries.daily_all_ms,
         "query_daily_all_fetch_ms": r.queries.daily_all_fetch_ms,
         "query_monthly_one_ms": r.queries.monthly_one_ms,
+        "daily_reads_load_seconds": r.reports.daily_reads_load_s,
+        "report_monthly_all_ms": r.reports.monthly_all_ms,
+        "report_meter_check_all_ms": r.reports.meter_check_all_ms,
+        "report_meter_check_failures_ms": r.reports.meter_check_failures_ms,
+        "report_hourly_one_ms": r.reports.hourly_one_ms,
+        "report_peak_one_ms": r.reports.peak_one_ms,
     });
     let details = json!({
         "checks": {
@@ -417,6 +424,36 @@ pub fn markdown(r: &Results) -> String {
         [
             "Monthly totals of one ESIID over 13 months (`query_monthly_one_ms`)".into(),
             format!("{:.1} ms", r.queries.monthly_one_ms),
+            String::new(),
+            String::new(),
+        ],
+        [
+            format!("Daily meter reads of the main day loaded by `smt.load` (`daily_reads_load_seconds`, {} reads)", thousands(r.reports.daily_reads)),
+            format!("{:.2} s", r.reports.daily_reads_load_s),
+            String::new(),
+            String::new(),
+        ],
+        [
+            format!("Monthly usage of every ESIID for the main month, server execution (`report_monthly_all_ms`, {} rows)", thousands(r.reports.monthly_all_rows)),
+            format!("{:.1} ms", r.reports.monthly_all_ms),
+            String::new(),
+            String::new(),
+        ],
+        [
+            format!("Meter check of every ESIID for the main day, server execution (`report_meter_check_all_ms`, {} rows)", thousands(r.reports.meter_check_all_rows)),
+            format!("{:.1} ms", r.reports.meter_check_all_ms),
+            String::new(),
+            String::new(),
+        ],
+        [
+            format!("… the days that disagree (`report_meter_check_failures_ms`, {} rows)", thousands(r.reports.meter_check_failures_rows)),
+            format!("{:.1} ms", r.reports.meter_check_failures_ms),
+            String::new(),
+            String::new(),
+        ],
+        [
+            "Hourly profile / monthly peak demand of one ESIID over 13 months (`report_hourly_one_ms`, `report_peak_one_ms`)".into(),
+            format!("{:.1} / {:.1} ms", r.reports.hourly_one_ms, r.reports.peak_one_ms),
             String::new(),
             String::new(),
         ],
