@@ -373,6 +373,7 @@ async fn process(
     let report = match r.report.as_str() {
         "interval" => ReportType::Interval,
         "daily" => ReportType::Daily,
+        "monthly" => ReportType::Monthly,
         other => {
             let error = format!("the SOAP API cannot be asked for report {other:?}");
             failed(work, ctx.worker, r, &error).await?;

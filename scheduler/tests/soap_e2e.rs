@@ -391,6 +391,51 @@ fn soap_requests_from_sql_are_answered_at_once_or_later_over_ftps_and_loaded_exa
     assert!(three_records as i64 >= 3 * days);
     assert_files_loaded_exactly(&mut c, long);
 
+    // Monthly billed usage over six months: answered later with SMT's monthly file, loaded into
+    // smt.monthly_usage exactly.
+    let six_months: String = one(
+        &mut c,
+        "SELECT ((smt._tomorrow() - 2) - interval '6 months')::date::text",
+        &[],
+    );
+    let monthly = ask(&mut c, &[E1], "monthly", &six_months, &d2);
+    s.run_job("soap");
+    assert_eq!(request(&mut c, monthly).0, "waiting");
+    std::thread::sleep(Duration::from_millis(1200));
+    s.run_job("ftps");
+    assert_eq!(request(&mut c, monthly).0, "fulfilled");
+    let file: Vec<u8> = one(
+        &mut c,
+        "SELECT smt.delivery_bytes(d.remote_file_id) FROM smt.remote_file d
+          WHERE d.state = 'loaded' AND d.name LIKE 'MonthlyMeterUsage%'",
+        &[],
+    );
+    let text = String::from_utf8(file).unwrap();
+    let mut periods = 0;
+    for line in text.lines().skip(1).filter(|l| !l.is_empty()) {
+        let f: Vec<&str> = line.split(',').collect();
+        let kwh: Option<String> = one(
+            &mut c,
+            "SELECT actual_kwh::text FROM smt.monthly_usage
+              WHERE esiid = $1 AND start_date = to_date($2, 'MM/DD/YYYY') AND end_date = to_date($3, 'MM/DD/YYYY')",
+            &[&f[0].trim_start_matches('\''), &f[1], &f[2]],
+        );
+        assert_eq!(kwh.as_deref(), Some(*f.last().unwrap()), "{line}");
+        periods += 1;
+    }
+    assert!(periods >= 6, "{text}");
+    let refused = c
+        .query_one(
+            "SELECT smt.request_usage(ARRAY['10443720000000001'], 'monthly', current_date - 40, current_date - 2, 'json')",
+            &[],
+        )
+        .unwrap_err();
+    assert!(
+        explain(&refused).contains("monthly"),
+        "{}",
+        explain(&refused)
+    );
+
     // Run again: nothing is sent or loaded twice.
     let before = s.sim.log().len();
     s.run_job("soap");

@@ -46,7 +46,7 @@ CREATE TABLE smt.request (
     updated_at     timestamptz NOT NULL DEFAULT now(),
     fulfilled_at   timestamptz,
     CONSTRAINT request_via CHECK (via IN ('json', 'soap')),
-    CONSTRAINT request_report CHECK (report IN ('interval', 'daily', 'odr')),
+    CONSTRAINT request_report CHECK (report IN ('interval', 'daily', 'monthly', 'odr')),
     CONSTRAINT request_odr CHECK (report <> 'odr' OR (cardinality(esiids) = 1 AND meter_number IS NOT NULL)),
     CONSTRAINT request_days CHECK (first_day <= last_day),
     CONSTRAINT request_esiids CHECK (cardinality(esiids) BETWEEN 1 AND 50000),
@@ -58,7 +58,7 @@ CREATE INDEX request_odr_sent_idx ON smt.request (sent_at) WHERE report = 'odr';
 COMMENT ON TABLE smt.request IS 'Requests for data made to SMT, one row per ask (smt.request_usage), with their fate. Read smt.request_log; the worker changes rows only through the smt.request_* worker functions.';
 COMMENT ON COLUMN smt.request.request_id IS 'Identifier of the request, as smt.request_usage returned it.';
 COMMENT ON COLUMN smt.request.via IS 'Which SMT interface sends it: json (today''s JSON API, job kind smt_api) or soap (the seeds'' SOAP ad hoc usage API, job kind soap_api).';
-COMMENT ON COLUMN smt.request.report IS 'What is asked for: interval (15-minute reads, into smt.interval_day) or daily (daily meter reads, into smt.daily_read), loaded with replacement semantics like any file; odr (an on-demand read of the meter''s register now, into smt.meter_read).';
+COMMENT ON COLUMN smt.request.report IS 'What is asked for: interval (15-minute reads, into smt.interval_day) or daily (daily meter reads, into smt.daily_read), loaded with replacement semantics like any file; monthly (billed usage, into smt.monthly_usage; via soap); odr (an on-demand read of the meter''s register now, into smt.meter_read).';
 COMMENT ON COLUMN smt.request.esiids IS 'The ESIIDs asked for, normalized, each once (up to 50,000, SMT''s limit per request; one for odr).';
 COMMENT ON COLUMN smt.request.meter_number IS 'For odr: the meter number SMT asks for with the ESIID; NULL otherwise.';
 COMMENT ON COLUMN smt.request.first_day IS 'First operating day asked for (Central prevailing time); for odr the day it was asked.';
@@ -112,10 +112,10 @@ BEGIN
                   DETAIL = 'Today''s SMT answers through its JSON API (via ''json''); the seeds'' SMT through its SOAP API (via ''soap'').',
                   HINT = 'Leave via NULL (the setting smt.request_via, else json), or pass ''json'' or ''soap''.';
     END IF;
-    IF report NOT IN ('interval', 'daily') THEN
-        RAISE EXCEPTION 'smt.request_usage: report % is not one that can be requested', report
+    IF report NOT IN ('interval', 'daily', 'monthly') OR (report = 'monthly' AND chosen <> 'soap') THEN
+        RAISE EXCEPTION 'smt.request_usage: report % is not one that can be requested via %', report, chosen
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Ask for ''interval'' (15-minute reads) or ''daily'' (daily meter reads).';
+                  HINT = 'Ask for ''interval'' (15-minute reads) or ''daily'' (daily meter reads); ''monthly'' (billed usage) via ''soap''.';
     END IF;
     SELECT e INTO bad FROM unnest(esiids) e WHERE e IS NULL OR NOT smt.esiid_valid(e) LIMIT 1;
     IF FOUND THEN
@@ -129,11 +129,13 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Split the ESIIDs over several requests.';
     END IF;
-    IF first_day > last_day OR last_day > today OR first_day < (today - interval '48 months')::date THEN
-        RAISE EXCEPTION 'smt.request_usage: days % to % are not within the last 48 months up to today (%)', first_day, last_day, today
+    IF first_day > last_day OR last_day > today
+       OR first_day < (today - CASE WHEN report = 'monthly' THEN interval '24 months' ELSE interval '48 months' END)::date THEN
+        RAISE EXCEPTION 'smt.request_usage: days % to % are not within the last % months up to today (%)', first_day, last_day,
+                        CASE WHEN report = 'monthly' THEN 24 ELSE 48 END, today
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'SMT keeps 15-minute data for 48 months; a day after today has no data yet.',
-                  HINT = 'Ask for first_day <= last_day, both between today less 48 months and today (Central time).';
+                  DETAIL = 'SMT keeps 15-minute and daily data for 48 months, monthly usage for 24; a day after today has no data yet.',
+                  HINT = 'Ask for first_day <= last_day, both between today less 48 (monthly: 24) months and today (Central time).';
     END IF;
     INSERT INTO smt.request (via, report, esiids, first_day, last_day)
     VALUES (chosen, report, normalized, first_day, last_day)
@@ -142,7 +144,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION smt.request_usage(text[], text, date, date, text) IS
-'Asks SMT for the 15-minute data (report ''interval'') or the daily meter reads (''daily'') of ESIIDs over operating days first_day to last_day; returns the request''s id. The smt worker sends it and loads the replies like any file; smt.request_log shows its fate. via: json (today''s JSON API, job kind smt_api) or soap (the seeds'' SOAP API, job kind soap_api, which splits it into calls within SMT''s limits); default the setting smt.request_via, else json. Checked before anything is sent: valid ESIIDs (1 to 50,000), days within the last 48 months up to today.';
+'Asks SMT for the 15-minute data (report ''interval''), the daily meter reads (''daily'') or, via soap, the monthly billed usage (''monthly'') of ESIIDs over operating days first_day to last_day; returns the request''s id. The smt worker sends it and loads the replies like any file; smt.request_log shows its fate. via: json (today''s JSON API, job kind smt_api) or soap (the seeds'' SOAP API, job kind soap_api, which splits it into calls within SMT''s limits); default the setting smt.request_via, else json. Checked before anything is sent: valid ESIIDs (1 to 50,000), days within the last 48 months (monthly: 24) up to today.';
 
 CREATE FUNCTION smt.request_meter_read(esiid text, meter_number text DEFAULT NULL, via text DEFAULT NULL)
 RETURNS bigint
@@ -372,7 +374,7 @@ BEGIN
                ARRAY(SELECT a FROM unnest(q.awaiting_files) a WHERE NOT smt._file_carries(r.name, a) ORDER BY a) AS still
           FROM smt.request q
           JOIN smt.remote_file r ON r.remote_file_id = _fulfil_by_delivery.remote_file_id AND r.state = 'loaded'
-         WHERE q.state = 'waiting' AND q.report IN ('interval', 'daily')
+         WHERE q.state = 'waiting' AND q.report IN ('interval', 'daily', 'monthly')
            AND EXISTS (SELECT FROM unnest(q.awaiting_files) a WHERE smt._file_carries(r.name, a))
            FOR UPDATE OF q
     )
@@ -504,7 +506,7 @@ SELECT r.request_id, r.via, r.report, cardinality(r.esiids) AS esiid_count, r.es
 COMMENT ON VIEW smt.request_log IS 'Every request made to SMT and its fate, newest last; overdue flags the ones still unfulfilled after the setting smt.request_overdue_after (default 2 days).';
 COMMENT ON COLUMN smt.request_log.request_id IS 'Identifier of the request.';
 COMMENT ON COLUMN smt.request_log.via IS 'SMT interface that sends it (json or soap).';
-COMMENT ON COLUMN smt.request_log.report IS 'What is asked for (interval, daily, or odr: an on-demand read).';
+COMMENT ON COLUMN smt.request_log.report IS 'What is asked for (interval, daily, monthly, or odr: an on-demand read).';
 COMMENT ON COLUMN smt.request_log.esiid_count IS 'How many ESIIDs it asks for.';
 COMMENT ON COLUMN smt.request_log.esiids IS 'The ESIIDs it asks for.';
 COMMENT ON COLUMN smt.request_log.meter_number IS 'For an on-demand read: the meter number.';
