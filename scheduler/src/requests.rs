@@ -66,6 +66,8 @@ pub struct Request {
     pub last_day: NaiveDate,
     pub attempts: i32,
     pub trans_id: String,
+    /// The operating day (Central) when it was claimed: SMT's limits count back from it.
+    pub today: NaiveDate,
     /// For an on-demand read: the meter number, and SMT's correlationId once it was sent (the
     /// first of `correlation_ids`).
     pub meter_number: Option<String>,
@@ -82,6 +84,7 @@ impl Request {
             last_day: row.try_get("last_day")?,
             attempts: row.try_get("attempts")?,
             trans_id: row.try_get("trans_id")?,
+            today: row.try_get("today")?,
             meter_number: row.try_get("meter_number")?,
             correlation_id: row
                 .try_get::<_, Vec<String>>("correlation_ids")?
@@ -133,7 +136,7 @@ pub async fn run(
         unknown_keys: Default::default(),
     };
     while fates.len() < REQUESTS_PER_RUN {
-        let Some(request) = claim(work, &worker).await? else {
+        let Some(request) = claim(work, "json", &worker).await? else {
             break;
         };
         let (fate, outcomes) = match process(work, &mut client, site, &ctx, &request).await {
@@ -205,11 +208,13 @@ pub(crate) struct Account<'a> {
     pub unknown_keys: RefCell<BTreeSet<String>>,
 }
 
-async fn claim(work: &Client, worker: &str) -> Result<Option<Request>> {
+/// Claims the oldest due request sent `via` (`smt.request_claim`) for this worker, if any.
+pub(crate) async fn claim(work: &Client, via: &str, worker: &str) -> Result<Option<Request>> {
     let rows = work
         .query(
-            "SELECT * FROM smt.request_claim('json', $1, make_interval(secs => $2))",
-            &[&worker, &REQUEST_LEASE.as_secs_f64()],
+            "SELECT *, smt._tomorrow() - 1 AS today
+               FROM smt.request_claim($1, $2, make_interval(secs => $3))",
+            &[&via, &worker, &REQUEST_LEASE.as_secs_f64()],
         )
         .await
         .context("claiming a request (smt.request_claim)")?;

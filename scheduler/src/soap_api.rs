@@ -28,8 +28,8 @@ use tokio_postgres::Client;
 
 use crate::config::SoapApiSite;
 use crate::requests::{
-    broke_off, failed, files_dir, load_reply, progress, retry, with_fates, Account, Fate, Request,
-    REQUESTS_PER_RUN, REQUEST_LEASE, RETRY_FIRST_DELAY, RETRY_MAX_DELAY,
+    broke_off, claim, failed, files_dir, load_reply, progress, retry, with_fates, Account, Fate,
+    Request, REQUESTS_PER_RUN, RETRY_FIRST_DELAY, RETRY_MAX_DELAY,
 };
 use crate::smt_api::error_chain;
 use crate::sources::{self, DeliveryOutcome, JobParams, Settings};
@@ -328,21 +328,11 @@ pub async fn run(
     let mut loads = Vec::new();
     let mut async_calls = 0u64;
     while fates.len() < REQUESTS_PER_RUN {
-        let rows = work
-            .query(
-                "SELECT *, smt._tomorrow() - 1 AS today
-                   FROM smt.request_claim('soap', $1, make_interval(secs => $2))",
-                &[&worker, &REQUEST_LEASE.as_secs_f64()],
-            )
-            .await
-            .context("claiming a request (smt.request_claim)")?;
-        let Some(row) = rows.first() else {
+        let Some(request) = claim(work, "soap", &worker).await? else {
             break;
         };
-        let request = Request::from_row(row)?;
-        let today: chrono::NaiveDate = row.try_get("today")?;
         let (fate, outcomes, waiting_for) =
-            match process(work, &mut client, site, &ctx, &request, today).await {
+            match process(work, &mut client, site, &ctx, &request).await {
                 Ok(done) => done,
                 Err(e) => (broke_off(work, &ctx, &request, e).await?, Vec::new(), 0),
             };
@@ -368,7 +358,6 @@ async fn process(
     site: &SoapApiSite,
     ctx: &Account<'_>,
     r: &Request,
-    today: chrono::NaiveDate,
 ) -> Result<(Fate, Vec<DeliveryOutcome>, u64)> {
     let report = match r.report.as_str() {
         "interval" => ReportType::Interval,
@@ -380,7 +369,7 @@ async fn process(
             return Ok((Fate::Failed, Vec::new(), 0));
         }
     };
-    let calls = match smt_soap::split(&r.esiids, report, r.first_day, r.last_day, today) {
+    let calls = match smt_soap::split(&r.esiids, report, r.first_day, r.last_day, r.today) {
         Ok(calls) => calls,
         Err(e) => {
             failed(

@@ -1,6 +1,8 @@
 //! Options and set-up shared by the database commands.
 
 use std::path::PathBuf;
+
+use chrono::NaiveDate;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -103,5 +105,35 @@ mod tests {
         assert_eq!(shell_word("it's"), r"'it'\''s'");
         assert_eq!(shell_word(""), "''");
         assert_eq!(shell_word("a\u{1b}[31m"), "'a\\u{1b}[31m'");
+    }
+}
+
+/// One meter, a range of operating days and the file to write: what `smt plot` and
+/// `smt export` take.
+#[derive(clap::Args)]
+pub struct MeterDays {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The meter's ESIID.
+    #[arg(long)]
+    pub esiid: String,
+    /// First operating day (YYYY-MM-DD, Central local date).
+    #[arg(long)]
+    pub from: NaiveDate,
+    /// Last operating day, included.
+    #[arg(long)]
+    pub to: NaiveDate,
+    /// The file to write (replaced if it exists).
+    #[arg(short = 'o', long = "out")]
+    pub out: PathBuf,
+}
+
+impl MeterDays {
+    /// Every operating day of the range, in order.
+    pub fn days(&self) -> Vec<NaiveDate> {
+        self.from
+            .iter_days()
+            .take_while(|d| *d <= self.to)
+            .collect()
     }
 }

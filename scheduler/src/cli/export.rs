@@ -23,7 +23,7 @@ use smt_scheduler::db;
 use tokio::io::AsyncWriteExt;
 use tokio_postgres::Client;
 
-use super::common::DbArgs;
+use super::common::MeterDays;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -36,12 +36,12 @@ enum What {
     /// A Green Button (NAESB ESPI 4.0) XML feed of one ESIID (smt.green_button).
     GreenButton {
         #[command(flatten)]
-        range: Range,
+        range: MeterDays,
     },
     /// A CSV of one ESIID's intervals: SMT's own interval layout, or a tidy one.
     Csv {
         #[command(flatten)]
-        range: Range,
+        range: MeterDays,
         /// `smt`: SMT's interval CSV (local times); `tidy`: UTC and local time, hour ending.
         #[arg(long, value_enum, default_value_t = Layout::Smt)]
         layout: Layout,
@@ -52,24 +52,6 @@ enum What {
 enum Layout {
     Smt,
     Tidy,
-}
-
-#[derive(clap::Args)]
-struct Range {
-    #[command(flatten)]
-    db: DbArgs,
-    /// The meter's ESIID.
-    #[arg(long)]
-    esiid: String,
-    /// First operating day (YYYY-MM-DD, Central local date).
-    #[arg(long)]
-    from: NaiveDate,
-    /// Last operating day, included.
-    #[arg(long)]
-    to: NaiveDate,
-    /// The file to write (replaced if it exists).
-    #[arg(short = 'o', long = "out")]
-    out: PathBuf,
 }
 
 pub async fn run(args: Args) -> Result<ExitCode> {

@@ -33,7 +33,7 @@ use smt_scheduler::db;
 use smt_scheduler::text::printable;
 use tokio_postgres::Client;
 
-use super::common::DbArgs;
+use super::common::MeterDays;
 
 /// The font file for text (TrueType or OpenType); default [`DEFAULT_FONT`].
 pub const FONT_ENV: &str = "SMT_PLOT_FONT";
@@ -83,19 +83,7 @@ enum Picture {
 #[derive(clap::Args)]
 struct Common {
     #[command(flatten)]
-    db: DbArgs,
-    /// The meter's ESIID.
-    #[arg(long)]
-    esiid: String,
-    /// First operating day (YYYY-MM-DD, Central local date).
-    #[arg(long)]
-    from: NaiveDate,
-    /// Last operating day, included.
-    #[arg(long)]
-    to: NaiveDate,
-    /// The PNG file to write (replaced if it exists).
-    #[arg(short = 'o', long = "out")]
-    out: PathBuf,
+    range: MeterDays,
     /// Picture width in pixels.
     #[arg(long, default_value_t = 1200, value_parser = clap::value_parser!(u32).range(300..=8000))]
     width: u32,
@@ -104,41 +92,39 @@ struct Common {
     height: u32,
 }
 
-impl Common {
-    fn days(&self) -> Vec<NaiveDate> {
-        self.from
-            .iter_days()
-            .take_while(|d| *d <= self.to)
-            .collect()
-    }
-}
-
 pub async fn run(args: Args) -> Result<ExitCode> {
     let common = match &args.picture {
         Picture::Heatmap { common, .. } | Picture::Daily { common } => common,
     };
-    if common.from > common.to {
-        bail!("--from {} is after --to {}", common.from, common.to);
+    if common.range.from > common.range.to {
+        bail!(
+            "--from {} is after --to {}",
+            common.range.from,
+            common.range.to
+        );
     }
-    if common.days().len() > MAX_DAYS {
+    if common.range.days().len() > MAX_DAYS {
         bail!(
             "{} to {} is more than {MAX_DAYS} days: draw at most ten years at a time",
-            common.from,
-            common.to
+            common.range.from,
+            common.range.to
         );
     }
     // The font first: a missing font is found before any work is done.
     load_fonts()?;
-    let (_, url) = common.db.load()?;
+    let (_, url) = common.range.db.load()?;
     let client = db::connect(&url).await?;
     // As the loader stores it: spaces and a spreadsheet apostrophe removed.
     let esiid: Option<String> = client
-        .query_one("SELECT smt.esiid_normalize($1)", &[&common.esiid])
+        .query_one("SELECT smt.esiid_normalize($1)", &[&common.range.esiid])
         .await
         .context("normalizing the ESIID")?
         .try_get(0)?;
     let Some(esiid) = esiid.filter(|e| !e.is_empty()) else {
-        bail!("--esiid {:?} is not an ESIID", printable(&common.esiid));
+        bail!(
+            "--esiid {:?} is not an ESIID",
+            printable(&common.range.esiid)
+        );
     };
     match args.picture {
         Picture::Heatmap { common, channel } => heatmap(&client, &common, &esiid, channel).await?,
@@ -359,13 +345,13 @@ async fn heatmap(client: &Client, args: &Common, esiid: &str, channel: i16) -> R
                FROM smt.interval
               WHERE esiid = $1 AND channel = $2 AND day BETWEEN $3 AND $4
               ORDER BY day, interval_start",
-            &[&esiid, &channel, &args.from, &args.to],
+            &[&esiid, &channel, &args.range.from, &args.range.to],
         )
         .await
         .context("reading smt.interval")?;
     if rows.is_empty() {
         let what = format!("{} intervals", channel_name(channel));
-        return Err(no_data(client, esiid, &what, args.from, args.to).await);
+        return Err(no_data(client, esiid, &what, args.range.from, args.range.to).await);
     }
     let mut intervals = Vec::with_capacity(rows.len());
     for r in &rows {
@@ -403,8 +389,8 @@ async fn heatmap(client: &Client, args: &Common, esiid: &str, channel: i16) -> R
          missing={} estimated={}",
         printable(esiid),
         channel_name(channel),
-        args.from,
-        args.to,
+        args.range.from,
+        args.range.to,
         days_with_data.len(),
         intervals.len(),
         values.len(),
@@ -434,15 +420,15 @@ async fn heatmap(client: &Client, args: &Common, esiid: &str, channel: i16) -> R
         .min()
         .unwrap_or(900);
 
-    let days = args.days();
+    let days = args.range.days();
     let spring = days.iter().any(|d| central::day_seconds(*d) < 86_400);
     let fall = days.iter().any(|d| central::day_seconds(*d) > 86_400);
     let title = format!(
         "Load profile: kWh per interval, ESIID {}, {}, {} to {}",
         printable(esiid),
         channel_name(channel),
-        args.from,
-        args.to
+        args.range.from,
+        args.range.to
     );
     let (w, h) = (args.width, args.height);
     let z = Sizes::new(w, h);
@@ -477,7 +463,7 @@ async fn heatmap(client: &Client, args: &Common, esiid: &str, channel: i16) -> R
             .x_label_area_size(z.px(3.4))
             .y_label_area_size(z.px(6.0))
             .build_cartesian_2d(0f64..days.len() as f64, -24f64..0f64)?;
-        let index = |day: NaiveDate| (day - args.from).num_days() as f64;
+        let index = |day: NaiveDate| (day - args.range.from).num_days() as f64;
         let rect = |x: f64, c: &Cell| [(x + c.left, -c.top), (x + c.right, -c.bottom)];
 
         // Every clock time of every day in the range first as "no value", then the values.
@@ -529,8 +515,8 @@ async fn heatmap(client: &Client, args: &Common, esiid: &str, channel: i16) -> R
 
         root.present()?;
     }
-    write_png(&args.out, w, h, &buf)?;
-    eprintln!("{summary}; wrote {} ({w}x{h})", args.out.display());
+    write_png(&args.range.out, w, h, &buf)?;
+    eprintln!("{summary}; wrote {} ({w}x{h})", args.range.out.display());
     Ok(())
 }
 
@@ -555,12 +541,12 @@ async fn daily(client: &Client, args: &Common, esiid: &str) -> Result<()> {
                FROM smt.daily_usage
               WHERE esiid = $1 AND day BETWEEN $2 AND $3
               ORDER BY day",
-            &[&esiid, &args.from, &args.to],
+            &[&esiid, &args.range.from, &args.range.to],
         )
         .await
         .context("reading smt.daily_usage")?;
     if rows.is_empty() {
-        return Err(no_data(client, esiid, "daily usage", args.from, args.to).await);
+        return Err(no_data(client, esiid, "daily usage", args.range.from, args.range.to).await);
     }
     let mut data = Vec::with_capacity(rows.len());
     for r in &rows {
@@ -599,8 +585,8 @@ async fn daily(client: &Client, args: &Common, esiid: &str) -> Result<()> {
          missing={} import_kwh={} export_kwh={} net_kwh={} max_import_kwh={} estimated_days={} \
          days_with_missing={}",
         printable(esiid),
-        args.from,
-        args.to,
+        args.range.from,
+        args.range.to,
         data.len(),
         data.iter().map(|d| i64::from(d.present)).sum::<i64>(),
         data.iter().map(|d| i64::from(d.estimated)).sum::<i64>(),
@@ -636,12 +622,12 @@ async fn daily(client: &Client, args: &Common, esiid: &str) -> Result<()> {
         top + 0.14 * span,
     );
 
-    let days = args.days();
+    let days = args.range.days();
     let title = format!(
         "Daily usage, kWh per day, ESIID {}, {} to {}",
         printable(esiid),
-        args.from,
-        args.to
+        args.range.from,
+        args.range.to
     );
     let (w, h) = (args.width, args.height);
     let z = Sizes::new(w, h);
@@ -692,7 +678,7 @@ async fn daily(client: &Client, args: &Common, esiid: &str) -> Result<()> {
             .bold_line_style(RGBColor(225, 225, 225))
             .light_line_style(TRANSPARENT)
             .draw()?;
-        let index = |day: NaiveDate| (day - args.from).num_days() as f64;
+        let index = |day: NaiveDate| (day - args.range.from).num_days() as f64;
         let (bar_left, bar_right) = (0.15, 0.85);
         chart.draw_series(data.iter().filter_map(|d| {
             let k = d.import.as_ref()?;
@@ -756,8 +742,8 @@ async fn daily(client: &Client, args: &Common, esiid: &str) -> Result<()> {
 
         root.present()?;
     }
-    write_png(&args.out, w, h, &buf)?;
-    eprintln!("{summary}; wrote {} ({w}x{h})", args.out.display());
+    write_png(&args.range.out, w, h, &buf)?;
+    eprintln!("{summary}; wrote {} ({w}x{h})", args.range.out.display());
     Ok(())
 }
 
