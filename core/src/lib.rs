@@ -5,6 +5,7 @@
 //! operating day ([`record::IntervalRecord`]) and reports a bad record as a
 //! [`record::RecordError`] without stopping.
 
+pub mod day_profile;
 pub mod decimal;
 pub mod esiid;
 pub mod format;

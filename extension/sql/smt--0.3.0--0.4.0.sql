@@ -65,7 +65,9 @@ CREATE TABLE smt.day_total (
     export_kwh          numeric,
     intervals_expected  smallint NOT NULL,
     intervals_present   smallint NOT NULL,
-    intervals_estimated smallint NOT NULL
+    intervals_estimated smallint NOT NULL,
+    peak_kw             numeric,
+    peak_start          timestamptz
 ) PARTITION BY RANGE (day);
 COMMENT ON TABLE smt.day_total IS 'Totals of each ESIID-operating day''s current versions (load and generation), kept by smt.load: what smt.daily_usage reads.';
 COMMENT ON COLUMN smt.day_total.esiid IS 'ESIID (normalized).';
@@ -76,6 +78,8 @@ COMMENT ON COLUMN smt.day_total.export_kwh IS 'Sum of the current channel 1 (sur
 COMMENT ON COLUMN smt.day_total.intervals_expected IS 'Intervals the day has at the channel 4 interval length (96, or 92 / 100 on DST days at 15 minutes); the channel 1 length when there is no channel 4 data.';
 COMMENT ON COLUMN smt.day_total.intervals_present IS 'Channel 4 intervals with a value.';
 COMMENT ON COLUMN smt.day_total.intervals_estimated IS 'Channel 4 intervals marked E (estimated).';
+COMMENT ON COLUMN smt.day_total.peak_kw IS 'The day''s largest channel 4 interval as demand in kW (its kWh × intervals an hour), exact; NULL without a value.';
+COMMENT ON COLUMN smt.day_total.peak_start IS 'When that interval began (the first, if the peak repeats).';
 
 SELECT pg_catalog.pg_extension_config_dump('smt.day_total', '');
 
@@ -145,8 +149,29 @@ BEGIN
     END LOOP;
 END
 $$;
+-- Each day's peak: its largest load interval, as demand.
+-- Demand of one interval: its energy spread over an hour. SMT's interval lengths divide the hour,
+-- so the factor is a whole number and the kW keep the kWh's exact digits (0.580 kWh in 15 minutes
+-- is 2.320 kW).
+CREATE FUNCTION smt._demand_kw(kwh numeric, interval_seconds integer) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN 3600 % interval_seconds = 0 THEN kwh * (3600 / interval_seconds)
+            ELSE kwh * 3600 / interval_seconds END;
+COMMENT ON FUNCTION smt._demand_kw(numeric, integer) IS 'kW of an interval of interval_seconds holding kwh: exact when the length divides the hour, as SMT''s all do.';
+
+CREATE FUNCTION smt."_day_peak"(
+	"scale" smallint, /* i16 */
+	"units16" smallint[], /* :: std :: option :: Option < Vec < Option < i16 > > > */
+	"units" INT[], /* :: std :: option :: Option < Vec < Option < i32 > > > */
+	"kwh_exact" NUMERIC[] /* :: std :: option :: Option < Vec < Option < AnyNumeric > > > */
+) RETURNS INT /* Option < i32 > */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_day_peak_wrapper';
+COMMENT ON FUNCTION smt._day_peak(smallint, smallint[], integer[], numeric[]) IS '1-based position of a stored day''s largest value (the first if it repeats), from its storage columns; NULL without any value. Used for the peaks kept in smt.day_total.';
+
 INSERT INTO smt.day_total (esiid, day, channels, import_kwh, export_kwh, intervals_expected,
-                           intervals_present, intervals_estimated)
+                           intervals_present, intervals_estimated, peak_kw, peak_start)
 SELECT d.esiid, d.day,
        bit_or(CASE d.channel WHEN 4 THEN 1 ELSE 2 END)::smallint,
        min(k.kwh) FILTER (WHERE d.channel = 4),
@@ -154,13 +179,18 @@ SELECT d.esiid, d.day,
        coalesce(min(smt.day_slots(d.day, d.interval_seconds)) FILTER (WHERE d.channel = 4),
                 min(smt.day_slots(d.day, d.interval_seconds))),
        coalesce(min(k.present) FILTER (WHERE d.channel = 4), 0),
-       coalesce(min(k.estimated) FILTER (WHERE d.channel = 4), 0)
+       coalesce(min(k.estimated) FILTER (WHERE d.channel = 4), 0),
+       min(smt._demand_kw(smt.kwh(d.units[p.i], d.scale, d.kwh_exact[p.i]), d.interval_seconds))
+           FILTER (WHERE d.channel = 4),
+       min(d.first_start + make_interval(secs => (p.i - 1) * d.interval_seconds)) FILTER (WHERE d.channel = 4)
   FROM smt.interval_day d
  CROSS JOIN LATERAL (
        SELECT sum(smt.kwh(d.units[i], d.scale, d.kwh_exact[i])) AS kwh,
               count(*) FILTER (WHERE substr(d.status, i, 1) <> '-') AS present,
               count(*) FILTER (WHERE substr(d.status, i, 1) = 'E') AS estimated
          FROM generate_series(1, length(d.status)) i) k
+ -- 0.3.0 stored every day in units or kwh_exact (units16 is new)
+ CROSS JOIN LATERAL (SELECT smt._day_peak(d.scale, NULL, d.units, d.kwh_exact) AS i) p
  WHERE d.channel IN (1, 4)
  GROUP BY d.esiid, d.day;
 
@@ -262,12 +292,17 @@ BEGIN
     -- Load (channel 4) first, then generation (channel 1): one statement per channel, since a
     -- statement may not upsert a row twice, and each ESIID-day has one current version per
     -- channel (the file's repeats are settled), so neither needs grouping.
+    -- The day's peak: its largest interval (found by smt._day_peak, one call a day), as kW.
     EXECUTE format($sql$
         INSERT INTO smt.%I AS t (esiid, day, channels, import_kwh, export_kwh, intervals_expected,
-                                 intervals_present, intervals_estimated)
+                                 intervals_present, intervals_estimated, peak_kw, peak_start)
         SELECT s.esiid, s.day, 1, s.kwh_total::numeric, NULL, s.intervals_expected,
-               s.intervals_present, s.intervals_estimated
+               s.intervals_present, s.intervals_estimated,
+               smt._demand_kw(smt.kwh(coalesce(s.units16[p.i], s.units[p.i]), s.scale, s.kwh_exact[p.i]::numeric),
+                              s.interval_seconds),
+               s.first_start + make_interval(secs => (p.i - 1) * s.interval_seconds)
           FROM smt.stage s
+         CROSS JOIN LATERAL (SELECT smt._day_peak(s.scale, s.units16, s.units, s.kwh_exact::numeric[]) AS i) p
          WHERE s.file_id = $1 AND s.role = 'record' AND s.channel = 4
            AND s.day >= $2 AND s.day < ($2 + interval '1 month')
            AND (s.decision IS NULL OR s.decision IN ('replace', 'replace_conflict'))
@@ -276,7 +311,9 @@ BEGIN
             import_kwh = excluded.import_kwh,
             intervals_expected = excluded.intervals_expected,
             intervals_present = excluded.intervals_present,
-            intervals_estimated = excluded.intervals_estimated
+            intervals_estimated = excluded.intervals_estimated,
+            peak_kw = excluded.peak_kw,
+            peak_start = excluded.peak_start
     $sql$, part)
     USING file_id, month;
     -- A day with generation only counts its intervals at the generation's length, all missing
@@ -1981,23 +2018,23 @@ CREATE FUNCTION smt."_monthly_records"(
 	"file_id" bigint, /* i64 */
 	"lenient_esiid" bool /* bool */
 ) RETURNS TABLE (
-	"role" TEXT,  /* &str */
-	"esiid" TEXT,  /* core::option::Option<alloc::string::String> */
-	"start_date" date,  /* core::option::Option<pgrx::datum::date::Date> */
-	"end_date" date,  /* core::option::Option<pgrx::datum::date::Date> */
-	"revision" timestamp with time zone,  /* core::option::Option<pgrx::datum::time_stamp_with_timezone::TimestampWithTimeZone> */
-	"actual_kwh" NUMERIC,  /* core::option::Option<pgrx::datum::numeric::AnyNumeric> */
-	"metered_kw" NUMERIC,  /* core::option::Option<pgrx::datum::numeric::AnyNumeric> */
-	"billed_kw" NUMERIC,  /* core::option::Option<pgrx::datum::numeric::AnyNumeric> */
-	"metered_kva" NUMERIC,  /* core::option::Option<pgrx::datum::numeric::AnyNumeric> */
-	"billed_kva" NUMERIC,  /* core::option::Option<pgrx::datum::numeric::AnyNumeric> */
+	"role" TEXT,  /* & '_ str */
+	"esiid" TEXT,  /* Option < String > */
+	"start_date" date,  /* Option < Date > */
+	"end_date" date,  /* Option < Date > */
+	"revision" timestamp with time zone,  /* Option < TimestampWithTimeZone > */
+	"actual_kwh" NUMERIC,  /* Option < AnyNumeric > */
+	"metered_kw" NUMERIC,  /* Option < AnyNumeric > */
+	"billed_kw" NUMERIC,  /* Option < AnyNumeric > */
+	"metered_kva" NUMERIC,  /* Option < AnyNumeric > */
+	"billed_kva" NUMERIC,  /* Option < AnyNumeric > */
 	"line" bigint,  /* i64 */
-	"field" TEXT,  /* core::option::Option<alloc::string::String> */
-	"kind" TEXT,  /* core::option::Option<alloc::string::String> */
-	"reason" TEXT,  /* core::option::Option<alloc::string::String> */
-	"raw" TEXT  /* core::option::Option<alloc::string::String> */
+	"field" TEXT,  /* Option < String > */
+	"kind" TEXT,  /* Option < String > */
+	"reason" TEXT,  /* Option < String > */
+	"raw" TEXT  /* Option < String > */
 )
-VOLATILE PARALLEL UNSAFE STRICT
+STRICT VOLATILE PARALLEL UNSAFE
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_monthly_records_wrapper';
@@ -2204,6 +2241,17 @@ COMMENT ON FUNCTION smt._merge_monthly(bigint, boolean) IS
 'Merges the monthly usage of a file registered by smt.load into smt.monthly_usage with the replacement rule (losers to smt.monthly_usage_version, rejects to smt.reject); returns the counts also stored in smt.file. Internal to smt.load.';
 
 -- 13. Reports: monthly usage, the meter check, estimates replaced; the Green Button export.
+CREATE FUNCTION smt."_day_hours"(
+	"first_start" timestamp with time zone, /* TimestampWithTimeZone */
+	"interval_seconds" INT, /* i32 */
+	"scale" smallint, /* i16 */
+	"units16" smallint[], /* :: std :: option :: Option < Vec < Option < i16 > > > */
+	"units" INT[], /* :: std :: option :: Option < Vec < Option < i32 > > > */
+	"kwh_exact" NUMERIC[] /* :: std :: option :: Option < Vec < Option < AnyNumeric > > > */
+) RETURNS bigint[] /* Vec < Option < i64 > > */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_day_hours_wrapper';
 -- Reports for people and BI tools, read from what is kept at load time (smt.day_total, the daily
 -- meter reads, the version history), never by unnesting every interval of every meter.
 
@@ -2217,10 +2265,15 @@ SELECT t.esiid,
        sum(t.intervals_expected)::integer AS intervals_expected,
        sum(t.intervals_present)::integer AS intervals_present,
        sum(t.intervals_estimated)::integer AS intervals_estimated,
-       sum(t.intervals_expected - t.intervals_present)::integer AS intervals_missing
+       sum(t.intervals_expected - t.intervals_present)::integer AS intervals_missing,
+       max(t.peak_kw) AS peak_kw,
+       -- the earliest of the month's days peaking at that demand
+       (array_agg(t.peak_start ORDER BY t.peak_kw DESC NULLS LAST, t.peak_start))[1] AS peak_start,
+       (array_agg(t.peak_start ORDER BY t.peak_kw DESC NULLS LAST, t.peak_start))[1]
+           AT TIME ZONE 'America/Chicago' AS peak_start_local
   FROM smt.day_total t
  GROUP BY t.esiid, date_trunc('month', t.day);
-COMMENT ON VIEW smt.monthly_usage_summary IS 'Per ESIID and calendar month (of operating days, Central prevailing time) with data: kWh imported, exported and net, exact, and the load intervals expected, present, estimated and missing. Sums the daily totals kept at load time (smt.day_total).';
+COMMENT ON VIEW smt.monthly_usage_summary IS 'Per ESIID and calendar month (of operating days, Central prevailing time) with data: kWh imported, exported and net, exact; the load intervals expected, present, estimated and missing; the peak 15-minute demand and when it began. Reads the daily totals kept at load time (smt.day_total), never the intervals.';
 COMMENT ON COLUMN smt.monthly_usage_summary.esiid IS 'ESIID.';
 COMMENT ON COLUMN smt.monthly_usage_summary.month IS 'First day of the calendar month.';
 COMMENT ON COLUMN smt.monthly_usage_summary.days IS 'Operating days of the month with data.';
@@ -2230,6 +2283,9 @@ COMMENT ON COLUMN smt.monthly_usage_summary.net_kwh IS 'import_kwh minus export_
 COMMENT ON COLUMN smt.monthly_usage_summary.intervals_expected IS 'Load intervals the days with data should have (96, 92 or 100 a day).';
 COMMENT ON COLUMN smt.monthly_usage_summary.intervals_present IS 'Load intervals with a value.';
 COMMENT ON COLUMN smt.monthly_usage_summary.intervals_estimated IS 'Load intervals marked E (estimated).';
+COMMENT ON COLUMN smt.monthly_usage_summary.peak_kw IS 'Peak demand, kW: the month''s largest consumption interval''s kWh × intervals an hour (× 4 at 15 minutes), exact; NULL without consumption values.';
+COMMENT ON COLUMN smt.monthly_usage_summary.peak_start IS 'When the peak interval began (an instant; the first, if the peak repeats).';
+COMMENT ON COLUMN smt.monthly_usage_summary.peak_start_local IS 'When the peak interval began, Central wall-clock time.';
 COMMENT ON COLUMN smt.monthly_usage_summary.intervals_missing IS 'intervals_expected minus intervals_present (days without any data are not counted: see smt.completeness and smt.meter_status).';
 
 -- The sum check of VEE: a day's intervals against the meter's own register.
@@ -2295,50 +2351,81 @@ COMMENT ON COLUMN smt.estimates_replaced.estimated_revision IS 'Revision of the 
 COMMENT ON COLUMN smt.estimates_replaced.current_revision IS 'Revision of the current version.';
 COMMENT ON COLUMN smt.estimates_replaced.intervals_now_actual IS 'Intervals estimated in that version and actual in the current one.';
 
--- From the intervals themselves: fast for the ESIIDs a query names (the ESIID filter reaches the
--- stored days), a scan of every interval for all meters (not kept at load time).
-CREATE VIEW smt.monthly_peak_demand WITH (security_invoker = true) AS
-SELECT DISTINCT ON (i.esiid, date_trunc('month', i.day))
-       i.esiid,
-       date_trunc('month', i.day)::date AS month,
-       -- intervals an hour: 4 at 15 minutes (SMT's lengths all divide the hour), so kW stay exact
-       i.kwh * (3600 / extract(epoch FROM i.interval_end - i.interval_start)::integer) AS peak_kw,
-       i.kwh AS peak_kwh,
-       i.interval_start AS peak_start,
-       i.interval_start_local AS peak_start_local,
-       i.status AS peak_status
-  FROM smt.interval i
- WHERE i.channel = 4 AND i.kwh IS NOT NULL
- ORDER BY i.esiid, date_trunc('month', i.day),
-          i.kwh * (3600 / extract(epoch FROM i.interval_end - i.interval_start)::integer) DESC, i.interval_start;
-COMMENT ON VIEW smt.monthly_peak_demand IS 'Per ESIID and calendar month: the largest consumption interval as demand in kW (its kWh × intervals an hour) and when it began (the first such interval if it repeats). Reads the intervals: filter by ESIID.';
-COMMENT ON COLUMN smt.monthly_peak_demand.esiid IS 'ESIID.';
-COMMENT ON COLUMN smt.monthly_peak_demand.month IS 'First day of the calendar month (of operating days).';
-COMMENT ON COLUMN smt.monthly_peak_demand.peak_kw IS 'Peak 15-minute demand, kW: the interval''s kWh × 4, exact.';
-COMMENT ON COLUMN smt.monthly_peak_demand.peak_kwh IS 'That interval''s kWh.';
-COMMENT ON COLUMN smt.monthly_peak_demand.peak_start IS 'When that interval began (an instant).';
-COMMENT ON COLUMN smt.monthly_peak_demand.peak_start_local IS 'When it began, Central wall-clock time.';
-COMMENT ON COLUMN smt.monthly_peak_demand.peak_status IS 'A actual, E estimated.';
+COMMENT ON FUNCTION smt._day_hours(timestamptz, integer, smallint, smallint[], integer[], numeric[]) IS 'A stored day''s consumption per hour ending (Central clock), from its storage columns: 24 scaled integers, element h the units of hour ending h (NULL for an hour without a value); kWh = units × 10^-scale, scale being the day''s (smt._day_hour_scale). The fall-back day''s repeated hour counts in hour 2.';
 
+-- The scale of smt._day_hours's units: the day's own, or for a day kept as exact numerics the
+-- largest scale of its values (smt-core's day_profile::hour_totals sums them at that scale).
+CREATE FUNCTION smt._day_hour_scale(scale smallint, kwh_exact numeric[]) RETURNS smallint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN kwh_exact IS NULL THEN scale
+            ELSE coalesce((SELECT max(pg_catalog.scale(x)) FROM unnest(kwh_exact) x), 0) END;
+COMMENT ON FUNCTION smt._day_hour_scale(smallint, numeric[]) IS 'Decimal scale of the hour units smt._day_hours gives for a stored day: its scale, or the largest scale of its kwh_exact values.';
+
+-- Consumption per ESIID, day and local hour: each stored day's hour totals come from one call of
+-- smt._day_hours over its stored values (an array of 24 integers, never a row per interval). The
+-- hour's units and their scale stand beside kwh so that the reports below sum integers and make
+-- kWh once a group: a column a query does not select is not computed.
+CREATE VIEW smt.hourly_usage WITH (security_invoker = true) AS
+SELECT d.esiid,
+       d.day,
+       h.hour_ending::smallint AS hour_ending,
+       CASE WHEN extract(isodow FROM d.day) IN (6, 7) THEN 'weekend' ELSE 'weekday' END AS day_type,
+       round(h.units / (10::numeric ^ sc.scale), sc.scale) AS kwh,
+       h.units AS kwh_units,
+       sc.scale AS kwh_scale
+  FROM smt.interval_day d
+ CROSS JOIN LATERAL (SELECT smt._day_hour_scale(d.scale, d.kwh_exact) AS scale) sc
+ CROSS JOIN LATERAL unnest(smt._day_hours(d.first_start, d.interval_seconds, d.scale, d.units16, d.units, d.kwh_exact))
+       WITH ORDINALITY AS h(units, hour_ending)
+ WHERE d.channel = 4 AND h.units IS NOT NULL;
+COMMENT ON VIEW smt.hourly_usage IS 'Consumption per ESIID, operating day and hour ending (Central clock, as ERCOT writes it), exact: one row per hour with a value (23 on the spring-forward day, whose hour ending 3 does not exist; the fall-back day''s two passes of 01:00 are one hour ending 2). Filter by ESIID and day.';
+COMMENT ON COLUMN smt.hourly_usage.esiid IS 'ESIID.';
+COMMENT ON COLUMN smt.hourly_usage.day IS 'Operating day, Central prevailing time.';
+COMMENT ON COLUMN smt.hourly_usage.hour_ending IS 'Hour ending, 1 to 24.';
+COMMENT ON COLUMN smt.hourly_usage.day_type IS 'weekday (Monday to Friday) or weekend.';
+COMMENT ON COLUMN smt.hourly_usage.kwh IS 'Consumption of the hour''s intervals with a value, kWh, exact.';
+COMMENT ON COLUMN smt.hourly_usage.kwh_units IS 'kwh as a scaled integer: kwh = kwh_units × 10^-kwh_scale (what the reports sum).';
+COMMENT ON COLUMN smt.hourly_usage.kwh_scale IS 'Decimal scale of kwh_units.';
+
+-- Per ESIID and month: integers summed per scale (one scale for nearly every day), made kWh once
+-- a group.
 CREATE VIEW smt.hourly_profile WITH (security_invoker = true) AS
-SELECT i.esiid,
-       i.hour_ending,
-       CASE WHEN extract(isodow FROM i.day) IN (6, 7) THEN 'weekend' ELSE 'weekday' END AS day_type,
-       count(DISTINCT i.day) FILTER (WHERE i.kwh IS NOT NULL)::integer AS days,
-       sum(i.kwh) AS total_kwh,
-       sum(i.kwh) / nullif(count(DISTINCT i.day) FILTER (WHERE i.kwh IS NOT NULL), 0) AS kwh_per_day,
-       count(i.kwh)::integer AS intervals_present
-  FROM smt.interval i
- WHERE i.channel = 4
- GROUP BY i.esiid, i.hour_ending, CASE WHEN extract(isodow FROM i.day) IN (6, 7) THEN 'weekend' ELSE 'weekday' END;
-COMMENT ON VIEW smt.hourly_profile IS 'Per ESIID, hour ending (Central clock, as ERCOT writes it) and day type (weekday or weekend): consumption kWh in all and per day, exact. Reads the intervals: filter by ESIID (and day, through smt.interval, for a season).';
+SELECT esiid, month, day_type, hour_ending,
+       sum(days)::integer AS days,
+       sum(kwh) AS total_kwh,
+       sum(kwh) / sum(days) AS kwh_per_day
+  FROM (SELECT u.esiid, date_trunc('month', u.day)::date AS month, u.day_type, u.hour_ending,
+               count(*) AS days,
+               round(sum(u.kwh_units) / (10::numeric ^ u.kwh_scale), u.kwh_scale) AS kwh
+          FROM smt.hourly_usage u
+         GROUP BY u.esiid, date_trunc('month', u.day), u.day_type, u.hour_ending, u.kwh_scale) per_scale
+ GROUP BY esiid, month, day_type, hour_ending;
+COMMENT ON VIEW smt.hourly_profile IS 'Per ESIID, calendar month (of operating days), day type (weekday or weekend) and hour ending (Central clock, as ERCOT writes it): consumption kWh in all and per day, exact. Sum over months for a season or a year; filter by ESIID for one meter.';
 COMMENT ON COLUMN smt.hourly_profile.esiid IS 'ESIID.';
-COMMENT ON COLUMN smt.hourly_profile.hour_ending IS 'Hour ending, 1 to 24 (the fall-back day''s repeated hour counts in hour 2).';
+COMMENT ON COLUMN smt.hourly_profile.month IS 'First day of the calendar month.';
 COMMENT ON COLUMN smt.hourly_profile.day_type IS 'weekday (Monday to Friday) or weekend.';
-COMMENT ON COLUMN smt.hourly_profile.days IS 'Days with data in that hour.';
+COMMENT ON COLUMN smt.hourly_profile.hour_ending IS 'Hour ending, 1 to 24 (the fall-back day''s repeated hour counts in hour 2; the spring-forward day has no hour 3).';
+COMMENT ON COLUMN smt.hourly_profile.days IS 'Days of the month and day type with a value in that hour.';
 COMMENT ON COLUMN smt.hourly_profile.total_kwh IS 'Sum of the hour''s consumption kWh over those days, exact.';
 COMMENT ON COLUMN smt.hourly_profile.kwh_per_day IS 'total_kwh divided by days.';
-COMMENT ON COLUMN smt.hourly_profile.intervals_present IS 'Intervals with a value in that hour over those days.';
+
+-- The same for all meters together (a system or portfolio load shape).
+CREATE VIEW smt.hourly_load_shape WITH (security_invoker = true) AS
+SELECT month, day_type, hour_ending,
+       sum(esiid_days)::bigint AS esiid_days,
+       sum(kwh) AS total_kwh
+  FROM (SELECT date_trunc('month', u.day)::date AS month, u.day_type, u.hour_ending,
+               count(*) AS esiid_days,
+               round(sum(u.kwh_units) / (10::numeric ^ u.kwh_scale), u.kwh_scale) AS kwh
+          FROM smt.hourly_usage u
+         GROUP BY date_trunc('month', u.day), u.day_type, u.hour_ending, u.kwh_scale) per_scale
+ GROUP BY month, day_type, hour_ending;
+COMMENT ON VIEW smt.hourly_load_shape IS 'Consumption of all meters together per calendar month (of operating days), day type and hour ending (Central clock): the load shape of the whole portfolio, exact. Filter by month.';
+COMMENT ON COLUMN smt.hourly_load_shape.month IS 'First day of the calendar month.';
+COMMENT ON COLUMN smt.hourly_load_shape.day_type IS 'weekday (Monday to Friday) or weekend.';
+COMMENT ON COLUMN smt.hourly_load_shape.hour_ending IS 'Hour ending, 1 to 24, as in smt.hourly_profile.';
+COMMENT ON COLUMN smt.hourly_load_shape.esiid_days IS 'ESIID-days with a value in that hour.';
+COMMENT ON COLUMN smt.hourly_load_shape.total_kwh IS 'Sum of the hour''s consumption kWh over all of them, exact.';
 
 CREATE FUNCTION smt."_green_button_feed"(
 	"esiid" TEXT, /* & str */
@@ -2444,8 +2531,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON smt.meter, smt.meter_status, s
 GRANT USAGE ON SEQUENCE smt.subscription_subscription_id_seq TO smt_admin;
 REVOKE EXECUTE ON FUNCTION smt._monthly_records(bigint, boolean), smt._merge_monthly(bigint, boolean) FROM PUBLIC;
 GRANT SELECT ON smt.monthly_usage, smt.monthly_usage_version, smt.monthly_usage_summary, smt.meter_check,
-    smt.meter_check_failures, smt.estimates_replaced, smt.monthly_peak_demand, smt.hourly_profile TO smt_reader;
-GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON smt.monthly_usage, smt.monthly_usage_version, smt.monthly_usage_summary,
-    smt.meter_check, smt.meter_check_failures, smt.estimates_replaced, smt.monthly_peak_demand, smt.hourly_profile TO smt_admin;
+    smt.meter_check_failures, smt.estimates_replaced, smt.hourly_usage, smt.hourly_profile, smt.hourly_load_shape TO smt_reader;
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON smt.monthly_usage, smt.monthly_usage_version, smt.monthly_usage_summary, smt.meter_check,
+    smt.meter_check_failures, smt.estimates_replaced, smt.hourly_usage, smt.hourly_profile, smt.hourly_load_shape TO smt_admin;
 GRANT USAGE ON SEQUENCE smt.monthly_usage_version_version_id_seq TO smt_admin;
 GRANT EXECUTE ON FUNCTION smt.green_button(text, date, date) TO smt_reader;

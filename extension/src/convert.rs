@@ -47,12 +47,27 @@ pub fn from_stored(
     kwh_exact: Option<Vec<Option<AnyNumeric>>>,
     status: String,
 ) -> Vec<Option<Reading>> {
-    let values = match (units, kwh_exact) {
+    let values = stored_values(scale, units, kwh_exact);
+    storage::decode(&EncodedDay { values, status }).unwrap_or_else(|e| {
+        error(
+            PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+            format!("stored day does not decode: {e}"),
+        )
+    })
+}
+
+/// A stored day's values (`units` × 10^-`scale`, or `kwh_exact` when they did not fit units).
+pub fn stored_values(
+    scale: i16,
+    units: Option<Vec<Option<i32>>>,
+    kwh_exact: Option<Vec<Option<AnyNumeric>>>,
+) -> Values {
+    match (units, kwh_exact) {
         (Some(units), _) => {
-            let scale = u8::try_from(scale)
+            let checked = u8::try_from(scale)
                 .ok()
                 .filter(|s| u32::from(*s) <= smt_core::decimal::MAX_DIGITS);
-            let scale = scale.unwrap_or_else(|| {
+            let scale = checked.unwrap_or_else(|| {
                 error(
                     PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
                     format!("stored scale {scale:?} is out of range"),
@@ -67,13 +82,7 @@ pub fn from_stored(
             PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
             "stored day has neither units nor kwh_exact".into(),
         ),
-    };
-    storage::decode(&EncodedDay { values, status }).unwrap_or_else(|e| {
-        error(
-            PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
-            format!("stored day does not decode: {e}"),
-        )
-    })
+    }
 }
 
 /// Raises an ERROR with a SQLSTATE; never returns.

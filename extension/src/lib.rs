@@ -13,6 +13,7 @@ mod export_sql;
 mod load_sql;
 mod monthly_sql;
 mod parse_sql;
+mod report_sql;
 mod schedule_sql;
 
 // The hand-written SQL lives in the repository's sql/extension/ and comes after the Rust functions
@@ -34,7 +35,8 @@ extension_sql_file!(
         load_sql::_content_summary,
         load_sql::_decide,
         parse_sql::detect_format,
-        parse_sql::day_slots
+        parse_sql::day_slots,
+        report_sql::_day_peak
     ]
 );
 extension_sql_file!(
@@ -60,7 +62,7 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/extension/reports.sql",
     name = "reports",
-    requires = ["views", "daily", "monthly"]
+    requires = ["views", "daily", "monthly", report_sql::_day_hours]
 );
 extension_sql_file!(
     "../../sql/extension/export.sql",

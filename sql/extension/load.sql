@@ -384,6 +384,9 @@ LANGUAGE sql STABLE PARALLEL SAFE
 RETURN (now() AT TIME ZONE 'America/Chicago')::date + 1;
 COMMENT ON FUNCTION smt._tomorrow() IS 'Tomorrow''s date in Central prevailing time: no delivery holds an operating day after it.';
 
+-- (smt._day_peak is smt-core's day_profile::peak_index, in extension/src/report_sql.rs.)
+COMMENT ON FUNCTION smt._day_peak(smallint, smallint[], integer[], numeric[]) IS '1-based position of a stored day''s largest value (the first if it repeats), from its storage columns; NULL without any value. Used for the peaks kept in smt.day_total.';
+
 -- The day totals of the load (channel 4) and generation (channel 1) versions a file's merge made
 -- current in one month, written into that month's smt.day_total partition: a new meter-day is
 -- inserted, a stored one gets the channels the file brought and keeps the others.
@@ -395,12 +398,17 @@ BEGIN
     -- Load (channel 4) first, then generation (channel 1): one statement per channel, since a
     -- statement may not upsert a row twice, and each ESIID-day has one current version per
     -- channel (the file's repeats are settled), so neither needs grouping.
+    -- The day's peak: its largest interval (found by smt._day_peak, one call a day), as kW.
     EXECUTE format($sql$
         INSERT INTO smt.%I AS t (esiid, day, channels, import_kwh, export_kwh, intervals_expected,
-                                 intervals_present, intervals_estimated)
+                                 intervals_present, intervals_estimated, peak_kw, peak_start)
         SELECT s.esiid, s.day, 1, s.kwh_total::numeric, NULL, s.intervals_expected,
-               s.intervals_present, s.intervals_estimated
+               s.intervals_present, s.intervals_estimated,
+               smt._demand_kw(smt.kwh(coalesce(s.units16[p.i], s.units[p.i]), s.scale, s.kwh_exact[p.i]::numeric),
+                              s.interval_seconds),
+               s.first_start + make_interval(secs => (p.i - 1) * s.interval_seconds)
           FROM smt.stage s
+         CROSS JOIN LATERAL (SELECT smt._day_peak(s.scale, s.units16, s.units, s.kwh_exact::numeric[]) AS i) p
          WHERE s.file_id = $1 AND s.role = 'record' AND s.channel = 4
            AND s.day >= $2 AND s.day < ($2 + interval '1 month')
            AND (s.decision IS NULL OR s.decision IN ('replace', 'replace_conflict'))
@@ -409,7 +417,9 @@ BEGIN
             import_kwh = excluded.import_kwh,
             intervals_expected = excluded.intervals_expected,
             intervals_present = excluded.intervals_present,
-            intervals_estimated = excluded.intervals_estimated
+            intervals_estimated = excluded.intervals_estimated,
+            peak_kw = excluded.peak_kw,
+            peak_start = excluded.peak_start
     $sql$, part)
     USING file_id, month;
     -- A day with generation only counts its intervals at the generation's length, all missing

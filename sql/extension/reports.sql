@@ -11,10 +11,15 @@ SELECT t.esiid,
        sum(t.intervals_expected)::integer AS intervals_expected,
        sum(t.intervals_present)::integer AS intervals_present,
        sum(t.intervals_estimated)::integer AS intervals_estimated,
-       sum(t.intervals_expected - t.intervals_present)::integer AS intervals_missing
+       sum(t.intervals_expected - t.intervals_present)::integer AS intervals_missing,
+       max(t.peak_kw) AS peak_kw,
+       -- the earliest of the month's days peaking at that demand
+       (array_agg(t.peak_start ORDER BY t.peak_kw DESC NULLS LAST, t.peak_start))[1] AS peak_start,
+       (array_agg(t.peak_start ORDER BY t.peak_kw DESC NULLS LAST, t.peak_start))[1]
+           AT TIME ZONE 'America/Chicago' AS peak_start_local
   FROM smt.day_total t
  GROUP BY t.esiid, date_trunc('month', t.day);
-COMMENT ON VIEW smt.monthly_usage_summary IS 'Per ESIID and calendar month (of operating days, Central prevailing time) with data: kWh imported, exported and net, exact, and the load intervals expected, present, estimated and missing. Sums the daily totals kept at load time (smt.day_total).';
+COMMENT ON VIEW smt.monthly_usage_summary IS 'Per ESIID and calendar month (of operating days, Central prevailing time) with data: kWh imported, exported and net, exact; the load intervals expected, present, estimated and missing; the peak 15-minute demand and when it began. Reads the daily totals kept at load time (smt.day_total), never the intervals.';
 COMMENT ON COLUMN smt.monthly_usage_summary.esiid IS 'ESIID.';
 COMMENT ON COLUMN smt.monthly_usage_summary.month IS 'First day of the calendar month.';
 COMMENT ON COLUMN smt.monthly_usage_summary.days IS 'Operating days of the month with data.';
@@ -24,6 +29,9 @@ COMMENT ON COLUMN smt.monthly_usage_summary.net_kwh IS 'import_kwh minus export_
 COMMENT ON COLUMN smt.monthly_usage_summary.intervals_expected IS 'Load intervals the days with data should have (96, 92 or 100 a day).';
 COMMENT ON COLUMN smt.monthly_usage_summary.intervals_present IS 'Load intervals with a value.';
 COMMENT ON COLUMN smt.monthly_usage_summary.intervals_estimated IS 'Load intervals marked E (estimated).';
+COMMENT ON COLUMN smt.monthly_usage_summary.peak_kw IS 'Peak demand, kW: the month''s largest consumption interval''s kWh × intervals an hour (× 4 at 15 minutes), exact; NULL without consumption values.';
+COMMENT ON COLUMN smt.monthly_usage_summary.peak_start IS 'When the peak interval began (an instant; the first, if the peak repeats).';
+COMMENT ON COLUMN smt.monthly_usage_summary.peak_start_local IS 'When the peak interval began, Central wall-clock time.';
 COMMENT ON COLUMN smt.monthly_usage_summary.intervals_missing IS 'intervals_expected minus intervals_present (days without any data are not counted: see smt.completeness and smt.meter_status).';
 
 -- The sum check of VEE: a day's intervals against the meter's own register.
@@ -89,47 +97,78 @@ COMMENT ON COLUMN smt.estimates_replaced.estimated_revision IS 'Revision of the 
 COMMENT ON COLUMN smt.estimates_replaced.current_revision IS 'Revision of the current version.';
 COMMENT ON COLUMN smt.estimates_replaced.intervals_now_actual IS 'Intervals estimated in that version and actual in the current one.';
 
--- From the intervals themselves: fast for the ESIIDs a query names (the ESIID filter reaches the
--- stored days), a scan of every interval for all meters (not kept at load time).
-CREATE VIEW smt.monthly_peak_demand WITH (security_invoker = true) AS
-SELECT DISTINCT ON (i.esiid, date_trunc('month', i.day))
-       i.esiid,
-       date_trunc('month', i.day)::date AS month,
-       -- intervals an hour: 4 at 15 minutes (SMT's lengths all divide the hour), so kW stay exact
-       i.kwh * (3600 / extract(epoch FROM i.interval_end - i.interval_start)::integer) AS peak_kw,
-       i.kwh AS peak_kwh,
-       i.interval_start AS peak_start,
-       i.interval_start_local AS peak_start_local,
-       i.status AS peak_status
-  FROM smt.interval i
- WHERE i.channel = 4 AND i.kwh IS NOT NULL
- ORDER BY i.esiid, date_trunc('month', i.day),
-          i.kwh * (3600 / extract(epoch FROM i.interval_end - i.interval_start)::integer) DESC, i.interval_start;
-COMMENT ON VIEW smt.monthly_peak_demand IS 'Per ESIID and calendar month: the largest consumption interval as demand in kW (its kWh × intervals an hour) and when it began (the first such interval if it repeats). Reads the intervals: filter by ESIID.';
-COMMENT ON COLUMN smt.monthly_peak_demand.esiid IS 'ESIID.';
-COMMENT ON COLUMN smt.monthly_peak_demand.month IS 'First day of the calendar month (of operating days).';
-COMMENT ON COLUMN smt.monthly_peak_demand.peak_kw IS 'Peak 15-minute demand, kW: the interval''s kWh × 4, exact.';
-COMMENT ON COLUMN smt.monthly_peak_demand.peak_kwh IS 'That interval''s kWh.';
-COMMENT ON COLUMN smt.monthly_peak_demand.peak_start IS 'When that interval began (an instant).';
-COMMENT ON COLUMN smt.monthly_peak_demand.peak_start_local IS 'When it began, Central wall-clock time.';
-COMMENT ON COLUMN smt.monthly_peak_demand.peak_status IS 'A actual, E estimated.';
+COMMENT ON FUNCTION smt._day_hours(timestamptz, integer, smallint, smallint[], integer[], numeric[]) IS 'A stored day''s consumption per hour ending (Central clock), from its storage columns: 24 scaled integers, element h the units of hour ending h (NULL for an hour without a value); kWh = units × 10^-scale, scale being the day''s (smt._day_hour_scale). The fall-back day''s repeated hour counts in hour 2.';
 
+-- The scale of smt._day_hours's units: the day's own, or for a day kept as exact numerics the
+-- largest scale of its values (smt-core's day_profile::hour_totals sums them at that scale).
+CREATE FUNCTION smt._day_hour_scale(scale smallint, kwh_exact numeric[]) RETURNS smallint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN kwh_exact IS NULL THEN scale
+            ELSE coalesce((SELECT max(pg_catalog.scale(x)) FROM unnest(kwh_exact) x), 0) END;
+COMMENT ON FUNCTION smt._day_hour_scale(smallint, numeric[]) IS 'Decimal scale of the hour units smt._day_hours gives for a stored day: its scale, or the largest scale of its kwh_exact values.';
+
+-- Consumption per ESIID, day and local hour: each stored day's hour totals come from one call of
+-- smt._day_hours over its stored values (an array of 24 integers, never a row per interval). The
+-- hour's units and their scale stand beside kwh so that the reports below sum integers and make
+-- kWh once a group: a column a query does not select is not computed.
+CREATE VIEW smt.hourly_usage WITH (security_invoker = true) AS
+SELECT d.esiid,
+       d.day,
+       h.hour_ending::smallint AS hour_ending,
+       CASE WHEN extract(isodow FROM d.day) IN (6, 7) THEN 'weekend' ELSE 'weekday' END AS day_type,
+       round(h.units / (10::numeric ^ sc.scale), sc.scale) AS kwh,
+       h.units AS kwh_units,
+       sc.scale AS kwh_scale
+  FROM smt.interval_day d
+ CROSS JOIN LATERAL (SELECT smt._day_hour_scale(d.scale, d.kwh_exact) AS scale) sc
+ CROSS JOIN LATERAL unnest(smt._day_hours(d.first_start, d.interval_seconds, d.scale, d.units16, d.units, d.kwh_exact))
+       WITH ORDINALITY AS h(units, hour_ending)
+ WHERE d.channel = 4 AND h.units IS NOT NULL;
+COMMENT ON VIEW smt.hourly_usage IS 'Consumption per ESIID, operating day and hour ending (Central clock, as ERCOT writes it), exact: one row per hour with a value (23 on the spring-forward day, whose hour ending 3 does not exist; the fall-back day''s two passes of 01:00 are one hour ending 2). Filter by ESIID and day.';
+COMMENT ON COLUMN smt.hourly_usage.esiid IS 'ESIID.';
+COMMENT ON COLUMN smt.hourly_usage.day IS 'Operating day, Central prevailing time.';
+COMMENT ON COLUMN smt.hourly_usage.hour_ending IS 'Hour ending, 1 to 24.';
+COMMENT ON COLUMN smt.hourly_usage.day_type IS 'weekday (Monday to Friday) or weekend.';
+COMMENT ON COLUMN smt.hourly_usage.kwh IS 'Consumption of the hour''s intervals with a value, kWh, exact.';
+COMMENT ON COLUMN smt.hourly_usage.kwh_units IS 'kwh as a scaled integer: kwh = kwh_units × 10^-kwh_scale (what the reports sum).';
+COMMENT ON COLUMN smt.hourly_usage.kwh_scale IS 'Decimal scale of kwh_units.';
+
+-- Per ESIID and month: integers summed per scale (one scale for nearly every day), made kWh once
+-- a group.
 CREATE VIEW smt.hourly_profile WITH (security_invoker = true) AS
-SELECT i.esiid,
-       i.hour_ending,
-       CASE WHEN extract(isodow FROM i.day) IN (6, 7) THEN 'weekend' ELSE 'weekday' END AS day_type,
-       count(DISTINCT i.day) FILTER (WHERE i.kwh IS NOT NULL)::integer AS days,
-       sum(i.kwh) AS total_kwh,
-       sum(i.kwh) / nullif(count(DISTINCT i.day) FILTER (WHERE i.kwh IS NOT NULL), 0) AS kwh_per_day,
-       count(i.kwh)::integer AS intervals_present
-  FROM smt.interval i
- WHERE i.channel = 4
- GROUP BY i.esiid, i.hour_ending, CASE WHEN extract(isodow FROM i.day) IN (6, 7) THEN 'weekend' ELSE 'weekday' END;
-COMMENT ON VIEW smt.hourly_profile IS 'Per ESIID, hour ending (Central clock, as ERCOT writes it) and day type (weekday or weekend): consumption kWh in all and per day, exact. Reads the intervals: filter by ESIID (and day, through smt.interval, for a season).';
+SELECT esiid, month, day_type, hour_ending,
+       sum(days)::integer AS days,
+       sum(kwh) AS total_kwh,
+       sum(kwh) / sum(days) AS kwh_per_day
+  FROM (SELECT u.esiid, date_trunc('month', u.day)::date AS month, u.day_type, u.hour_ending,
+               count(*) AS days,
+               round(sum(u.kwh_units) / (10::numeric ^ u.kwh_scale), u.kwh_scale) AS kwh
+          FROM smt.hourly_usage u
+         GROUP BY u.esiid, date_trunc('month', u.day), u.day_type, u.hour_ending, u.kwh_scale) per_scale
+ GROUP BY esiid, month, day_type, hour_ending;
+COMMENT ON VIEW smt.hourly_profile IS 'Per ESIID, calendar month (of operating days), day type (weekday or weekend) and hour ending (Central clock, as ERCOT writes it): consumption kWh in all and per day, exact. Sum over months for a season or a year; filter by ESIID for one meter.';
 COMMENT ON COLUMN smt.hourly_profile.esiid IS 'ESIID.';
-COMMENT ON COLUMN smt.hourly_profile.hour_ending IS 'Hour ending, 1 to 24 (the fall-back day''s repeated hour counts in hour 2).';
+COMMENT ON COLUMN smt.hourly_profile.month IS 'First day of the calendar month.';
 COMMENT ON COLUMN smt.hourly_profile.day_type IS 'weekday (Monday to Friday) or weekend.';
-COMMENT ON COLUMN smt.hourly_profile.days IS 'Days with data in that hour.';
+COMMENT ON COLUMN smt.hourly_profile.hour_ending IS 'Hour ending, 1 to 24 (the fall-back day''s repeated hour counts in hour 2; the spring-forward day has no hour 3).';
+COMMENT ON COLUMN smt.hourly_profile.days IS 'Days of the month and day type with a value in that hour.';
 COMMENT ON COLUMN smt.hourly_profile.total_kwh IS 'Sum of the hour''s consumption kWh over those days, exact.';
 COMMENT ON COLUMN smt.hourly_profile.kwh_per_day IS 'total_kwh divided by days.';
-COMMENT ON COLUMN smt.hourly_profile.intervals_present IS 'Intervals with a value in that hour over those days.';
+
+-- The same for all meters together (a system or portfolio load shape).
+CREATE VIEW smt.hourly_load_shape WITH (security_invoker = true) AS
+SELECT month, day_type, hour_ending,
+       sum(esiid_days)::bigint AS esiid_days,
+       sum(kwh) AS total_kwh
+  FROM (SELECT date_trunc('month', u.day)::date AS month, u.day_type, u.hour_ending,
+               count(*) AS esiid_days,
+               round(sum(u.kwh_units) / (10::numeric ^ u.kwh_scale), u.kwh_scale) AS kwh
+          FROM smt.hourly_usage u
+         GROUP BY date_trunc('month', u.day), u.day_type, u.hour_ending, u.kwh_scale) per_scale
+ GROUP BY month, day_type, hour_ending;
+COMMENT ON VIEW smt.hourly_load_shape IS 'Consumption of all meters together per calendar month (of operating days), day type and hour ending (Central clock): the load shape of the whole portfolio, exact. Filter by month.';
+COMMENT ON COLUMN smt.hourly_load_shape.month IS 'First day of the calendar month.';
+COMMENT ON COLUMN smt.hourly_load_shape.day_type IS 'weekday (Monday to Friday) or weekend.';
+COMMENT ON COLUMN smt.hourly_load_shape.hour_ending IS 'Hour ending, 1 to 24, as in smt.hourly_profile.';
+COMMENT ON COLUMN smt.hourly_load_shape.esiid_days IS 'ESIID-days with a value in that hour.';
+COMMENT ON COLUMN smt.hourly_load_shape.total_kwh IS 'Sum of the hour''s consumption kWh over all of them, exact.';

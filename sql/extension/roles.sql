@@ -26,7 +26,7 @@ GRANT SELECT ON smt.interval, smt.interval_15min, smt.daily_usage, smt.completen
     smt.interval_day, smt.interval_version, smt.day_total, smt.file, smt.reject,
     smt.daily_read, smt.daily_read_version, smt.monthly_usage, smt.monthly_usage_version,
     smt.monthly_usage_summary, smt.meter_check, smt.meter_check_failures, smt.estimates_replaced,
-    smt.monthly_peak_demand, smt.hourly_profile TO smt_reader;
+    smt.hourly_usage, smt.hourly_profile, smt.hourly_load_shape TO smt_reader;
 
 -- Loading goes through the SECURITY DEFINER load functions (smt.load, or smt.load_begin /
 -- load_part / load_end for a file in parts): the loader needs no table privileges, and the

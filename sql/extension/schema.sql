@@ -161,7 +161,9 @@ CREATE TABLE smt.day_total (
     export_kwh          numeric,
     intervals_expected  smallint NOT NULL,
     intervals_present   smallint NOT NULL,
-    intervals_estimated smallint NOT NULL
+    intervals_estimated smallint NOT NULL,
+    peak_kw             numeric,
+    peak_start          timestamptz
 ) PARTITION BY RANGE (day);
 COMMENT ON TABLE smt.day_total IS 'Totals of each ESIID-operating day''s current versions (load and generation), kept by smt.load: what smt.daily_usage reads.';
 COMMENT ON COLUMN smt.day_total.esiid IS 'ESIID (normalized).';
@@ -172,6 +174,8 @@ COMMENT ON COLUMN smt.day_total.export_kwh IS 'Sum of the current channel 1 (sur
 COMMENT ON COLUMN smt.day_total.intervals_expected IS 'Intervals the day has at the channel 4 interval length (96, or 92 / 100 on DST days at 15 minutes); the channel 1 length when there is no channel 4 data.';
 COMMENT ON COLUMN smt.day_total.intervals_present IS 'Channel 4 intervals with a value.';
 COMMENT ON COLUMN smt.day_total.intervals_estimated IS 'Channel 4 intervals marked E (estimated).';
+COMMENT ON COLUMN smt.day_total.peak_kw IS 'The day''s largest channel 4 interval as demand in kW (its kWh × intervals an hour), exact; NULL without a value.';
+COMMENT ON COLUMN smt.day_total.peak_start IS 'When that interval began (the first, if the peak repeats).';
 
 CREATE TABLE smt.reject (
     reject_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -277,3 +281,12 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN kwh_exact IS NOT NULL THEN kwh_exact
             ELSE round(units::numeric / (10::numeric ^ scale), scale) END;
 COMMENT ON FUNCTION smt.kwh(integer, smallint, numeric) IS 'Exact kWh of one interval from smt.interval_day storage columns.';
+
+-- Demand of one interval: its energy spread over an hour. SMT's interval lengths divide the hour,
+-- so the factor is a whole number and the kW keep the kWh's exact digits (0.580 kWh in 15 minutes
+-- is 2.320 kW).
+CREATE FUNCTION smt._demand_kw(kwh numeric, interval_seconds integer) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN 3600 % interval_seconds = 0 THEN kwh * (3600 / interval_seconds)
+            ELSE kwh * 3600 / interval_seconds END;
+COMMENT ON FUNCTION smt._demand_kw(numeric, integer) IS 'kW of an interval of interval_seconds holding kwh: exact when the length divides the hour, as SMT''s all do.';

@@ -219,37 +219,74 @@ fn reports_read_the_month_the_meter_check_and_estimates_replaced_exactly() {
         interval_day(E1, "09/03/2025", "09/04/2025 06:00:00", &peak_day)
     );
     load(&mut c, peak.as_bytes(), "IntervalMeterUsage3.csv");
-    let peak = rows_text(
-        &mut c,
-        "SELECT month::text, peak_kw::text, peak_kwh::text, peak_start::text, peak_start_local::text, peak_status
-           FROM smt.monthly_peak_demand WHERE esiid = $1",
-        &[&E1],
-    );
+    let peak_sql = "SELECT month::text, peak_kw::text, peak_start::text, peak_start_local::text
+                      FROM smt.monthly_usage_summary WHERE esiid = $1";
+    let peak = rows_text(&mut c, peak_sql, &[&E1]);
     assert_eq!(
         peak,
         vec![text(&[
             "2025-09-01",
             "5.100",
-            "1.275",
             "2025-09-03 22:30:00+00",
-            "2025-09-03 17:30:00",
-            "E"
+            "2025-09-03 17:30:00"
         ])]
+    );
+    // Kept at load time, in the day's totals.
+    let day_peak = rows_text(
+        &mut c,
+        "SELECT peak_kw::text, peak_start::text FROM smt.day_total WHERE esiid = $1 ORDER BY day",
+        &[&E1],
+    );
+    assert_eq!(
+        day_peak,
+        vec![
+            text(&["1.000", "2025-09-01 05:00:00+00"]),
+            text(&["0.500", "2025-09-02 05:00:00+00"]),
+            text(&["5.100", "2025-09-03 22:30:00+00"]),
+        ]
     );
 
     // By hour ending and day type: the 1st (Mon), 2nd (Tue), 3rd (Wed) are weekdays.
     let hour18 = rows_text(
         &mut c,
-        "SELECT day_type, days::text, total_kwh::text, intervals_present::text FROM smt.hourly_profile
+        "SELECT day_type, days::text, total_kwh::text FROM smt.hourly_profile
           WHERE esiid = $1 AND hour_ending = 18",
         &[&E1],
     );
     // hour ending 18 holds 17:00-18:00: 4 × 0.250 + 4 × 0.125 + (3 × 0.125 + 1.275)
-    assert_eq!(hour18, vec![text(&["weekday", "3", "3.150", "12"])]);
+    assert_eq!(hour18, vec![text(&["weekday", "3", "3.150"])]);
     let hours: i64 = one(
         &mut c,
         "SELECT count(DISTINCT hour_ending) FROM smt.hourly_profile WHERE esiid = $1",
         &[&E1],
     );
     assert_eq!(hours, 24);
+
+    // A newer revision of the 3rd without the spike: the month's peak goes back to the 1st's
+    // first interval (0.250 kWh, 1.000 kW; the earliest of equal peaks).
+    let flat: Vec<(&str, &str)> = vec![("0.125", "A"); 96];
+    let revised = format!(
+        "{header}{}",
+        interval_day(E1, "09/03/2025", "09/06/2025 06:00:00", &flat)
+    );
+    load(&mut c, revised.as_bytes(), "IntervalMeterUsage4.csv");
+    assert_eq!(
+        rows_text(&mut c, peak_sql, &[&E1]),
+        vec![text(&[
+            "2025-09-01",
+            "1.000",
+            "2025-09-01 05:00:00+00",
+            "2025-09-01 00:00:00"
+        ])]
+    );
+    let hour18 = rows_text(
+        &mut c,
+        "SELECT total_kwh::text FROM smt.hourly_profile WHERE esiid = $1 AND hour_ending = 18",
+        &[&E1],
+    );
+    assert_eq!(
+        hour18,
+        vec![text(&["2.000"])],
+        "4 × 0.250 + 4 × 0.125 + 4 × 0.125"
+    );
 }

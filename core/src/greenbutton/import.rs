@@ -40,11 +40,26 @@
 //! [`Status::Estimated`]; anything else is actual.
 //!
 //! **Placement.** A reading goes to the Central operating day and slot its `timePeriod` start
-//! (Unix seconds) falls in, so DST days get 92 or 100 slots by themselves. SMT's fall-back
-//! mislabel (formats.md; the same as its CSV's, see [`crate::smt_csv::interval`]): a start written
-//! twice in a row, in the repeated hour of the fall-back day, with the slot after it given by no
-//! reading of the day: the second reading goes into that skipped slot. Any other repeated start
-//! is a duplicate and rejects the day; a start off the day's 15-minute grid rejects the day.
+//! (Unix seconds) falls in, so DST days get 92 or 100 slots by themselves. SMT mislabels the
+//! first interval of the fall-back day's second pass (01:00–01:15 CST) as starting at 02:00
+//! (formats.md; the same as its CSV's, see [`crate::smt_csv::interval`]), and its feeds turn that
+//! label into an instant in one of two ways, both read as the CSV is, by document order:
+//!
+//! - **a repeated start**: a start written twice in a row, in the repeated hour of the fall-back
+//!   day, with the slot after it given by no reading of the day (`06:45Z, 06:45Z, 07:15Z` in
+//!   2025): the second reading goes into that skipped slot;
+//! - **a start an hour late**: "02:00" read as CST 02:00, so right after the last CDT slot of
+//!   the repeated hour comes a reading that starts one hour after the first CST slot, and that
+//!   start comes again later, in its right place (`06:45Z, 08:00Z, 07:15Z, … 07:45Z, 08:00Z`):
+//!   the first of the two goes into the first CST slot (07:00Z), provided no reading of the day
+//!   starts there. Only that reading is moved, so a lone late start is placed where it says.
+//!
+//! Trusting the instants would put two readings in one slot and lose the day, every November.
+//! Any other repeated start (or both forms claiming the same slot) is a duplicate and rejects
+//! the day, since which reading is right cannot be told; a start off the day's 15-minute grid
+//! rejects the day. The forms are recognised when the day is handed out, over its readings in
+//! document order, so a day split across IntervalBlocks, or waiting for a ReadingType that
+//! comes after its blocks, is read the same.
 //!
 //! **ESIID and revision.** The ESIID is the UsagePoint's `serviceDeliveryPoint` `name` or its
 //! entry `title`, when either is a valid ESIID (in the reader's [`EsiidMode`]), else the caller's
@@ -1498,8 +1513,8 @@ pub fn kwh(value: i64, multiplier: i32) -> Result<Decimal, String> {
     Ok(Decimal::new(units as i64, scale as u8))
 }
 
-/// A day's readings as its record: each in the slot its start names (see the module
-/// documentation for SMT's fall-back mislabel), or the day's error.
+/// A day's readings as its record: each in the slot its start names, except SMT's fall-back
+/// mislabel in either of its two forms (see the module documentation), or the day's error.
 fn finish_day(key: &DayKey, buf: DayBuf) -> Result<IntervalRecord, RecordError> {
     let context = RejectContext {
         esiid: Some(key.esiid.clone()),
@@ -1536,10 +1551,37 @@ fn finish_day(key: &DayKey, buf: DayBuf) -> Result<IntervalRecord, RecordError> 
     }
     let walls = time::slot_wall_minutes(key.day, INTERVAL_SECONDS);
     let repeated_hour = |i: usize| walls.iter().filter(|&&w| w == walls[i]).count() > 1;
+    let late = late_second_pass_start(&buf.readings, &walls, &named, first);
     let mut intervals: Vec<Option<Reading>> = vec![None; n];
     let mut previous: Option<i64> = None;
-    for p in &buf.readings {
+    for (k, p) in buf.readings.iter().enumerate() {
         let at = DateTime::from_timestamp(p.start, 0).unwrap_or(start);
+        if let Some((_, slot)) = late.filter(|&(at_k, _)| at_k == k) {
+            // SMT's "02:00" read as CST (see `late_second_pass_start`): the reading is the
+            // first CST slot's. That slot is named by no reading, so only the other form's move
+            // can have filled it: both claim it and which is right cannot be told.
+            if intervals[slot].is_some() {
+                let true_start = first + slot as i64 * len;
+                return reject(RecordError::new(
+                    ErrorKind::DuplicateInterval,
+                    buf.line,
+                    "IntervalReading.timePeriod.start",
+                    format!(
+                        "two readings for {} ({}) on {}: a repeated start and a start an hour \
+                         late ({}) both stand for it",
+                        true_start,
+                        DateTime::from_timestamp(true_start, 0)
+                            .unwrap_or(start)
+                            .to_rfc3339(),
+                        key.day,
+                        at.to_rfc3339()
+                    ),
+                ));
+            }
+            intervals[slot] = Some(p.reading);
+            previous = Some(p.start);
+            continue;
+        }
         let Some(mut i) = slot_of(p.start) else {
             return reject(RecordError::new(
                 ErrorKind::NoSuchInterval,
@@ -1554,8 +1596,8 @@ fn finish_day(key: &DayKey, buf: DayBuf) -> Result<IntervalRecord, RecordError> 
             ));
         };
         if intervals[i].is_some() {
-            // SMT's fall-back mislabel: the start written again right after itself, in the
-            // repeated hour, with the slot after it given by no reading.
+            // SMT's fall-back mislabel, the repeated-start form: the start written again right
+            // after itself, in the repeated hour, with the slot after it given by no reading.
             let mislabel = previous == Some(p.start)
                 && i + 1 < n
                 && !named[i + 1]
@@ -1591,4 +1633,37 @@ fn finish_day(key: &DayKey, buf: DayBuf) -> Result<IntervalRecord, RecordError> 
         intervals,
         line: buf.line,
     })
+}
+
+/// SMT's fall-back mislabel in its second form (see the module documentation): the first CST
+/// slot of the repeated hour labelled "02:00", which SMT turns into an instant as CST 02:00, an
+/// hour after the slot's true start. Gives the reading's index in `readings` (document order)
+/// and the slot it belongs in, when the day has exactly that pattern: it is the fall-back day;
+/// the reading comes right after the last CDT slot of the repeated hour and starts one hour
+/// after the first CST slot; no reading of the day starts in that slot (`named`); and a later
+/// reading starts at the same instant (the interval that truly starts there). Without the later
+/// reading nothing is repeated, so nothing is moved: the reading is placed where it says. One
+/// pass, no allocation, so a day costs no more memory than its readings.
+fn late_second_pass_start(
+    readings: &[Placed],
+    walls: &[u16],
+    named: &[bool],
+    first: i64,
+) -> Option<(usize, usize)> {
+    // The first CST slot: where the wall clock goes back, which only the fall-back day has.
+    let slot = (1..walls.len()).find(|&i| walls[i] < walls[i - 1])?;
+    if named[slot] {
+        return None;
+    }
+    let len = i64::from(INTERVAL_SECONDS);
+    let true_start = first + slot as i64 * len;
+    let last_cdt = true_start - len;
+    let label = true_start + 3600;
+    let k = 1 + readings
+        .windows(2)
+        .position(|w| w[0].start == last_cdt && w[1].start == label)?;
+    readings[k + 1..]
+        .iter()
+        .any(|p| p.start == label)
+        .then_some((k, slot))
 }

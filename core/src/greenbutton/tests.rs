@@ -307,6 +307,180 @@ fn the_fall_back_day_has_100_slots_and_smts_repeated_start_fills_the_skipped_one
     assert_eq!(errors(&items)[0].kind, ErrorKind::DuplicateInterval);
 }
 
+/// The fall-back day of 2025 (05:00Z to 06:00Z next day), value (slot + 1) × 10 Wh.
+fn fall_back_readings() -> (NaiveDate, Vec<R>) {
+    let [_, fall] = dst_days_2025();
+    let readings = day_readings(fall)
+        .into_iter()
+        .map(|(s, v, q)| (s, v * 10, q))
+        .collect();
+    (fall, readings)
+}
+
+/// SMT's repeated-start form: slot 8 (07:00Z, 01:00 CST) written with slot 7's start (06:45Z).
+fn repeated_start_form(clean: &[R]) -> Vec<R> {
+    let mut smt = clean.to_vec();
+    smt[8].0 = smt[7].0;
+    smt
+}
+
+/// SMT's start-an-hour-late form: slot 8 (07:00Z, 01:00 CST) labelled "02:00" and read as CST
+/// 02:00, i.e. slot 12's start (08:00Z), which then comes again in its own place.
+fn late_start_form(clean: &[R]) -> Vec<R> {
+    let mut smt = clean.to_vec();
+    smt[8].0 = smt[12].0;
+    smt
+}
+
+/// One channel's feed: links, the ReadingType before or (SMT's order) after the blocks, which
+/// split the readings at `cuts`.
+fn feed_in_blocks(readings: &[R], cuts: &[usize], type_after: bool) -> String {
+    let mut entries = vec![usage_point(ESIID, None, true), meter_reading(1, true)];
+    if !type_after {
+        entries.push(wh_type(1, true, "1", "0"));
+    }
+    let mut from = 0;
+    for (id, &to) in cuts.iter().chain([&readings.len()]).enumerate() {
+        entries.push(block(
+            1,
+            id as u32,
+            &readings[from..to],
+            "2025-11-03T07:00:00Z",
+            true,
+        ));
+        from = to;
+    }
+    if type_after {
+        entries.push(wh_type(1, true, "1", "0"));
+    }
+    feed_of(&entries)
+}
+
+/// The one error a feed gives, which must say the day of `day` is a duplicate.
+fn duplicate_rejects(xml: &str, day: NaiveDate) -> RecordError {
+    let items = read(xml, None);
+    assert_eq!(items.len(), 1, "one error and no record: {items:?}");
+    let e = items[0].clone().unwrap_err();
+    assert_eq!(e.kind, ErrorKind::DuplicateInterval, "{e}");
+    assert_eq!((e.day, e.esiid.as_deref()), (Some(day), Some(ESIID)));
+    e
+}
+
+#[test]
+fn smts_fall_back_start_an_hour_late_fills_the_skipped_first_cst_slot() {
+    let (fall, clean) = fall_back_readings();
+    let at = |s: &str| utc(s).timestamp();
+    let mut smt = late_start_form(&clean);
+    smt[8].2 = Some(8);
+    // In document order: 06:45Z, then 08:00Z (really 07:00Z), 07:15Z … 08:00Z again.
+    let starts: Vec<i64> = smt[7..14].iter().map(|r| r.0).collect();
+    let want: Vec<i64> = [
+        "2025-11-02T06:45:00Z",
+        "2025-11-02T08:00:00Z",
+        "2025-11-02T07:15:00Z",
+        "2025-11-02T07:30:00Z",
+        "2025-11-02T07:45:00Z",
+        "2025-11-02T08:00:00Z",
+        "2025-11-02T08:15:00Z",
+    ]
+    .map(at)
+    .to_vec();
+    assert_eq!(starts, want);
+    assert!(smt.iter().all(|r| r.0 != at("2025-11-02T07:00:00Z")));
+
+    let got = records(read(&feed_in_blocks(&smt, &[], false), None));
+    assert_eq!(got.len(), 1, "{got:?}");
+    let r = &got[0];
+    assert_eq!((r.day, r.intervals.len(), r.present()), (fall, 100, 100));
+    let slot = |s: &str| r.intervals[((at(s) - r.start.timestamp()) / 900) as usize];
+    let actual = |kwh: &str| {
+        Some(Reading {
+            kwh: d(kwh),
+            status: Status::Actual,
+        })
+    };
+    // 01:45 CDT, 01:00 CST (the moved reading, estimated as written), 01:15 CST, 02:00 CST.
+    assert_eq!(slot("2025-11-02T06:45:00Z"), actual("0.080"));
+    assert_eq!(
+        slot("2025-11-02T07:00:00Z"),
+        Some(Reading {
+            kwh: d("0.090"),
+            status: Status::Estimated
+        })
+    );
+    assert_eq!(slot("2025-11-02T07:15:00Z"), actual("0.100"));
+    assert_eq!(slot("2025-11-02T08:00:00Z"), actual("0.130"));
+    assert_eq!(
+        values(r),
+        (1..=100).map(|v| Some(v * 10)).collect::<Vec<_>>()
+    );
+
+    // Without the later 08:00Z nothing is repeated, so nothing is moved: the reading stays at
+    // the start it names, and 07:00Z is missing.
+    let mut lone = smt.clone();
+    lone.remove(12);
+    let got = records(read(&feed_in_blocks(&lone, &[], false), None));
+    let r = &got[0];
+    assert_eq!(r.present(), 99);
+    assert_eq!(r.intervals[8], None);
+    assert_eq!(r.intervals[12].unwrap().kwh, d("0.090"));
+}
+
+#[test]
+fn both_fall_back_forms_read_across_blocks_and_before_their_reading_type() {
+    let (fall, clean) = fall_back_readings();
+    let want: Vec<Option<i64>> = (1..=100).map(|v| Some(v * 10)).collect();
+    for (form, smt) in [
+        ("repeated start", repeated_start_form(&clean)),
+        ("late start", late_start_form(&clean)),
+    ] {
+        // Cut between 06:45Z and the mislabelled reading, right after it, and between the
+        // two readings the late form gives the same start.
+        for cuts in [&[][..], &[8], &[9], &[12], &[13], &[8, 12], &[50]] {
+            for type_after in [false, true] {
+                let xml = feed_in_blocks(&smt, cuts, type_after);
+                let got = records(read(&xml, None));
+                assert_eq!(got.len(), 1, "{form} {cuts:?} {type_after}: {got:?}");
+                assert_eq!(got[0].day, fall);
+                assert_eq!(values(&got[0]), want, "{form} {cuts:?} {type_after}");
+                assert_eq!(got[0].revision, utc("2025-11-03T07:00:00Z"));
+            }
+        }
+    }
+}
+
+#[test]
+fn other_repeated_starts_around_the_fall_back_hour_still_reject_the_day() {
+    let (fall, clean) = fall_back_readings();
+    // 08:00Z right after 06:45Z and again later, but 07:00Z is given too: a real duplicate.
+    // (The last reading is dropped so that the day is still 100 readings, handed out whole.)
+    let mut dup = clean.clone();
+    dup.insert(8, (clean[12].0, 999, None));
+    dup.pop();
+    let e = duplicate_rejects(&feed_in_blocks(&dup, &[], false), fall);
+    assert!(e.reason.contains("2025-11-02T08:00:00+00:00"), "{e}");
+    // The same, split, with the ReadingType after the blocks.
+    duplicate_rejects(&feed_in_blocks(&dup, &[9], true), fall);
+
+    // The pattern an hour later on the fall-back day (slot 20 written as slot 24's start).
+    let mut late = clean.clone();
+    late[20].0 = late[24].0;
+    duplicate_rejects(&feed_in_blocks(&late, &[], false), fall);
+
+    // The pattern on an ordinary day, which has no repeated hour.
+    let ordinary = date(2025, 11, 5);
+    let mut other = day_readings(ordinary);
+    other[8].0 = other[12].0;
+    duplicate_rejects(&feed_in_blocks(&other, &[], false), ordinary);
+
+    // Both forms at once claim 07:00Z: 06:45Z twice, then 08:00Z, then 08:00Z in its place.
+    let mut both = repeated_start_form(&clean);
+    both.insert(9, (clean[12].0, 999, None));
+    both.pop();
+    let e = duplicate_rejects(&feed_in_blocks(&both, &[], false), fall);
+    assert!(e.reason.contains("2025-11-02T07:00:00+00:00"), "{e}");
+}
+
 #[test]
 fn the_spring_forward_day_has_92_slots_placed_by_instant() {
     let [spring, _] = dst_days_2025();

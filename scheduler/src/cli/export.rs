@@ -3,10 +3,11 @@
 //! - `green-button`: the ESPI 4.0 feed `smt.green_button` writes (both channels, exact scaled
 //!   integers, estimates flagged), which Green Button tools and `smt import` read back.
 //! - `csv --layout smt`: SMT's own interval CSV layout (local times, `ESTIMATED_ACTUAL`,
-//!   `CONSUMPTION_SURPLUSGENERATION`), for tools that read SMT's exports; `smt import` reads it
-//!   back. `--layout tidy`: one row per interval with the UTC instant, the Central local time, the
-//!   hour ending as ERCOT writes it (1-24; the repeated hour of the fall-back day flagged) and the
-//!   exact kWh.
+//!   `CONSUMPTION_SURPLUSGENERATION`, the spring-forward day's skipped hour as SMT's four empty
+//!   placeholder rows), for tools that read SMT's exports; `smt import` reads it back.
+//!   `--layout tidy`: one row per interval with the UTC instant, the Central local time, the hour
+//!   ending as ERCOT writes it (1-24; the repeated hour of the fall-back day flagged) and the exact
+//!   kWh.
 //!
 //! The CSVs stream from the database (`COPY ... TO STDOUT`), so a range of any length takes
 //! bounded memory; every file is written to a temporary name and renamed into place, so a failed
@@ -127,18 +128,54 @@ fn csv_query(layout: Layout, esiid: &str, from: NaiveDate, to: NaiveDate) -> Str
         "i.esiid = '{esiid}' AND i.day BETWEEN '{from}' AND '{to}' AND i.channel IN (1, 4)"
     );
     match layout {
-        // SMT's layout: local clock times; on the fall-back day the repeated hour is written
-        // twice, as SMT does (smt import reads it back in order).
+        // SMT's layout: local clock times, rows in time order, channel 4 first.
+        //
+        // Spring-forward day (formats.md: confirmed in real SMT exports): 96 rows. The interval
+        // before the skipped hour (01:45 CST, which ends at 03:00 CDT on the clock) is written
+        // `01:45,02:00`, then four placeholders `02:00,02:15` ... `02:45,03:00` for the local
+        // times that do not exist, with USAGE_KWH and ESTIMATED_ACTUAL empty, then `03:00,03:15`.
+        // They come from that one interval whose local end is more than its length after its
+        // local start (only the spring gap does that), so no DST rule is repeated here; `smt
+        // import` reads them as placeholders, not intervals (the day keeps its 92).
+        //
+        // Fall-back day: 100 rows, the repeated hour twice in order, labelled with the clock
+        // times: `01:45,01:00` (the CDT pass ends at 01:00 CST), then `01:00,01:15` ...
+        // `01:45,02:00`. SMT writes `01:45,02:00` and then its mislabel `02:00,01:15`; we write
+        // the correct labels, and `smt import` reads both.
+        //
+        // Empty fields are NULLs, which COPY writes bare as SMT does (an empty string would be
+        // written `""`).
         Layout::Smt => format!(
-            "COPY (SELECT i.esiid AS \"ESIID\", to_char(i.day, 'MM/DD/YYYY') AS \"USAGE_DATE\",
-                          to_char(i.revision AT TIME ZONE 'America/Chicago', 'MM/DD/YYYY HH24:MI:SS') AS \"REVISION_DATE\",
-                          to_char(i.interval_start AT TIME ZONE 'America/Chicago', 'HH24:MI') AS \"USAGE_START_TIME\",
-                          to_char(i.interval_end AT TIME ZONE 'America/Chicago', 'HH24:MI') AS \"USAGE_END_TIME\",
-                          i.kwh::text AS \"USAGE_KWH\", coalesce(i.status, '') AS \"ESTIMATED_ACTUAL\",
-                          CASE i.channel WHEN 4 THEN 'Consumption' ELSE 'Surplus Generation' END
-                              AS \"CONSUMPTION_SURPLUSGENERATION\"
-                     FROM smt.interval i WHERE {filter}
-                    ORDER BY i.channel DESC, i.day, i.interval_start)
+            "COPY (WITH stored AS (
+                      SELECT i.esiid, i.channel, i.day, i.revision, i.interval_start, i.interval_end,
+                             i.interval_end - i.interval_start AS length,
+                             i.interval_start AT TIME ZONE 'America/Chicago' AS local_start,
+                             i.interval_end AT TIME ZONE 'America/Chicago' AS local_end,
+                             i.kwh, i.status
+                        FROM smt.interval i WHERE {filter}),
+                    line AS (
+                      SELECT esiid, channel, day, revision, interval_start AS at, false AS placeholder,
+                             local_start AS wall_start,
+                             CASE WHEN local_end - local_start > length THEN local_start + length
+                                  ELSE local_end END AS wall_end,
+                             kwh::text AS kwh, status
+                        FROM stored
+                      UNION ALL
+                      -- the skipped local times, placed after the interval before them
+                      SELECT esiid, channel, day, revision, interval_end, true, w, w + length,
+                             NULL, NULL
+                        FROM stored
+                       CROSS JOIN LATERAL generate_series(local_start + length, local_end - length, length) w
+                       WHERE local_end - local_start > length)
+                  SELECT esiid AS \"ESIID\", to_char(day, 'MM/DD/YYYY') AS \"USAGE_DATE\",
+                         to_char(revision AT TIME ZONE 'America/Chicago', 'MM/DD/YYYY HH24:MI:SS') AS \"REVISION_DATE\",
+                         to_char(wall_start, 'HH24:MI') AS \"USAGE_START_TIME\",
+                         to_char(wall_end, 'HH24:MI') AS \"USAGE_END_TIME\",
+                         kwh AS \"USAGE_KWH\", status AS \"ESTIMATED_ACTUAL\",
+                         CASE channel WHEN 4 THEN 'Consumption' ELSE 'Surplus Generation' END
+                             AS \"CONSUMPTION_SURPLUSGENERATION\"
+                    FROM line
+                   ORDER BY channel DESC, day, at, placeholder DESC, wall_start)
              TO STDOUT WITH (FORMAT csv, HEADER)"
         ),
         // Hour ending as ERCOT writes it: 1-24, the local clock hour the interval falls in plus

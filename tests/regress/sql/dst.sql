@@ -66,3 +66,18 @@ SELECT day, interval_start, interval_start_local, hour_ending
 SELECT day, count(DISTINCT hour_ending) AS hours_ending, min(hour_ending), max(hour_ending),
        count(*) FILTER (WHERE hour_ending = 3) AS he3
   FROM smt.interval GROUP BY day ORDER BY day;
+
+-- The reports on DST days: hour ending 2 of the fall-back day holds both passes of 01:00 (8
+-- intervals of 0.25: 2.00 kWh), the spring-forward day has no hour ending 3; the month's peak
+-- (all intervals equal) is the first interval of its first day.
+SELECT month, day_type, count(*) AS hours, min(hour_ending), max(hour_ending),
+       sum(total_kwh) AS kwh, max(total_kwh) FILTER (WHERE hour_ending = 2) AS he2_kwh,
+       count(*) FILTER (WHERE hour_ending = 3) AS he3
+  FROM smt.hourly_profile GROUP BY month, day_type ORDER BY month;
+SELECT month, day_type, count(*) AS hours, sum(esiid_days) AS esiid_hours, sum(total_kwh) AS kwh
+  FROM smt.hourly_load_shape GROUP BY month, day_type ORDER BY month;
+SELECT month, import_kwh, intervals_present, peak_kw, peak_start, peak_start_local
+  FROM smt.monthly_usage_summary ORDER BY month;
+SELECT day, count(*) AS hours, sum(kwh) AS kwh,
+       string_agg(hour_ending || ':' || kwh, ' ' ORDER BY hour_ending) FILTER (WHERE hour_ending <= 4) AS first_hours
+  FROM smt.hourly_usage GROUP BY day ORDER BY day;

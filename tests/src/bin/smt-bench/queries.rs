@@ -134,9 +134,12 @@ pub struct Reports {
     /// `smt.meter_check_failures` of the main day (server execution); the rows are checked.
     pub meter_check_failures_ms: f64,
     pub meter_check_failures_rows: u64,
-    /// `smt.hourly_profile` and `smt.monthly_peak_demand` of the 13-month ESIID (client time).
+    /// `smt.hourly_profile` and `smt.monthly_usage_summary` (with its peaks) of the 13-month
+    /// ESIID (client time).
     pub hourly_one_ms: f64,
     pub peak_one_ms: f64,
+    /// `smt.hourly_load_shape` of the main month: every meter's stored days (server execution).
+    pub load_shape_month_ms: f64,
     pub runs: usize,
 }
 
@@ -238,25 +241,67 @@ pub fn measure_reports(
             .len();
         Ok(())
     })?;
-    checks.that(hours > 0 && hours <= 48, || {
+    // 13 months (14 calendar months touched) × weekday/weekend × 24 hours at most
+    checks.that(hours > 0 && hours <= 14 * 48, || {
         format!("smt.hourly_profile of {}: {hours} rows", q.esiid)
     });
     let peak = c
-        .prepare("SELECT * FROM smt.monthly_peak_demand WHERE esiid = $1")
+        .prepare(
+            "SELECT month::text, peak_kw::text, peak_start::text FROM smt.monthly_usage_summary
+              WHERE esiid = $1 ORDER BY month",
+        )
         .map_err(db("preparing the peak demand"))?;
-    let mut months = 0;
+    let mut peaks = Vec::new();
     let peak_one_ms = median_ms(|| {
-        months = c
-            .query(&peak, &[&q.esiid])
-            .map_err(db("the peak demand"))?
-            .len();
+        peaks = c.query(&peak, &[&q.esiid]).map_err(db("the peak demand"))?;
         Ok(())
     })?;
+    // The peaks kept at load time against the intervals themselves, month by month.
+    let from_intervals = c
+        .query(
+            "SELECT DISTINCT ON (date_trunc('month', day)) date_trunc('month', day)::date::text,
+                    (kwh * 4)::text, interval_start::text
+               FROM smt.interval WHERE esiid = $1 AND channel = 4 AND kwh IS NOT NULL
+              ORDER BY date_trunc('month', day), kwh DESC, interval_start",
+            &[&q.esiid],
+        )
+        .map_err(db("the peaks from the intervals"))?;
+    let text = |rows: &[postgres::Row]| -> Vec<String> {
+        rows.iter()
+            .map(|r| {
+                let month: String = r.get(0);
+                let kw: Option<String> = r.get(1);
+                let at: Option<String> = r.get(2);
+                format!("{month} {kw:?} {at:?}")
+            })
+            .collect()
+    };
     checks.equal(
-        &format!("smt.monthly_peak_demand of {}: months", q.esiid),
-        months,
-        q.months.iter().filter(|m| m.import_kwh.is_some()).count(),
+        &format!("smt.monthly_usage_summary of {}: peaks", q.esiid),
+        text(&peaks),
+        text(&from_intervals),
     );
+    let (load_shape_month_ms, shape_rows) = server(
+        c,
+        &format!("SELECT * FROM smt.hourly_load_shape WHERE month = '{month}'"),
+    )?;
+    checks.that(shape_rows > 0 && shape_rows <= 48, || {
+        format!("smt.hourly_load_shape of the main month: {shape_rows} rows")
+    });
+    let (shape_kwh, month_kwh, equal): (Option<String>, Option<String>, Option<bool>) = c
+        .query_one(
+            &format!(
+                "SELECT s::text, m::text, s = m
+                   FROM (SELECT sum(total_kwh) FROM smt.hourly_load_shape WHERE month = '{month}') a(s),
+                        (SELECT sum(import_kwh) FROM smt.monthly_usage_summary WHERE month = '{month}') b(m)"
+            ),
+            &[],
+        )
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .map_err(db("the load shape against the day totals"))?;
+    checks.that(equal == Some(true), || {
+        format!("smt.hourly_load_shape of the main month: {shape_kwh:?} kWh, the day totals {month_kwh:?}")
+    });
     Ok(Reports {
         daily_reads,
         daily_reads_load_s,
@@ -268,6 +313,7 @@ pub fn measure_reports(
         meter_check_failures_rows,
         hourly_one_ms,
         peak_one_ms,
+        load_shape_month_ms,
         runs: RUNS,
     })
 }

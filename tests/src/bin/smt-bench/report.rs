@@ -225,6 +225,7 @@ pub fn json(r: &Results) -> Value {
         "report_meter_check_failures_ms": r.reports.meter_check_failures_ms,
         "report_hourly_one_ms": r.reports.hourly_one_ms,
         "report_peak_one_ms": r.reports.peak_one_ms,
+        "report_load_shape_month_ms": r.reports.load_shape_month_ms,
     });
     let details = json!({
         "checks": {
@@ -452,8 +453,14 @@ pub fn markdown(r: &Results) -> String {
             String::new(),
         ],
         [
-            "Hourly profile / monthly peak demand of one ESIID over 13 months (`report_hourly_one_ms`, `report_peak_one_ms`)".into(),
+            "Hourly profile / monthly usage with peak demand of one ESIID over 13 months (`report_hourly_one_ms`, `report_peak_one_ms`)".into(),
             format!("{:.1} / {:.1} ms", r.reports.hourly_one_ms, r.reports.peak_one_ms),
+            String::new(),
+            String::new(),
+        ],
+        [
+            "Hourly load shape of all meters for the main month, server execution (`report_load_shape_month_ms`)".into(),
+            format!("{:.1} ms", r.reports.load_shape_month_ms),
             String::new(),
             String::new(),
         ],
