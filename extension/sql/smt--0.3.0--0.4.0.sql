@@ -2256,23 +2256,26 @@ AS 'MODULE_PATHNAME', '_day_hours_wrapper';
 -- meter reads, the version history), never by unnesting every interval of every meter.
 
 CREATE VIEW smt.monthly_usage_summary WITH (security_invoker = true) AS
-SELECT t.esiid,
-       date_trunc('month', t.day)::date AS month,
-       count(*)::integer AS days,
-       sum(t.import_kwh) AS import_kwh,
-       sum(t.export_kwh) AS export_kwh,
-       coalesce(sum(t.import_kwh), 0) - coalesce(sum(t.export_kwh), 0) AS net_kwh,
-       sum(t.intervals_expected)::integer AS intervals_expected,
-       sum(t.intervals_present)::integer AS intervals_present,
-       sum(t.intervals_estimated)::integer AS intervals_estimated,
-       sum(t.intervals_expected - t.intervals_present)::integer AS intervals_missing,
-       max(t.peak_kw) AS peak_kw,
-       -- the earliest of the month's days peaking at that demand
-       (array_agg(t.peak_start ORDER BY t.peak_kw DESC NULLS LAST, t.peak_start))[1] AS peak_start,
-       (array_agg(t.peak_start ORDER BY t.peak_kw DESC NULLS LAST, t.peak_start))[1]
-           AT TIME ZONE 'America/Chicago' AS peak_start_local
-  FROM smt.day_total t
- GROUP BY t.esiid, date_trunc('month', t.day);
+SELECT m.esiid, m.month, m.days, m.import_kwh, m.export_kwh, m.net_kwh, m.intervals_expected,
+       m.intervals_present, m.intervals_estimated, m.intervals_missing,
+       m.peak[1] AS peak_kw,
+       to_timestamp(-m.peak[2]) AS peak_start,
+       to_timestamp(-m.peak[2]) AT TIME ZONE 'America/Chicago' AS peak_start_local
+  FROM (SELECT t.esiid,
+               date_trunc('month', t.day)::date AS month,
+               count(*)::integer AS days,
+               sum(t.import_kwh) AS import_kwh,
+               sum(t.export_kwh) AS export_kwh,
+               coalesce(sum(t.import_kwh), 0) - coalesce(sum(t.export_kwh), 0) AS net_kwh,
+               sum(t.intervals_expected)::integer AS intervals_expected,
+               sum(t.intervals_present)::integer AS intervals_present,
+               sum(t.intervals_estimated)::integer AS intervals_estimated,
+               sum(t.intervals_expected - t.intervals_present)::integer AS intervals_missing,
+               -- the largest peak, the earliest of equal ones: arrays compare element by element,
+               -- so one max() finds both without sorting the month's days
+               max(ARRAY[t.peak_kw, -extract(epoch FROM t.peak_start)]) FILTER (WHERE t.peak_kw IS NOT NULL) AS peak
+          FROM smt.day_total t
+         GROUP BY t.esiid, date_trunc('month', t.day)) m;
 COMMENT ON VIEW smt.monthly_usage_summary IS 'Per ESIID and calendar month (of operating days, Central prevailing time) with data: kWh imported, exported and net, exact; the load intervals expected, present, estimated and missing; the peak 15-minute demand and when it began. Reads the daily totals kept at load time (smt.day_total), never the intervals.';
 COMMENT ON COLUMN smt.monthly_usage_summary.esiid IS 'ESIID.';
 COMMENT ON COLUMN smt.monthly_usage_summary.month IS 'First day of the calendar month.';
@@ -2354,11 +2357,16 @@ COMMENT ON COLUMN smt.estimates_replaced.intervals_now_actual IS 'Intervals esti
 COMMENT ON FUNCTION smt._day_hours(timestamptz, integer, smallint, smallint[], integer[], numeric[]) IS 'A stored day''s consumption per hour ending (Central clock), from its storage columns: 24 scaled integers, element h the units of hour ending h (NULL for an hour without a value); kWh = units × 10^-scale, scale being the day''s (smt._day_hour_scale). The fall-back day''s repeated hour counts in hour 2.';
 
 -- The scale of smt._day_hours's units: the day's own, or for a day kept as exact numerics the
--- largest scale of its values (smt-core's day_profile::hour_totals sums them at that scale).
+-- largest scale of its values (smt-core's day_profile::hour_totals sums them at that scale). Two
+-- functions so that the first, called for every stored day, stays inlinable (a sub-select would
+-- make it a function call a row, slower than the rest of the report).
+CREATE FUNCTION smt._max_scale(kwh_exact numeric[]) RETURNS smallint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN coalesce((SELECT max(pg_catalog.scale(x)) FROM unnest(kwh_exact) x), 0);
+COMMENT ON FUNCTION smt._max_scale(numeric[]) IS 'The largest decimal scale of the values of a numeric array (0 without values).';
 CREATE FUNCTION smt._day_hour_scale(scale smallint, kwh_exact numeric[]) RETURNS smallint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN CASE WHEN kwh_exact IS NULL THEN scale
-            ELSE coalesce((SELECT max(pg_catalog.scale(x)) FROM unnest(kwh_exact) x), 0) END;
+RETURN CASE WHEN kwh_exact IS NULL THEN scale ELSE smt._max_scale(kwh_exact) END;
 COMMENT ON FUNCTION smt._day_hour_scale(smallint, numeric[]) IS 'Decimal scale of the hour units smt._day_hours gives for a stored day: its scale, or the largest scale of its kwh_exact values.';
 
 -- Consumption per ESIID, day and local hour: each stored day's hour totals come from one call of

@@ -67,13 +67,45 @@ pub(crate) fn header_key(name: &str) -> String {
 /// Column positions found by name: `find(&["USAGE_KWH", "KWH"])` is the first alias present.
 pub struct HeaderMap {
     keys: Vec<String>,
+    /// The header's names as written (trimmed), for saying what a layout we cannot read holds.
+    names: Vec<String>,
 }
+
+/// At most this many of the names found are quoted in an error, each cut to [`MAX_NAME_CHARS`]:
+/// a reject's reason stays short whatever the header.
+const MAX_NAMES_QUOTED: usize = 30;
+const MAX_NAME_CHARS: usize = 40;
 
 impl HeaderMap {
     pub fn new(line: &[u8]) -> Self {
+        let fields = split(line);
         HeaderMap {
-            keys: split(line).iter().map(|h| header_key(h)).collect(),
+            keys: fields.iter().map(|h| header_key(h)).collect(),
+            names: fields
+                .iter()
+                .map(|h| h.trim_start_matches('\u{feff}').trim().to_owned())
+                .collect(),
         }
+    }
+
+    /// The names found, as an error quotes them: `ESIID, READ_DT, KWH` (cut when long).
+    fn names_found(&self) -> String {
+        let mut quoted: Vec<String> = self
+            .names
+            .iter()
+            .take(MAX_NAMES_QUOTED)
+            .map(|n| {
+                let mut n: String = n.chars().take(MAX_NAME_CHARS).collect();
+                if n.is_empty() {
+                    n = "(empty)".into();
+                }
+                n
+            })
+            .collect();
+        if self.names.len() > MAX_NAMES_QUOTED {
+            quoted.push(format!("… ({} in all)", self.names.len()));
+        }
+        quoted.join(", ")
     }
 
     pub fn find(&self, aliases: &[&str]) -> Option<usize> {
@@ -89,7 +121,18 @@ impl HeaderMap {
                 ErrorKind::BadHeader,
                 line,
                 aliases[0],
-                format!("the header has no {} column", aliases[0]),
+                match aliases {
+                    [only] => format!(
+                        "the header has no {only} column; the columns found: {}",
+                        self.names_found()
+                    ),
+                    [first, others @ ..] => format!(
+                        "the header has no {first} column (nor {}); the columns found: {}",
+                        others.join(", "),
+                        self.names_found()
+                    ),
+                    [] => unreachable!("a column has a name"),
+                },
             )
         })
     }
@@ -275,5 +318,29 @@ mod tests {
         assert_eq!(h.find(&["READ_DATE", "USAGE_DATE"]), Some(2));
         assert_eq!(h.find(&["ESIID"]), Some(0));
         assert!(h.require(&["REVISION_DATE"], 1).is_err());
+    }
+
+    #[test]
+    fn an_unknown_layout_is_rejected_naming_the_columns_found() {
+        let h = HeaderMap::new("\u{feff}ESIID, READ_DT ,,KWH".as_bytes());
+        let e = h
+            .require(&["READ_DATE", "USAGE_DATE", "DATE"], 1)
+            .unwrap_err();
+        assert_eq!(e.line, 1);
+        assert_eq!(e.field, "READ_DATE");
+        assert_eq!(
+            e.reason,
+            "the header has no READ_DATE column (nor USAGE_DATE, DATE); \
+             the columns found: ESIID, READ_DT, (empty), KWH"
+        );
+        // A header of a thousand long names is quoted short.
+        let wide: Vec<String> = (0..1000)
+            .map(|i| format!("{}{i}", "X".repeat(100)))
+            .collect();
+        let e = HeaderMap::new(wide.join(",").as_bytes())
+            .require(&["ESIID"], 1)
+            .unwrap_err();
+        assert!(e.reason.ends_with("… (1000 in all)"), "{}", e.reason);
+        assert!(e.reason.len() < 30 * 45 + 100, "{} bytes", e.reason.len());
     }
 }
