@@ -11,7 +11,7 @@ smt--0.4.0.sql):
 Without arguments it rewrites the whole-file sections (8 requests.sql, 11 meters.sql with
 smt.delivery_loaded, 12 monthly.sql, 13 reports.sql + export.sql) and the grants of those files at
 the end (section 14). With function names it replaces each one's CREATE ... COMMENT block by the
-one in load.sql, schema.sql or jobs.sql. The upgrade test (tests/tests/upgrade.rs) checks the
+one in load.sql, schema.sql, jobs.sql or daily.sql. The upgrade test (tests/tests/upgrade.rs) checks the
 result against a fresh install.
 """
 import os
@@ -56,7 +56,7 @@ def replace_section(s, start_marker, end_marker, body):
 
 
 def sync_functions(up, names):
-    sources = src('load.sql') + src('schema.sql') + src('jobs.sql')
+    sources = src('load.sql') + src('schema.sql') + src('jobs.sql') + src('daily.sql')
     for name in names:
         s, u = block(sources, name), block(up, name)
         if s is None or u is None:

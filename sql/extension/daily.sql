@@ -141,7 +141,8 @@ BEGIN
         ON CONFLICT (esiid, day) DO UPDATE
            SET revision = excluded.revision, start_reading = excluded.start_reading,
                end_reading = excluded.end_reading, usage_kwh = excluded.usage_kwh,
-               file_id = excluded.file_id, line = excluded.line, loaded_at = now()
+               file_id = excluded.file_id, line = excluded.line,
+               loaded_at = excluded.loaded_at -- its default, now(): no function here (Citus)
         RETURNING 1
     )
     SELECT _merge_daily.file_id, f.format, false, NULL::text,

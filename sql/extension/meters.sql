@@ -83,8 +83,10 @@ BEGIN
     VALUES (smt.esiid_normalize(enroll.esiid), btrim(enroll.meter_number), btrim(enroll.customer_email), enroll.months)
     ON CONFLICT (esiid) DO UPDATE
        SET meter_number = excluded.meter_number, customer_email = excluded.customer_email, months = excluded.months,
-           state = 'pending', agreement_number = NULL, state_reason = NULL, not_before = now(), attempts = 0,
-           lease_until = NULL, enrolled_by = session_user, enrolled_at = now(), updated_at = now()
+           state = 'pending', agreement_number = NULL, state_reason = NULL, attempts = 0, lease_until = NULL,
+           -- the column defaults (now(), session_user): no function in an upsert's SET (Citus)
+           not_before = excluded.not_before, enrolled_by = excluded.enrolled_by,
+           enrolled_at = excluded.enrolled_at, updated_at = excluded.updated_at
      WHERE t.state IN ('rejected', 'expired', 'failed', 'terminated')
     RETURNING t.* INTO m;
     IF NOT FOUND THEN

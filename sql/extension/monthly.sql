@@ -168,7 +168,8 @@ BEGIN
            SET end_date = excluded.end_date, revision = excluded.revision, actual_kwh = excluded.actual_kwh,
                metered_kw = excluded.metered_kw, billed_kw = excluded.billed_kw,
                metered_kva = excluded.metered_kva, billed_kva = excluded.billed_kva,
-               file_id = excluded.file_id, line = excluded.line, loaded_at = now()
+               file_id = excluded.file_id, line = excluded.line,
+               loaded_at = excluded.loaded_at -- its default, now(): no function here (Citus)
         RETURNING 1
     )
     SELECT _merge_monthly.file_id, f.format, false, NULL::text,
