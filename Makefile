@@ -10,16 +10,16 @@ SMT_TMP ?= /tmp/smt-$(shell id -u)
 E2E_PORT ?= $(shell python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 SUDO_FLAG := $(if $(filter 0,$(shell id -u)),,--sudo)
 
-.PHONY: all setup build install install-dev lint check-released test test-core test-extension test-e2e test-bench demo bench bench-parser fmt clean
+.PHONY: all setup build install install-dev lint check-released test test-core test-extension test-e2e test-citus test-bench demo bench bench-citus bench-parser fmt clean
 
 # The test targets never skip a check: a test missing a part it needs (the cluster, gpg, zip,
 # vsftpd, root, ../shared/fixtures) fails, naming the part, instead of passing with a message
 # (smt_core::test_support). `make test-core SMT_REQUIRE_ALL_PARTS=0` lets a laptop skip them;
 # CI=true (.ci/run sets it) requires every part whatever this says.
-test lint test-core test-extension test-e2e: export SMT_REQUIRE_ALL_PARTS ?= 1
+test lint test-core test-extension test-e2e test-citus: export SMT_REQUIRE_ALL_PARTS ?= 1
 
 # Every test binary of the scheduler but the ones that need the cluster test-e2e starts.
-SCHEDULER_DB_TESTS := scheduler/tests/export.rs scheduler/tests/scheduler_e2e.rs scheduler/tests/smt_api_e2e.rs scheduler/tests/sftp_e2e.rs scheduler/tests/soap_e2e.rs scheduler/tests/plot.rs
+SCHEDULER_DB_TESTS := scheduler/tests/citus_e2e.rs scheduler/tests/export.rs scheduler/tests/scheduler_e2e.rs scheduler/tests/smt_api_e2e.rs scheduler/tests/sftp_e2e.rs scheduler/tests/soap_e2e.rs scheduler/tests/plot.rs
 SCHEDULER_TESTS := $(patsubst scheduler/tests/%.rs,--test %,$(filter-out $(SCHEDULER_DB_TESTS),$(wildcard scheduler/tests/*.rs)))
 
 all: build
@@ -80,6 +80,23 @@ test-e2e: install-dev
 	  bash scripts/regress.sh --port $$port; \
 	  status=$$?; bash scripts/pg.sh stop $(SMT_TMP)/e2e-pg; exit $$status
 
+# smt on a real Citus cluster (scheduler/tests/citus_e2e.rs): Citus built from ../shared/vendor and
+# installed if missing (scripts/citus.sh install), a coordinator and two workers on three free
+# loopback ports and a plain cluster beside them (single-node comparisons), all run by the
+# unprivileged user and removed afterwards. The extension under test is the one test-e2e installed.
+CITUS_PORT ?= $(shell bash scripts/citus.sh free-port)
+test-citus: install-dev
+	bash scripts/citus.sh install
+	mkdir -p $(SMT_TMP) && chmod 755 $(SMT_TMP)
+	bash scripts/citus.sh stop $(SMT_TMP)/citus; bash scripts/pg.sh stop $(SMT_TMP)/citus-single
+	rm -rf $(SMT_TMP)/citus $(SMT_TMP)/citus-single
+	base=$(CITUS_PORT); single=$(E2E_PORT); \
+	  bash scripts/citus.sh start $(SMT_TMP)/citus $$base && bash scripts/pg.sh start $(SMT_TMP)/citus-single $$single && \
+	  export SMT_CITUS_URL=$$(bash scripts/citus.sh url $$base) SMT_CITUS_DIR=$(SMT_TMP)/citus \
+	    SMT_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:$$single/postgres && \
+	  $(CARGO) test -p smt --test citus_e2e; \
+	  status=$$?; bash scripts/citus.sh stop $(SMT_TMP)/citus; bash scripts/pg.sh stop $(SMT_TMP)/citus-single; exit $$status
+
 # The end-to-end benchmark at smoke size (20,000 ESIIDs, under a minute once built), as a test:
 # it fails on any exactness error, never on speed. Outputs go to scratch, not to the repository.
 # The extension under test is the one test-e2e installed.
@@ -89,7 +106,7 @@ test-bench: install-dev
 	  SMT_BENCH_OUT_JSON=$(SMT_TMP)/bench-out/benchmarks.json \
 	  SMT_BENCH_COMMAND="make test-bench" bash scripts/bench-e2e.sh
 
-test: setup lint check-released test-core test-extension test-e2e test-bench
+test: setup lint check-released test-core test-extension test-e2e test-citus test-bench
 
 demo: setup
 	bash scripts/demo.sh
@@ -101,6 +118,16 @@ demo: setup
 bench: install
 	SMT_BENCH_COMMAND="make bench$(if $(SMT_BENCH_ESIIDS), SMT_BENCH_ESIIDS=$(SMT_BENCH_ESIIDS))" \
 	  bash scripts/bench-e2e.sh
+
+# The same day through a Citus coordinator (Citus built and installed first if missing): `smt
+# import` of bench's main day (SMT_BENCH_ESIIDS meters, default 20,000; the same data cache) into a
+# single node and into a coordinator with two workers, all on this machine, both checked exactly;
+# EXPLAIN of one ESIID's and of every meter's query on the coordinator; rewrites the citus-bench
+# section of BENCHMARKS.md and the "citus" key of benchmarks.json. See scripts/bench-citus.sh.
+bench-citus: install
+	bash scripts/citus.sh install
+	SMT_BENCH_COMMAND="make bench-citus$(if $(SMT_BENCH_ESIIDS), SMT_BENCH_ESIIDS=$(SMT_BENCH_ESIIDS))" \
+	  bash scripts/bench-citus.sh
 
 # Parser throughput alone (criterion, core/benches/lse_parse.rs).
 bench-parser:

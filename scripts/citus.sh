@@ -12,6 +12,7 @@
 #                                            it on each node; set the coordinator host and add the workers
 #   scripts/citus.sh stop DIR                stop the three nodes (no error if not running)
 #   scripts/citus.sh url BASEPORT            print a libpq URL for the coordinator's database
+#   scripts/citus.sh free-port               print a BASEPORT whose three ports are free on loopback
 #
 # Every step checks first and skips what is already there: start on a running cluster only makes
 # sure the database, the extension and the node list are as above. Each node listens on 127.0.0.1
@@ -153,11 +154,33 @@ stop_cluster() {
 
 url() { echo "postgresql://postgres@127.0.0.1:$1/$SMT_CITUS_DB"; }
 
+free_port() {
+  python3 - <<'PY'
+import random, socket
+for _ in range(1000):
+    base = random.randrange(20000, 60000)
+    socks = [socket.socket() for _ in range(3)]
+    try:
+        for i, s in enumerate(socks):
+            s.bind(("127.0.0.1", base + i))
+    except OSError:
+        continue
+    finally:
+        for s in socks:
+            s.close()
+    print(base)
+    break
+else:
+    raise SystemExit("no three free consecutive ports")
+PY
+}
+
 case "${1:-}" in
   install) install_apt; install_citus ;;
   start) start_cluster "${3:?usage: citus.sh start DIR BASEPORT}" "${2:?usage: citus.sh start DIR BASEPORT}" ;;
   stop) stop_cluster "${2:?usage: citus.sh stop DIR}" ;;
   url) url "${2:?usage: citus.sh url BASEPORT}" ;;
+  free-port) free_port ;;
   -h|--help|help) usage ;;
   *) usage ;;
 esac

@@ -9,8 +9,8 @@ smt--0.4.0.sql):
     python3 scripts/sync-upgrade-0.4.0.py [FUNCTION ...]
 
 Without arguments it rewrites the whole-file sections (8 requests.sql, 11 meters.sql with
-smt.delivery_loaded, 12 monthly.sql, 13 reports.sql + export.sql) and the grants of those files at
-the end (section 14). With function names it replaces each one's CREATE ... COMMENT block by the
+smt.delivery_loaded, 12 monthly.sql, 13 reports.sql + export.sql, 14 citus.sql after the reject key) and the grants of those files at
+the end (section 15). With function names it replaces each one's CREATE ... COMMENT block by the
 one in load.sql, schema.sql, jobs.sql or daily.sql. The upgrade test (tests/tests/upgrade.rs) checks the
 result against a fresh install.
 """
@@ -78,9 +78,13 @@ def sync_sections(up):
     up = replace_section(up, '-- 11. Meters enrolled', '-- 12. Monthly', src('meters.sql') + delivery_loaded)
     up = replace_section(up, '-- 12. Monthly', '-- 13. Reports',
                          generated('_monthly_records') + src('monthly.sql'))
-    up = replace_section(up, '-- 13. Reports', '-- 14. Rights',
+    up = replace_section(up, '-- 13. Reports', '-- 14. Citus',
                          generated('_day_hours') + src('reports.sql') + '\n'
                          + generated('_green_button_feed') + src('export.sql'))
+    citus = up[up.index('-- 14. Citus'):up.index('-- 15. Rights')]
+    keys = citus[:citus.index('CREATE INDEX reject_id_idx')]
+    keys += citus[len(keys):].split('\n', 1)[0] + '\n'
+    up = up.replace(citus, keys + '\n' + src('citus.sql').rstrip('\n') + '\n\n')
     roles = src('roles.sql')
     tail_old = up[up.index('REVOKE EXECUTE ON FUNCTION smt.request_claim(text, text, interval),'):]
     requests = roles[roles.index('REVOKE EXECUTE ON FUNCTION smt.request_claim(text, text, interval),'):
@@ -97,7 +101,8 @@ def sync_sections(up):
                 + f'GRANT SELECT ON {reports} TO smt_reader;\n'
                 + f'GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON {reports} TO smt_admin;\n'
                 + 'GRANT USAGE ON SEQUENCE smt.monthly_usage_version_version_id_seq TO smt_admin;\n'
-                + 'GRANT EXECUTE ON FUNCTION smt.green_button(text, date, date) TO smt_reader;\n')
+                + 'GRANT EXECUTE ON FUNCTION smt.green_button(text, date, date) TO smt_reader;\n'
+                + 'REVOKE EXECUTE ON FUNCTION smt.distribute(integer) FROM PUBLIC;\n')
     return up.replace(tail_old, tail_new)
 
 

@@ -1763,23 +1763,42 @@ COMMENT ON FUNCTION smt.unenroll(text) IS 'Stops keeping a meter current: its ag
 
 -- Worker protocol (SECURITY DEFINER, for smt_loader).
 
+-- A claim is a pick and a conditional update, not SELECT … FOR UPDATE SKIP LOCKED: on Citus, where
+-- smt.meter is distributed by ESIID, a multi-shard query cannot lock rows. The update repeats the
+-- pick's conditions, so a meter another worker took meanwhile is not taken twice (a single node
+-- re-checks them on the newest row version once the other claim commits); the loop then picks
+-- again, and that other claim is gone from the next pick. Bounded, in case claims keep racing.
 CREATE FUNCTION smt.meter_claim(worker text, lease interval, due_by timestamptz) RETURNS SETOF smt.meter
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
+DECLARE
+    at timestamptz := now();
+    candidate text;
+    claimed smt.meter;
 BEGIN
-    RETURN QUERY
-    UPDATE smt.meter m
-       SET worker = meter_claim.worker, claimed_by = session_user, lease_until = now() + meter_claim.lease,
-           attempts = m.attempts + 1
-     WHERE m.esiid = (
-           SELECT q.esiid FROM smt.meter q
-            WHERE q.state IN ('pending', 'awaiting_customer', 'terminating')
-              AND q.not_before <= least(now(), meter_claim.due_by)
-              AND (q.lease_until IS NULL OR q.lease_until < now())
-            ORDER BY q.not_before, q.esiid
-            LIMIT 1
-              FOR UPDATE SKIP LOCKED)
-    RETURNING m.*;
+    FOR attempt IN 1..32 LOOP
+        SELECT q.esiid INTO candidate FROM smt.meter q
+         WHERE q.state IN ('pending', 'awaiting_customer', 'terminating')
+           AND q.not_before <= least(at, meter_claim.due_by)
+           AND (q.lease_until IS NULL OR q.lease_until < at)
+         ORDER BY q.not_before, q.esiid
+         LIMIT 1;
+        IF NOT FOUND THEN
+            RETURN;
+        END IF;
+        UPDATE smt.meter m
+           SET worker = meter_claim.worker, claimed_by = session_user, lease_until = at + meter_claim.lease,
+               attempts = m.attempts + 1
+         WHERE m.esiid = candidate
+           AND m.state IN ('pending', 'awaiting_customer', 'terminating')
+           AND m.not_before <= least(at, meter_claim.due_by)
+           AND (m.lease_until IS NULL OR m.lease_until < at)
+        RETURNING m.* INTO claimed;
+        IF FOUND THEN
+            RETURN NEXT claimed;
+            RETURN;
+        END IF;
+    END LOOP;
 END
 $$;
 COMMENT ON FUNCTION smt.meter_claim(text, interval, timestamptz) IS 'Claims a meter whose agreement step (to send, to poll, to terminate) was due by due_by (a run passes its start, so it takes each meter once) for worker and the calling login role, for lease; no row when none is due.';
@@ -1791,6 +1810,8 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     m smt.meter;
+    -- now() taken once: Citus refuses a non-IMMUTABLE function inside CASE in an UPDATE's SET.
+    at timestamptz := now();
     yesterday date := smt._tomorrow() - 2;
     first_day date;
 BEGIN
@@ -1801,9 +1822,9 @@ BEGIN
     UPDATE smt.meter t
        SET state = meter_update.state, agreement_number = coalesce(meter_update.agreement_number, t.agreement_number),
            state_reason = meter_update.reason, lease_until = NULL,
-           not_before = now() + greatest(coalesce(meter_update.next_step, interval '0'), interval '0'),
-           activated_at = CASE WHEN meter_update.state = 'active' THEN now() ELSE t.activated_at END,
-           updated_at = now()
+           not_before = at + greatest(coalesce(meter_update.next_step, interval '0'), interval '0'),
+           activated_at = CASE WHEN meter_update.state = 'active' THEN at ELSE t.activated_at END,
+           updated_at = at
      WHERE t.esiid = meter_update.esiid AND t.worker = meter_update.worker AND t.claimed_by = session_user
        AND t.lease_until IS NOT NULL
     RETURNING t.* INTO m;
@@ -1833,14 +1854,27 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 $$;
 COMMENT ON FUNCTION smt.meter_info_update(text, text, jsonb) IS 'Keeps SMT''s record of a meter (/v2/meterInfo/) the worker and login role hold. NULL when it is not theirs.';
 
+-- One call at a time (an advisory lock; a concurrent call returns 0 at once, the running one queues
+-- the requests), rather than rows locked with FOR UPDATE SKIP LOCKED, which Citus cannot do across
+-- the shards of smt.meter. The gaps are found in two steps for the same reason: which meters lack
+-- days (one query the shards answer in parallel: smt.meter and smt.day_total are co-located by
+-- ESIID), then each such meter's first and last missing day (a query one shard answers), and
+-- whether it has a request outstanding (smt.request stays on the coordinator).
 CREATE FUNCTION smt.meter_keep_current(by_subscription boolean DEFAULT false) RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     today date := smt._tomorrow() - 1;
     yesterday date := smt._tomorrow() - 2;
+    -- Never before SMT's 48 months: a day older than that cannot be asked for.
+    oldest date := (smt._tomorrow() - 1 - interval '48 months')::date + 1;
     m record;
+    first_gap date;
+    last_gap date;
     queued integer := 0;
 BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtext('smt.meter'), hashtext('smt.meter_keep_current')) THEN
+        RETURN 0;
+    END IF;
     IF by_subscription THEN
         -- SMT delivers each new day as a file: expected through the day before yesterday (a day's
         -- grace for the file to come); a day still missing then is a gap, requested below.
@@ -1850,7 +1884,7 @@ BEGIN
         -- The days since the last one requested.
         FOR m IN SELECT t.esiid, t.requested_through FROM smt.meter t
                   WHERE t.state = 'active' AND t.requested_through < yesterday
-                  ORDER BY t.esiid FOR UPDATE SKIP LOCKED
+                  ORDER BY t.esiid
         LOOP
             PERFORM smt.request_usage(ARRAY[m.esiid], report, m.requested_through + 1, yesterday, 'json')
                FROM unnest(ARRAY['interval', 'daily']) report;
@@ -1860,20 +1894,22 @@ BEGIN
     END IF;
     -- Days requested that still have no data (SMT had none yet, or its reply lacked them): asked
     -- again once a day, as one request spanning them, when none of the meter's is outstanding.
-    FOR m IN SELECT t.esiid, g.first_gap, g.last_gap FROM smt.meter t
-              CROSS JOIN LATERAL (
-                  SELECT min(d)::date AS first_gap, max(d)::date AS last_gap
-                    -- (never before SMT's 48 months: a day older than that cannot be asked for)
-                    FROM generate_series(greatest(t.history_from, (today - interval '48 months')::date + 1),
-                                         t.requested_through, interval '1 day') d
-                   WHERE NOT EXISTS (SELECT FROM smt.day_total x WHERE x.esiid = t.esiid AND x.day = d::date)) g
-              WHERE t.state = 'active' AND g.first_gap IS NOT NULL
-                AND t.gaps_requested_on IS DISTINCT FROM today
-                AND NOT EXISTS (SELECT FROM smt.request r WHERE r.esiids = ARRAY[t.esiid] AND r.report <> 'odr'
-                                   AND r.state IN ('queued', 'sent', 'waiting'))
-              ORDER BY t.esiid FOR UPDATE OF t SKIP LOCKED
+    FOR m IN SELECT t.esiid, greatest(t.history_from, oldest) AS first_day, t.requested_through AS last_day
+               FROM smt.meter t
+              WHERE t.state = 'active' AND t.gaps_requested_on IS DISTINCT FROM today
+                AND greatest(t.history_from, oldest) <= t.requested_through
+                AND (SELECT count(*) FROM smt.day_total x
+                      WHERE x.esiid = t.esiid AND x.day BETWEEN greatest(t.history_from, oldest) AND t.requested_through)
+                    < t.requested_through - greatest(t.history_from, oldest) + 1
+              ORDER BY t.esiid
     LOOP
-        PERFORM smt.request_usage(ARRAY[m.esiid], report, m.first_gap, m.last_gap, 'json')
+        CONTINUE WHEN EXISTS (SELECT 1 FROM smt.request r WHERE r.esiids = ARRAY[m.esiid] AND r.report <> 'odr'
+                                 AND r.state IN ('queued', 'sent', 'waiting'));
+        SELECT min(d)::date, max(d)::date INTO first_gap, last_gap
+          FROM generate_series(m.first_day, m.last_day, interval '1 day') d
+         WHERE NOT EXISTS (SELECT 1 FROM smt.day_total x WHERE x.esiid = m.esiid AND x.day = d::date);
+        CONTINUE WHEN first_gap IS NULL;
+        PERFORM smt.request_usage(ARRAY[m.esiid], report, first_gap, last_gap, 'json')
            FROM unnest(ARRAY['interval', 'daily']) report;
         UPDATE smt.meter t SET gaps_requested_on = today WHERE t.esiid = m.esiid;
         queued := queued + 2;
@@ -1955,12 +1991,16 @@ CREATE VIEW smt.meter_status WITH (security_invoker = true) AS
 SELECT m.esiid, m.meter_number, m.state, m.agreement_number, m.state_reason, m.meter_info, m.enrolled_at, m.activated_at,
        m.requested_through,
        (SELECT max(t.day) FROM smt.day_total t WHERE t.esiid = m.esiid) AS last_data_day,
-       (SELECT count(*) FROM generate_series(m.history_from, m.requested_through, interval '1 day') d
-         WHERE NOT EXISTS (SELECT FROM smt.day_total t WHERE t.esiid = m.esiid AND t.day = d::date)) AS days_missing,
+       -- The days of the range less those with data (one smt.day_total row a day): no set-returning
+       -- function and no correlated EXISTS, so Citus runs it on the shards (co-located by ESIID).
+       coalesce(greatest(m.requested_through - m.history_from + 1
+                         - (SELECT count(*) FROM smt.day_total t
+                             WHERE t.esiid = m.esiid AND t.day BETWEEN m.history_from AND m.requested_through), 0),
+                0) AS days_missing,
        CASE m.state
            WHEN 'pending' THEN 'the worker sends SMT the agreement'
            WHEN 'awaiting_customer' THEN 'waiting for the customer to accept SMT''s e-mail; checked again at ' || m.not_before
-           WHEN 'active' THEN CASE WHEN EXISTS (SELECT FROM smt.subscription s WHERE s.state = 'active')
+           WHEN 'active' THEN CASE WHEN EXISTS (SELECT 1 FROM smt.subscription s WHERE s.state = 'active')
                                    THEN 'kept current: SMT delivers each new day (smt.subscription), missing days are requested'
                                    ELSE 'kept current: each new day is requested' END
            WHEN 'terminating' THEN 'the worker terminates the agreement with SMT'
@@ -2495,7 +2535,102 @@ COMMENT ON FUNCTION smt.green_button(text, date, date) IS 'The 15-minute data of
 
 COMMENT ON FUNCTION smt._green_button_feed(text, text, timestamptz, smallint[], date[], timestamptz[], text[], text[]) IS 'Writes the ESPI feed of smt.green_button from the days it gathers (parallel arrays: channel, day, revision, values as text joined by commas, statuses). Internal to smt.green_button.';
 
--- 14. Rights, as a fresh install grants them.
+-- 14. Citus: rejects keyed by file first (a key Citus can hold when smt.reject is distributed by
+--     file_id), and smt.distribute.
+ALTER TABLE smt.reject DROP CONSTRAINT reject_pkey;
+ALTER TABLE smt.reject ADD CONSTRAINT reject_pkey PRIMARY KEY (file_id, reject_id);
+DROP INDEX smt.reject_file_idx;
+CREATE INDEX reject_id_idx ON smt.reject (reject_id);
+
+-- Citus (distributed PostgreSQL): smt spread over a cluster's workers by ESIID.
+--
+-- On a Citus coordinator, after CREATE EXTENSION citus and CREATE EXTENSION smt (Citus runs the
+-- latter on every worker too), the DBA runs SELECT * FROM smt.distribute() once. What it makes:
+--   * every ESIID-keyed table (the stored days and their totals, their history, daily and monthly
+--     reads and theirs, the enrolled meters) distributed by esiid and co-located, so one ESIID's
+--     rows sit on one worker: a query for one meter goes to one shard, a query over all meters
+--     runs on every shard at once, and a load's merge writes each shard in parallel;
+--   * smt.file, the register of loaded files (small, one row a file), a reference table: a copy on
+--     every node, so its keys (sha256: a file loads once) hold across the cluster;
+--   * the raw bytes (smt.file_content) and the rejects distributed by file_id and co-located: a
+--     reject's ESIID may be unreadable (NULL), and a file's bytes belong with its rejects;
+--   * everything else left on the coordinator: staging (smt.stage and smt.upload trust rows by the
+--     loading transaction's id, which means nothing on a worker), the scheduler's jobs, runs,
+--     deliveries, requests (an ESIID list each) and subscriptions.
+-- The functions that write distributed tables keep to what Citus can run: no now() in an upsert's
+-- DO UPDATE SET or inside CASE, no row locks across shards, no set-returning function joined to a
+-- distributed table. Loads and reports are the same SQL on one node and on a cluster.
+
+CREATE FUNCTION smt.distribute(shard_count integer DEFAULT NULL)
+RETURNS TABLE (table_name regclass, distribution text, distributed_by text, colocation_id integer)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    -- The ESIID-keyed tables, the first one setting the shards the others are co-located with.
+    by_esiid constant text[] := ARRAY['smt.interval_day', 'smt.interval_version', 'smt.day_total',
+                                      'smt.daily_read', 'smt.daily_read_version', 'smt.monthly_usage',
+                                      'smt.monthly_usage_version', 'smt.meter'];
+    shards integer;
+    t text;
+    failed text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
+        RAISE EXCEPTION 'smt.distribute: the citus extension is not installed in database %', current_database()
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'smt.distribute spreads smt''s tables over the workers of a Citus cluster; on a single server there is nothing to do.',
+                  HINT = 'On the Citus coordinator: CREATE EXTENSION citus, add the workers (citus_add_node), CREATE EXTENSION smt, then SELECT * FROM smt.distribute().';
+    END IF;
+    -- Run again, it changes nothing and shows the layout.
+    IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'smt.interval_day'::regclass) THEN
+        shards := coalesce(distribute.shard_count, current_setting('citus.shard_count')::integer);
+        IF shards < 1 THEN
+            RAISE EXCEPTION 'smt.distribute: shard_count must be positive, not %', shards
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        -- The tables are made by CREATE EXTENSION on every node, so Citus must not make them again:
+        -- one transaction, the shards created one after another on each worker connection.
+        PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+        -- smt.file becomes a reference table only once nothing local references it (Citus would
+        -- convert the referencing tables, whose workers' copies already exist): its two keys are
+        -- dropped here, and on the workers' copies (the workers' own CREATE EXTENSION made them),
+        -- and made again, unchanged, once the referencing tables are distributed.
+        FOREACH t IN ARRAY ARRAY['ALTER TABLE smt.file_content DROP CONSTRAINT IF EXISTS file_content_file_id_fkey',
+                                 'ALTER TABLE smt.reject DROP CONSTRAINT IF EXISTS reject_file_id_fkey'] LOOP
+            EXECUTE t;
+            SELECT string_agg(format('%s:%s: %s', w.nodename, w.nodeport, w.result), '; ') INTO failed
+              FROM run_command_on_workers(t) w WHERE NOT w.success;
+            IF failed IS NOT NULL THEN
+                RAISE EXCEPTION 'smt.distribute: % failed on a worker: %', t, failed
+                    USING ERRCODE = 'connection_failure', HINT = 'Every worker must be up and have CREATE EXTENSION smt (Citus runs it there when the coordinator does).';
+            END IF;
+        END LOOP;
+        PERFORM create_reference_table('smt.file');
+        PERFORM create_distributed_table(by_esiid[1], 'esiid', shard_count => shards, colocate_with => 'none');
+        FOREACH t IN ARRAY by_esiid[2:] LOOP
+            PERFORM create_distributed_table(t, 'esiid', colocate_with => by_esiid[1]);
+        END LOOP;
+        PERFORM create_distributed_table('smt.file_content', 'file_id', shard_count => shards, colocate_with => 'none');
+        PERFORM create_distributed_table('smt.reject', 'file_id', colocate_with => 'smt.file_content');
+        ALTER TABLE smt.file_content ADD CONSTRAINT file_content_file_id_fkey FOREIGN KEY (file_id)
+            REFERENCES smt.file ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;
+        ALTER TABLE smt.reject ADD CONSTRAINT reject_file_id_fkey FOREIGN KEY (file_id)
+            REFERENCES smt.file ON DELETE CASCADE;
+    END IF;
+    -- (partitions, distributed with their table, are left out)
+    RETURN QUERY
+        SELECT p.logicalrelid::regclass,
+               CASE p.partmethod WHEN 'n' THEN 'reference' ELSE 'distributed' END,
+               CASE p.partmethod WHEN 'n' THEN NULL ELSE column_to_column_name(p.logicalrelid, p.partkey) END,
+               p.colocationid
+          FROM pg_dist_partition p
+          JOIN pg_class c ON c.oid = p.logicalrelid
+         WHERE c.relnamespace = 'smt'::regnamespace AND NOT c.relispartition
+         ORDER BY p.partmethod DESC, 3, p.logicalrelid::regclass::text;
+END
+$$;
+COMMENT ON FUNCTION smt.distribute(integer) IS
+'On a Citus coordinator: distributes smt''s ESIID-keyed tables by esiid (co-located; shard_count shards, default citus.shard_count), makes smt.file a reference table, and smt.file_content and smt.reject distributed by file_id; staging and the scheduler''s tables stay on the coordinator. Run once after CREATE EXTENSION smt, by the extension''s owner; again, it changes nothing. Returns smt''s distributed and reference tables: how, by which column, and their co-location group (the same for tables whose rows of one key sit together).';
+
+-- 15. Rights, as a fresh install grants them.
 GRANT SELECT ON smt.day_total TO smt_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON smt.day_total TO smt_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON smt.delivery_content TO smt_admin;
@@ -2549,3 +2684,4 @@ GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON smt.monthly_usage, smt.monthly
     smt.meter_check_failures, smt.estimates_replaced, smt.hourly_usage, smt.hourly_profile, smt.hourly_load_shape TO smt_admin;
 GRANT USAGE ON SEQUENCE smt.monthly_usage_version_version_id_seq TO smt_admin;
 GRANT EXECUTE ON FUNCTION smt.green_button(text, date, date) TO smt_reader;
+REVOKE EXECUTE ON FUNCTION smt.distribute(integer) FROM PUBLIC;

@@ -112,6 +112,11 @@ extension_sql_file!(
         load_sql::_decide
     ]
 );
+extension_sql_file!(
+    "../../sql/extension/citus.sql",
+    name = "citus",
+    requires = ["schema", "daily", "monthly", "meters"]
+);
 extension_sql_file!("../../sql/extension/roles.sql", name = "roles", finalize);
 
 #[cfg(test)]

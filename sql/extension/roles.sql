@@ -126,3 +126,5 @@ GRANT EXECUTE ON FUNCTION smt.meter_claim(text, interval, timestamptz),
 GRANT EXECUTE ON FUNCTION smt.enroll(text, text, text, integer), smt.unenroll(text) TO smt_admin;
 GRANT SELECT ON smt.meter, smt.meter_status, smt.subscription TO smt_reader;
 -- END scheduler API grants
+-- Distributing smt on Citus (citus.sql) is the extension owner's, once.
+REVOKE EXECUTE ON FUNCTION smt.distribute(integer) FROM PUBLIC;

@@ -177,8 +177,11 @@ COMMENT ON COLUMN smt.day_total.intervals_estimated IS 'Channel 4 intervals mark
 COMMENT ON COLUMN smt.day_total.peak_kw IS 'The day''s largest channel 4 interval as demand in kW (its kWh × intervals an hour), exact; NULL without a value.';
 COMMENT ON COLUMN smt.day_total.peak_start IS 'When that interval began (the first, if the peak repeats).';
 
+-- Keyed by file first: a reject belongs to its file (its ESIID may be unreadable, hence NULL), and
+-- on Citus the table is distributed by file_id beside smt.file_content, where a key must hold the
+-- distribution column (see smt.distribute).
 CREATE TABLE smt.reject (
-    reject_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    reject_id   bigint GENERATED ALWAYS AS IDENTITY,
     file_id     bigint NOT NULL REFERENCES smt.file ON DELETE CASCADE,
     line        bigint NOT NULL,
     field       text NOT NULL,
@@ -188,9 +191,11 @@ CREATE TABLE smt.reject (
     rejected_at timestamptz NOT NULL DEFAULT now(),
     esiid       text,
     channel     smallint,
-    day         date
+    day         date,
+    PRIMARY KEY (file_id, reject_id)
 );
-CREATE INDEX reject_file_idx ON smt.reject (file_id);
+-- The latest rejects first (smt.reject_log, `smt status`).
+CREATE INDEX reject_id_idx ON smt.reject (reject_id);
 COMMENT ON TABLE smt.reject IS 'Records that could not be loaded, one row each, with where and why, and which ESIID-channel-day they held when known. The whole file stays in smt.file_content.';
 COMMENT ON COLUMN smt.reject.reject_id IS 'Identifier of the reject.';
 COMMENT ON COLUMN smt.reject.file_id IS 'File the record came from.';
