@@ -16,6 +16,8 @@
 //!    end in the state a single node reaches loading them one by one in the opposite order;
 //! 4. a worker stopped while an import is writing both workers' shards: the import fails, and once
 //!    the worker is back nothing of the file is anywhere; imported again, it loads in full;
+//!    one meter's query goes to one shard, all meters' daily totals to every shard, with smt's
+//!    Rust helpers computed there (EXPLAIN);
 //! 5. the enrolled-meter functions and `smt.meter_status` work on the distributed `smt.meter`, and
 //!    a login role granted smt_reader reads the views through the coordinator.
 
@@ -376,6 +378,8 @@ fn smt_on_citus_equals_a_single_node() {
         "stored state on Citus (concurrent loads) and on a single node (one by one, the other order)"
     );
 
+    plans(&mut coord);
+
     // 4. A worker stopped mid-import (the coordinator's sessions then reconnect).
     drop(coord);
     stopped_worker(&cluster, &reversed, dir);
@@ -384,6 +388,51 @@ fn smt_on_citus_equals_a_single_node() {
     let mut coord = cluster.connect();
     meters(&mut coord);
     reader_role(&cluster, &mut coord);
+}
+
+/// The plan of `sql` (EXPLAIN VERBOSE, without costs), one line a row.
+fn plan(c: &mut Client, sql: &str) -> Vec<String> {
+    texts(c, &format!("EXPLAIN (VERBOSE, COSTS OFF) {sql}"), &[])
+        .into_iter()
+        .map(|r| r[0].trim().to_owned())
+        .collect()
+}
+
+/// How Citus runs the reports: one meter on one shard; every meter on all shards in parallel, the
+/// per-day work (smt._day_hours, IMMUTABLE) done in the shards' queries on the workers.
+fn plans(c: &mut Client) {
+    let shards: i64 = one(
+        c,
+        "SELECT count(*) FROM pg_dist_shard WHERE logicalrelid = 'smt.interval_day'::regclass",
+        &[],
+    );
+    let one_meter = plan(
+        c,
+        "SELECT * FROM smt.daily_usage WHERE esiid = '10443720000000001' AND day >= '2025-07-01'",
+    );
+    assert!(
+        one_meter.contains(&"Task Count: 1".to_owned()),
+        "{one_meter:#?}"
+    );
+    let all = plan(
+        c,
+        "SELECT day, count(*), sum(import_kwh) FROM smt.day_total WHERE day = '2025-07-15' GROUP BY day",
+    );
+    assert!(all.contains(&format!("Task Count: {shards}")), "{all:#?}");
+    let hourly = plan(
+        c,
+        "SELECT hour_ending, sum(kwh) FROM smt.hourly_usage GROUP BY 1",
+    );
+    assert!(
+        hourly.contains(&format!("Task Count: {shards}")),
+        "{hourly:#?}"
+    );
+    assert!(
+        hourly
+            .iter()
+            .any(|l| l.starts_with("Query:") && l.contains("_day_hours")),
+        "the hour sums are computed in the shards' queries: {hourly:#?}"
+    );
 }
 
 /// An interval CSV of two meters' day with one value that is not a number.
