@@ -43,24 +43,7 @@ want_apt=(
   libkrb5-dev libselinux1-dev libxslt1-dev libpam0g-dev libssl-dev libicu-dev
 )
 
-install_apt() {
-  local missing=()
-  for p in "${want_apt[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if [ ${#missing[@]} -eq 0 ]; then log "build dependencies: all present"; return; fi
-  log "build dependencies: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  local out
-  out=$(mktemp)
-  if ! { as_root apt-get update -qq && as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$out" 2>&1; then
-    cat "$out" >&2
-    rm -f "$out"
-    log "apt-get failed"
-    exit 1
-  fi
-  rm -f "$out"
-}
+install_apt() { bash "$root/scripts/setup.sh" apt "${want_apt[@]}"; }
 
 install_citus() {
   local libdir sharedir

@@ -4,6 +4,7 @@
 #
 #   scripts/setup.sh          everything (system packages, cargo-pgrx, pgrx init, the unprivileged user)
 #   scripts/setup.sh core     only what the pure-Rust crates need (nothing beyond the toolchain today)
+#   scripts/setup.sh apt PKG… only the named Debian packages, those missing
 set -euo pipefail
 
 PGRX_VERSION="0.18.1"
@@ -23,16 +24,28 @@ want_apt=(
   fonts-dejavu-core libxml2-utils
 )
 
+# Installs the named Debian packages that are missing (scripts/citus.sh uses it for Citus' build
+# dependencies); apt-get's output is shown only when it fails.
 install_apt() {
-  local missing=()
-  for p in "${want_apt[@]}"; do
+  local missing=() p out
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
-  if [ ${#missing[@]} -eq 0 ]; then log "Debian packages: all present"; return; fi
+  if [ ${#missing[@]} -eq 0 ]; then log "Debian packages: all $# present"; return; fi
   log "Debian packages: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  as_root apt-get update -qq
-  as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  out=$(mktemp)
+  if ! { as_root apt-get update -qq && as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$out" 2>&1; then
+    cat "$out" >&2
+    rm -f "$out"
+    log "apt-get failed"
+    exit 1
+  fi
+  rm -f "$out"
+}
+
+install_packages() {
+  install_apt "${want_apt[@]}"
   # Debian's postgresql package creates and starts a default cluster; we run our own clusters.
   if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q "^${PG_MAJOR} main"; then
     as_root pg_ctlcluster ${PG_MAJOR} main stop 2>/dev/null || true
@@ -64,6 +77,7 @@ install_cargo_pgrx() {
 
 case "${1:-all}" in
   core) log "core: nothing beyond the Rust toolchain" ;;
-  all) install_apt; install_user; install_cargo_pgrx ;;
-  *) echo "usage: $0 [all|core]" >&2; exit 2 ;;
+  all) install_packages; install_user; install_cargo_pgrx ;;
+  apt) shift; install_apt "$@" ;;
+  *) echo "usage: $0 [all|core|apt PKG...]" >&2; exit 2 ;;
 esac
