@@ -2614,6 +2614,11 @@ BEGIN
             REFERENCES smt.file ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;
         ALTER TABLE smt.reject ADD CONSTRAINT reject_file_id_fkey FOREIGN KEY (file_id)
             REFERENCES smt.file ON DELETE CASCADE;
+        -- Rows loaded before were copied to the shards; the coordinator's own copies of the tables
+        -- are emptied, so they take no disk (Citus no longer reads them).
+        PERFORM truncate_local_data_after_distributing_table(p.logicalrelid)
+           FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid
+          WHERE c.relnamespace = 'smt'::regnamespace AND c.relkind = 'r';
     END IF;
     -- (partitions, distributed with their table, are left out)
     RETURN QUERY
@@ -2628,7 +2633,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION smt.distribute(integer) IS
-'On a Citus coordinator: distributes smt''s ESIID-keyed tables by esiid (co-located; shard_count shards, default citus.shard_count), makes smt.file a reference table, and smt.file_content and smt.reject distributed by file_id; staging and the scheduler''s tables stay on the coordinator. Run once after CREATE EXTENSION smt, by the extension''s owner; again, it changes nothing. Returns smt''s distributed and reference tables: how, by which column, and their co-location group (the same for tables whose rows of one key sit together).';
+'On a Citus coordinator: distributes smt''s ESIID-keyed tables by esiid (co-located; shard_count shards, default citus.shard_count), makes smt.file a reference table, and smt.file_content and smt.reject distributed by file_id; staging and the scheduler''s tables stay on the coordinator. Run once after CREATE EXTENSION smt, by the extension''s owner: rows already loaded move to the workers. Run again, it changes nothing. Returns smt''s distributed and reference tables: how, by which column, and their co-location group (the same for tables whose rows of one key sit together).';
 
 -- 15. Rights, as a fresh install grants them.
 GRANT SELECT ON smt.day_total TO smt_reader;

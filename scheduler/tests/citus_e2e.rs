@@ -6,20 +6,22 @@
 //! and restart a worker); single nodes from `SMT_TEST_DATABASE_URL`. `make test-citus` starts both
 //! and sets them. The coordinator's database is one, so this binary holds one test, run in steps:
 //!
-//! 1. a file loaded before `smt.distribute()` is moved to the workers by it; the layout is checked
-//!    in Citus' own catalog (ESIID tables co-located, shards on both workers);
+//! 1. a file loaded by smt 0.3.0, updated to this version, is moved to the workers by
+//!    `smt.distribute()`; the layout is checked in Citus' own catalog (ESIID tables co-located,
+//!    shards on both workers);
 //! 2. the DST fixture, generated days (with newer and older revisions), a CSV with a bad value,
 //!    daily and monthly reads, loaded one by one with `smt import` through the coordinator, equal
 //!    a single node loading them in the same order: every view, history and log, row for row;
 //!    importing a file again changes nothing (exactly once);
 //! 3. three revisions of a day imported at once (the merges write the same shards concurrently)
-//!    end in the state a single node reaches loading them one by one in the opposite order;
+//!    end in the state a single node reaches loading them one by one in the opposite order; one
+//!    meter's query goes to one shard, all meters' totals to every shard, with smt's Rust helpers
+//!    computed there (EXPLAIN);
 //! 4. a worker stopped while an import is writing both workers' shards: the import fails, and once
 //!    the worker is back nothing of the file is anywhere; imported again, it loads in full;
-//!    one meter's query goes to one shard, all meters' daily totals to every shard, with smt's
-//!    Rust helpers computed there (EXPLAIN);
 //! 5. the enrolled-meter functions and `smt.meter_status` work on the distributed `smt.meter`, and
-//!    a login role granted smt_reader reads the views through the coordinator.
+//!    a login role granted smt_reader reads the views through the coordinator;
+//! 6. smt dropped as README says leaves nothing of it on any node.
 
 mod common;
 
@@ -227,9 +229,18 @@ fn smt_on_citus_equals_a_single_node() {
     let scratch = scratch("citus");
     let dir = scratch.path();
     let mut coord = cluster.connect();
+    // (A run before this one may have left smt there.)
+    let installed: bool = one(
+        &mut coord,
+        "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'smt')",
+        &[],
+    );
+    if installed {
+        exec(&mut coord, DROP_SHARDS);
+    }
     exec(
         &mut coord,
-        "DROP EXTENSION IF EXISTS smt CASCADE; CREATE EXTENSION smt",
+        "DROP EXTENSION IF EXISTS smt CASCADE; CREATE EXTENSION smt VERSION '0.3.0'",
     );
 
     // Without Citus there is nothing to distribute, and smt.distribute says so.
@@ -246,11 +257,20 @@ fn smt_on_citus_equals_a_single_node() {
     let hint = err.as_db_error().and_then(|d| d.hint()).unwrap_or_default();
     assert!(hint.contains("CREATE EXTENSION citus"), "hint: {hint}");
 
-    // 1. Distributing a database that already holds data.
+    // 1. Distributing a database that already holds data, loaded by the last release before
+    // smt could be distributed (0.3.0) and updated in place (Citus runs the update on the workers).
     let dst_fixture = std::fs::read(fixtures.join("generated/dst_days.lse")).unwrap();
     for c in [&mut coord, &mut single.connect()] {
         smt_e2e::load(c, &dst_fixture, "dst_days.lse");
     }
+    exec(&mut coord, "ALTER EXTENSION smt UPDATE");
+    let versions: i64 = one(
+        &mut coord,
+        "SELECT count(*) FROM run_command_on_all_nodes($$SELECT extversion FROM pg_extension WHERE extname = 'smt'$$) \
+          WHERE success AND result = '0.4.0'",
+        &[],
+    );
+    assert_eq!(versions, 3, "smt 0.4.0 on the coordinator and both workers");
     let before = snapshot(&mut coord, &CURRENT);
     let layout = texts(
         &mut coord,
@@ -271,6 +291,16 @@ fn smt_on_citus_equals_a_single_node() {
         snapshot(&mut coord, &CURRENT),
         before,
         "the data loaded before smt.distribute moved to the shards unchanged"
+    );
+    let left_local: i64 = one(
+        &mut coord,
+        "SELECT coalesce(sum(pg_relation_size(p.logicalrelid)), 0)::bigint FROM pg_dist_partition p \
+           JOIN pg_class c ON c.oid = p.logicalrelid WHERE c.relnamespace = 'smt'::regnamespace AND c.relkind = 'r'",
+        &[],
+    );
+    assert_eq!(
+        left_local, 0,
+        "the coordinator's own copies of distributed tables are emptied"
     );
     let on_workers: i64 = one(
         &mut coord,
@@ -388,7 +418,46 @@ fn smt_on_citus_equals_a_single_node() {
     let mut coord = cluster.connect();
     meters(&mut coord);
     reader_role(&cluster, &mut coord);
+
+    // 6. Dropping smt from the cluster, as README says, leaves nothing of it on any node.
+    drop_smt(&cluster, &mut coord);
 }
+
+/// README's way to drop smt from a Citus database: the shards first (a plain DROP EXTENSION leaves
+/// them on the workers), then the extension.
+fn drop_smt(cluster: &Cluster, coord: &mut Client) {
+    exec(coord, DROP_SHARDS);
+    exec(coord, "DROP EXTENSION smt CASCADE");
+    let mut nodes = vec![(
+        0,
+        coord
+            .query_one("SELECT current_setting('port')::int", &[])
+            .unwrap()
+            .get::<_, i32>(0),
+    )];
+    nodes.extend([1u8, 2].map(|n| (n, i32::from(worker_port(coord, n)))));
+    for (n, port) in nodes {
+        let mut c = Client::connect(
+            &format!(
+                "postgresql://postgres@127.0.0.1:{port}/{}",
+                db_name(&cluster.url)
+            ),
+            NoTls,
+        )
+        .expect("connecting to a node");
+        let left: i64 = one(
+            &mut c,
+            "SELECT count(*) FROM pg_class WHERE relnamespace = 'smt'::regnamespace",
+            &[],
+        );
+        assert_eq!(left, 0, "relations of smt left on node {n} (port {port})");
+    }
+}
+
+/// README's statement that drops smt's shards on every worker (see [`drop_smt`]).
+const DROP_SHARDS: &str = "SELECT citus_drop_all_shards(p.logicalrelid, 'smt', c.relname) \
+    FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid \
+   WHERE c.relnamespace = 'smt'::regnamespace AND NOT c.relispartition";
 
 /// The plan of `sql` (EXPLAIN VERBOSE, without costs), one line a row.
 fn plan(c: &mut Client, sql: &str) -> Vec<String> {
