@@ -25,6 +25,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
+# shellcheck source=scripts/bench-lib.sh disable=SC1091  # followed with shellcheck -x
+. scripts/bench-lib.sh
 
 esiids=${SMT_BENCH_ESIIDS:-20000}
 records_per_file=${SMT_BENCH_FILE_RECORDS:-50000}
@@ -52,20 +54,9 @@ trap 'bash scripts/pg.sh stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"
 
 cargo build --release -p smt -p smt-e2e --bins >&2
 
-# A throwaway OpenPGP key, as SMT's recipient key would be. It lives with the generated files
-# (encrypted to it): a new key means new files, so the cache is emptied first.
+# A throwaway OpenPGP key, as SMT's recipient key would be (scripts/bench-lib.sh).
 recipient=bench@smt.invalid
-if [ ! -s "$data/key.asc" ] || [ ! -d "$data/gnupg" ]; then
-  rm -rf "$data"
-  mkdir -p "$data"
-  export GNUPGHOME="$data/gnupg"
-  mkdir -m 700 "$GNUPGHOME"
-  gpg --batch --quiet --pinentry-mode loopback --passphrase '' \
-      --quick-generate-key "$recipient" rsa2048 encrypt never
-  gpg --batch --quiet --armor --export-secret-keys "$recipient" > "$data/key.asc.tmp"
-  mv "$data/key.asc.tmp" "$data/key.asc"
-  gpgconf --kill gpg-agent 2>/dev/null || true
-fi
+bench_key "$data" "$recipient"
 
 # The cluster: created, given the bench settings, started.
 bash scripts/pg.sh start "$work/pg" "$port" >&2

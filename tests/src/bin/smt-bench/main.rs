@@ -34,19 +34,49 @@ use checks::Checks;
 use data::Version;
 use import::{Expect, Importer};
 
+/// `smt-bench import-day …`: one part of the benchmark run alone (its first argument names it);
+/// without it, `smt-bench …` runs the whole benchmark ([`Args`]). Dispatched by hand: clap's
+/// optional flattened arguments beside a subcommand did not parse the whole benchmark's.
+const IMPORT_DAY: &str = "import-day";
+
+/// Only the main day's import (v1), timed and checked exactly, printed as JSON.
+///
+/// Into a database that has the extension and nothing loaded yet: the data prepared as for the
+/// benchmark (the cache reused), one timed `smt import`, then `smt.file` counts, the stored rows and
+/// `smt.daily_usage` checked against what was generated. No CHECKPOINT: the caller takes it, on
+/// every node. For loads into other clusters (scripts/bench-citus.sh).
 #[derive(Parser)]
-#[command(about = "End-to-end benchmark of smt import against the machine's COPY floor")]
-struct Args {
-    /// Admin URL of the benchmark cluster (its `postgres` database); databases `floor` and
-    /// `bench` are made in it.
+#[command(name = "smt-bench import-day")]
+struct ImportDay {
+    /// URL of the database to load.
     #[arg(long)]
     url: String,
+    /// Name of the run: its logs in --work are NAME.out, NAME.err and NAME.rss.
+    #[arg(long, default_value = "v1")]
+    name: String,
+    #[command(flatten)]
+    import: ImportArgs,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+/// What `smt import` needs, and where its logs go.
+#[derive(clap::Args)]
+struct ImportArgs {
     /// The `smt` binary (release build).
     #[arg(long)]
     smt: PathBuf,
     /// Secret key (armored) for `smt import --pgp-key`.
     #[arg(long)]
     key: PathBuf,
+    /// Scratch directory for this run (import logs).
+    #[arg(long)]
+    work: PathBuf,
+}
+
+/// The generated data: where it is cached and what it is.
+#[derive(clap::Args)]
+struct DataArgs {
     /// GnuPG home holding the recipient's public key, to encrypt the generated files.
     #[arg(long)]
     gnupg_home: PathBuf,
@@ -56,9 +86,6 @@ struct Args {
     /// Directory of generated data, reused when its parameters match.
     #[arg(long)]
     data: PathBuf,
-    /// Scratch directory for this run (import logs).
-    #[arg(long)]
-    work: PathBuf,
     /// Meters on the main day.
     #[arg(long, default_value_t = 20_000)]
     esiids: u64,
@@ -68,6 +95,31 @@ struct Args {
     /// Concurrent zip + gpg jobs while generating (default: the number of cores).
     #[arg(long)]
     jobs: Option<usize>,
+}
+
+impl DataArgs {
+    /// The data for these parameters, generated when the cache does not hold it.
+    fn prepare(&self) -> Result<data::Data> {
+        let params = data::Params::new(self.esiids, self.records_per_file, &self.recipient);
+        let jobs = self
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        data::prepare(&self.data, &params, &self.gnupg_home, jobs)
+    }
+}
+
+/// The whole benchmark.
+#[derive(Parser)]
+#[command(about = "End-to-end benchmark of smt import against the machine's COPY floor")]
+struct Args {
+    /// Admin URL of the benchmark cluster (its `postgres` database); databases `floor` and
+    /// `bench` are made in it.
+    #[arg(long)]
+    url: String,
+    #[command(flatten)]
+    import: ImportArgs,
+    #[command(flatten)]
+    data: DataArgs,
     #[arg(long)]
     out_md: PathBuf,
     #[arg(long)]
@@ -78,8 +130,14 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(args) {
+    let mut argv: Vec<String> = std::env::args().collect();
+    let result = if argv.get(1).map(String::as_str) == Some(IMPORT_DAY) {
+        argv.remove(1);
+        import_day(ImportDay::parse_from(argv))
+    } else {
+        run(Args::parse_from(argv))
+    };
+    match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
             eprintln!("smt-bench: exact checks FAILED (see above); outputs written anyway");
@@ -112,24 +170,18 @@ fn run(args: Args) -> Result<bool> {
         .command
         .clone()
         .unwrap_or_else(|| std::env::args().collect::<Vec<_>>().join(" "));
-    std::fs::create_dir_all(&args.work)?;
+    std::fs::create_dir_all(&args.import.work)?;
     let mut phases = Phases::default();
     let mut checks = Checks::default();
 
-    let params = data::Params::new(args.esiids, args.records_per_file, &args.recipient);
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let data = phases.time("data", || {
-        data::prepare(&args.data, &params, &args.gnupg_home, jobs)
-    })?;
+    let data = phases.time("data", || args.data.prepare())?;
     let m = &data.manifest;
     let v1 = data::totals(&m.v1)?;
     let v2 = data::totals(&m.v2)?;
     let history = data::totals(&m.history)?;
 
     // 1. Parser speed.
-    let parse = phases.time("parse", || parse::measure(&params))?;
+    let parse = phases.time("parse", || parse::measure(&m.params))?;
 
     // 2. Floors, in their own database.
     let mut admin = connect(&args.url, "postgres")?;
@@ -161,12 +213,7 @@ fn run(args: Args) -> Result<bool> {
         )
     })?;
     let machine = report::machine(&mut admin, &mut c)?;
-    let importer = Importer {
-        smt: &args.smt,
-        url: &bench_url,
-        key: &args.key,
-        work: &args.work,
-    };
+    let importer = args.import.importer(&bench_url);
     let mut runs = Vec::new();
     let mut received = 0;
 
@@ -250,7 +297,8 @@ fn run(args: Args) -> Result<bool> {
         checks: &checks,
         phases: phases.0,
     };
-    let json = report::json(&results);
+    let mut json = report::json(&results);
+    report::keep_other_benchmarks(&args.out_json, &mut json);
     std::fs::write(&args.out_json, serde_json::to_string_pretty(&json)? + "\n")
         .with_context(|| format!("writing {}", args.out_json.display()))?;
     let section = report::markdown(&results);
@@ -265,6 +313,47 @@ fn run(args: Args) -> Result<bool> {
     for (name, seconds) in &results.phases {
         eprintln!("smt-bench:   {name:<16} {seconds:>8.2} s");
     }
+    Ok(checks.passed())
+}
+
+impl ImportArgs {
+    fn importer<'a>(&'a self, url: &'a str) -> Importer<'a> {
+        Importer {
+            smt: &self.smt,
+            url,
+            key: &self.key,
+            work: &self.work,
+        }
+    }
+}
+
+/// `smt-bench import-day`: prints the run, the data it loaded and the checks as JSON.
+fn import_day(args: ImportDay) -> Result<bool> {
+    std::fs::create_dir_all(&args.import.work)?;
+    let data = args.data.prepare()?;
+    let set = &data.manifest.v1;
+    let mut checks = Checks::default();
+    let mut c =
+        Client::connect(&args.url, NoTls).with_context(|| format!("connecting to {}", args.url))?;
+    let run =
+        args.import
+            .importer(&args.url)
+            .run(&mut c, &args.name, &data.paths(set), &mut checks)?;
+    import::check_counts(&run, set.records, Expect::Fresh, &mut checks);
+    checks::database(&mut c, &data::totals(set)?, &args.name, &mut checks)?;
+    let out = serde_json::json!({
+        "run": run,
+        "main_day": data.manifest.params.main_day,
+        "esiids": data.manifest.params.esiids,
+        "data_generated": data.generated,
+        "data": report::set_json(set),
+        "checks": {
+            "passed": checks.passed(),
+            "comparisons": checks.performed,
+            "failures": checks.failures,
+        },
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(checks.passed())
 }
 

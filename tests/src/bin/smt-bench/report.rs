@@ -166,7 +166,7 @@ impl Results<'_> {
     }
 }
 
-fn set_json(set: &DataSet) -> Value {
+pub fn set_json(set: &DataSet) -> Value {
     json!({
         "files": set.files.len(),
         "records": set.records,
@@ -288,6 +288,27 @@ pub fn json(r: &Results) -> Value {
         }
     }
     out
+}
+
+/// Keys of `benchmarks.json` that other benchmarks write (`"citus"`: scripts/bench-citus.sh).
+const OTHER_BENCHMARKS: &[&str] = &["citus"];
+
+/// Carries [`OTHER_BENCHMARKS`]' keys over from the JSON file at `path` (when it has them) into
+/// `out`, so rewriting the file does not lose them.
+pub fn keep_other_benchmarks(path: &Path, out: &mut Value) {
+    let Some(old) = fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+    else {
+        return;
+    };
+    if let Some(out) = out.as_object_mut() {
+        for key in OTHER_BENCHMARKS {
+            if let Some(v) = old.get(*key) {
+                out.insert((*key).to_owned(), v.clone());
+            }
+        }
+    }
 }
 
 fn thousands(n: u64) -> String {
@@ -668,6 +689,24 @@ mod tests {
                 "# Benchmarks\n\nIntro line one\nline two.\n\n{BEGIN}\nB\n{END}\n\n```sh\nx\n```\n"
             )
         );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_citus_key_survives_a_rewrite() {
+        let dir = std::env::temp_dir().join(format!("smt-bench-json-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("b.json");
+        let mut out = json!({"e2e_seconds": 2.0});
+        keep_other_benchmarks(&path, &mut out);
+        assert_eq!(out, json!({"e2e_seconds": 2.0}), "no file: nothing to keep");
+        fs::write(
+            &path,
+            r#"{"e2e_seconds": 1.0, "gone": 1, "citus": {"x": 1}}"#,
+        )
+        .unwrap();
+        keep_other_benchmarks(&path, &mut out);
+        assert_eq!(out, json!({"e2e_seconds": 2.0, "citus": {"x": 1}}));
         fs::remove_dir_all(&dir).unwrap();
     }
 
