@@ -6,13 +6,18 @@
 --     reads and theirs, the enrolled meters) distributed by esiid and co-located, so one ESIID's
 --     rows sit on one worker: a query for one meter goes to one shard, a query over all meters
 --     runs on every shard at once, and a load's merge writes each shard in parallel;
---   * smt.file, the register of loaded files (small, one row a file), a reference table: a copy on
---     every node, so its keys (sha256: a file loads once) hold across the cluster;
 --   * the raw bytes (smt.file_content) and the rejects distributed by file_id and co-located: a
---     reject's ESIID may be unreadable (NULL), and a file's bytes belong with its rejects;
---   * everything else left on the coordinator: staging (smt.stage and smt.upload trust rows by the
---     loading transaction's id, which means nothing on a worker), the scheduler's jobs, runs,
---     deliveries, requests (an ESIID list each) and subscriptions.
+--     reject's ESIID may be unreadable (NULL), and a file's bytes belong with its rejects. Their
+--     keys to smt.file are dropped (a distributed table may reference only a reference table): a
+--     file's row, bytes and rejects are still written in one transaction, but deleting a file's row
+--     no longer deletes its bytes and rejects;
+--   * everything else left on the coordinator: smt.file, the register of loaded files (one row a
+--     file; its sha256 key makes a file load once), staging (smt.stage and smt.upload trust rows by
+--     the loading transaction's id, which means nothing on a worker), the scheduler's jobs, runs,
+--     deliveries, requests (an ESIID list each) and subscriptions. smt.file is not a reference
+--     table: Citus serializes every write to a reference table on a cluster-wide lock held to
+--     commit, and every load writes its file's row first, so loads would run one at a time
+--     (measured: the 2.5-million-ESIID day of make bench-citus took 9 times as long as on one node).
 -- The functions that write distributed tables keep to what Citus can run: no now() in an upsert's
 -- DO UPDATE SET or inside CASE, no row locks across shards, no set-returning function joined to a
 -- distributed table. Loads and reports are the same SQL on one node and on a cluster.
@@ -45,10 +50,9 @@ BEGIN
         -- The tables are made by CREATE EXTENSION on every node, so Citus must not make them again:
         -- one transaction, the shards created one after another on each worker connection.
         PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
-        -- smt.file becomes a reference table only once nothing local references it (Citus would
-        -- convert the referencing tables, whose workers' copies already exist): its two keys are
-        -- dropped here, and on the workers' copies (the workers' own CREATE EXTENSION made them),
-        -- and made again, unchanged, once the referencing tables are distributed.
+        -- The keys of smt.file_content and smt.reject to smt.file go, on the workers' copies too
+        -- (the workers' own CREATE EXTENSION made them, and Citus would make each shard check a
+        -- table it does not have).
         FOREACH t IN ARRAY ARRAY['ALTER TABLE smt.file_content DROP CONSTRAINT IF EXISTS file_content_file_id_fkey',
                                  'ALTER TABLE smt.reject DROP CONSTRAINT IF EXISTS reject_file_id_fkey'] LOOP
             EXECUTE t;
@@ -59,17 +63,12 @@ BEGIN
                     USING ERRCODE = 'connection_failure', HINT = 'Every worker must be up and have CREATE EXTENSION smt (Citus runs it there when the coordinator does).';
             END IF;
         END LOOP;
-        PERFORM create_reference_table('smt.file');
         PERFORM create_distributed_table(by_esiid[1], 'esiid', shard_count => shards, colocate_with => 'none');
         FOREACH t IN ARRAY by_esiid[2:] LOOP
             PERFORM create_distributed_table(t, 'esiid', colocate_with => by_esiid[1]);
         END LOOP;
         PERFORM create_distributed_table('smt.file_content', 'file_id', shard_count => shards, colocate_with => 'none');
         PERFORM create_distributed_table('smt.reject', 'file_id', colocate_with => 'smt.file_content');
-        ALTER TABLE smt.file_content ADD CONSTRAINT file_content_file_id_fkey FOREIGN KEY (file_id)
-            REFERENCES smt.file ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;
-        ALTER TABLE smt.reject ADD CONSTRAINT reject_file_id_fkey FOREIGN KEY (file_id)
-            REFERENCES smt.file ON DELETE CASCADE;
         -- Rows loaded before were copied to the shards; the coordinator's own copies of the tables
         -- are emptied, so they take no disk (Citus no longer reads them).
         PERFORM truncate_local_data_after_distributing_table(p.logicalrelid)
@@ -89,4 +88,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION smt.distribute(integer) IS
-'On a Citus coordinator: distributes smt''s ESIID-keyed tables by esiid (co-located; shard_count shards, default citus.shard_count), makes smt.file a reference table, and smt.file_content and smt.reject distributed by file_id; staging and the scheduler''s tables stay on the coordinator. Run once after CREATE EXTENSION smt, by the extension''s owner: rows already loaded move to the workers. Run again, it changes nothing. Returns smt''s distributed and reference tables: how, by which column, and their co-location group (the same for tables whose rows of one key sit together).';
+'On a Citus coordinator: distributes smt''s ESIID-keyed tables by esiid (co-located; shard_count shards, default citus.shard_count), and smt.file_content and smt.reject by file_id (without their keys to smt.file); smt.file, staging and the scheduler''s tables stay on the coordinator. Run once after CREATE EXTENSION smt, by the extension''s owner: rows already loaded move to the workers. Run again, it changes nothing. Returns smt''s distributed tables: how, by which column, and their co-location group (the same for tables whose rows of one key sit together).';
