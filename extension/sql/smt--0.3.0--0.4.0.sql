@@ -437,6 +437,7 @@ DECLARE
     -- the caller's planner settings, restored after the statements whose plans are pinned
     planner text[];
     insert_first boolean;
+    sampled bigint;
     -- staged records still to store (settled within the file, not rejected)
     current_records bigint;
     expected bigint;
@@ -468,13 +469,17 @@ BEGIN
     PERFORM set_config('enable_seqscan', 'off', true);
     PERFORM set_config('enable_hashjoin', 'off', true);
     PERFORM set_config('enable_mergejoin', 'off', true);
-    -- (a join, not a correlated EXISTS: Citus plans that over a distributed smt.interval_day,
-    -- tests/citus/FINDINGS.md; the key makes it match at most once a record)
-    SELECT count(d.esiid) * 2 <= count(*)
+    -- (the sample's size, then how many of it are stored by an inner join: on Citus, where
+    -- smt.interval_day is distributed, a correlated EXISTS is refused and an outer join pulls every
+    -- stored day's key to the coordinator; an inner join sends the sample to the shards instead,
+    -- tests/citus/FINDINGS.md. The key makes it match at most once a record.)
+    SELECT count(*) INTO sampled
+      FROM (SELECT FROM smt.stage s WHERE s.file_id = _merge_stage.file_id AND s.role = 'record' LIMIT 64) s;
+    SELECT count(*) * 2 <= sampled
       INTO insert_first
       FROM (SELECT s.esiid, s.channel, s.day FROM smt.stage s
              WHERE s.file_id = _merge_stage.file_id AND s.role = 'record' LIMIT 64) s
-      LEFT JOIN smt.interval_day d ON d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day;
+      JOIN smt.interval_day d ON d.esiid = s.esiid AND d.channel = s.channel AND d.day = s.day;
     PERFORM set_config('enable_seqscan', planner[2], true);
     PERFORM set_config('enable_hashjoin', planner[3], true);
     PERFORM set_config('enable_mergejoin', planner[4], true);
@@ -852,6 +857,41 @@ SELECT t.esiid,
        (t.intervals_expected - t.intervals_present)::integer AS intervals_missing
   FROM smt.day_total t;
 COMMENT ON VIEW smt.daily_usage IS 'Per ESIID and operating day with load (channel 4) or generation (channel 1) data: kWh imported, exported and net, and how many load intervals are present, estimated and missing. Reads the totals kept at load time (smt.day_total), never the intervals.';
+
+-- smt.interval_15min spreads a day of other-length intervals from its own row (routed on Citus).
+CREATE OR REPLACE VIEW smt.interval_15min WITH (security_invoker = true) AS
+WITH direct AS (
+    SELECT i.esiid, i.channel, i.interval_start, i.interval_end, i.kwh
+      FROM smt.interval i
+      JOIN smt.interval_day d USING (esiid, channel, day)
+     WHERE d.interval_seconds = 900
+), spread AS (
+    -- A day at another interval length, spread over 15-minute slots (smt.normalize_15min). Its
+    -- intervals come from the day's own row, as smt.interval computes them, not from a second read
+    -- of smt.interval joined to it: Citus does not route such a self-join to the one shard that
+    -- holds an ESIID (tests/citus/FINDINGS.md).
+    SELECT d.esiid, d.channel, n.interval_start, n.interval_end, n.kwh
+      FROM smt.interval_day d
+     CROSS JOIN LATERAL (SELECT round(1 / (10::numeric ^ d.scale), d.scale) AS unit) f
+     CROSS JOIN LATERAL (
+           SELECT array_agg(d.first_start + make_interval(secs => (v.i - 1) * d.interval_seconds) ORDER BY v.i) AS s,
+                  array_agg(d.first_start + make_interval(secs => v.i * d.interval_seconds) ORDER BY v.i) AS e,
+                  array_agg(coalesce(v.kwh_exact, coalesce(v.units16, v.units) * f.unit) ORDER BY v.i) AS k
+             FROM unnest(string_to_array(d.status, NULL), d.units16, d.units, d.kwh_exact)
+                  WITH ORDINALITY AS v(status, units16, units, kwh_exact, i)) a
+     CROSS JOIN LATERAL smt.normalize_15min(a.s, a.e, a.k) n
+     WHERE d.interval_seconds <> 900
+), slots AS (
+    SELECT * FROM direct UNION ALL SELECT * FROM spread
+)
+SELECT esiid,
+       interval_start,
+       interval_end,
+       sum(kwh) FILTER (WHERE channel = 4) AS import_kwh,
+       sum(kwh) FILTER (WHERE channel = 1) AS export_kwh,
+       sum(kwh) FILTER (WHERE channel = 4) - coalesce(sum(kwh) FILTER (WHERE channel = 1), 0) AS net_kwh
+  FROM slots
+ GROUP BY esiid, interval_start, interval_end;
 
 -- 6. Deliveries kept as received.
 -- Deliveries as received (still zipped and encrypted: already compressed, so stored as they are,
@@ -1560,6 +1600,11 @@ BEGIN
         WINDOW w AS (PARTITION BY s.esiid, s.day
                      ORDER BY s.revision DESC NULLS LAST, s.end_reading DESC NULLS LAST,
                               s.usage_kwh DESC NULLS LAST, s.start_reading DESC NULLS LAST, s.line)
+    ), stored AS MATERIALIZED (
+        -- the stored versions of the file's days, by an inner join: on Citus, where smt.daily_read
+        -- is distributed, an outer join of the file's rows with it would pull the whole table to
+        -- the coordinator; this sends the file's rows to the shards (tests/citus/FINDINGS.md)
+        SELECT d.* FROM ranked b JOIN smt.daily_read d ON d.esiid = b.esiid AND d.day = b.day WHERE b.rank = 1
     ), decided AS MATERIALIZED (
         SELECT b.*, d.revision AS stored_revision,
                CASE
@@ -1575,7 +1620,7 @@ BEGIN
                        THEN 'replace_conflict'
                    ELSE 'keep_conflict'
                END AS decision
-          FROM ranked b LEFT JOIN smt.daily_read d ON d.esiid = b.esiid AND d.day = b.day
+          FROM ranked b LEFT JOIN stored d ON d.esiid = b.esiid AND d.day = b.day
          WHERE b.rank = 1
     ), moved AS (
         INSERT INTO smt.daily_read_version (esiid, day, revision, start_reading, end_reading, usage_kwh, file_id,
@@ -2193,6 +2238,11 @@ BEGIN
                      ORDER BY s.revision DESC NULLS LAST, s.actual_kwh DESC NULLS LAST, s.end_date DESC,
                               s.metered_kw DESC NULLS LAST, s.billed_kw DESC NULLS LAST,
                               s.metered_kva DESC NULLS LAST, s.billed_kva DESC NULLS LAST, s.line)
+    ), stored AS MATERIALIZED (
+        -- the stored versions of the file's days, by an inner join: on Citus, where smt.monthly_usage
+        -- is distributed, an outer join of the file's rows with it would pull the whole table to
+        -- the coordinator; this sends the file's rows to the shards (tests/citus/FINDINGS.md)
+        SELECT d.* FROM ranked b JOIN smt.monthly_usage d ON d.esiid = b.esiid AND d.start_date = b.start_date WHERE b.rank = 1
     ), decided AS MATERIALIZED (
         SELECT b.*,
                CASE
@@ -2215,7 +2265,7 @@ BEGIN
                        THEN 'identical'
                    ELSE 'keep_conflict'
                END AS decision
-          FROM ranked b LEFT JOIN smt.monthly_usage d ON d.esiid = b.esiid AND d.start_date = b.start_date
+          FROM ranked b LEFT JOIN stored d ON d.esiid = b.esiid AND d.start_date = b.start_date
          WHERE b.rank = 1
     ), moved AS (
         INSERT INTO smt.monthly_usage_version (esiid, start_date, end_date, revision, actual_kwh, metered_kw, billed_kw,

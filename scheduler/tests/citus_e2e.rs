@@ -483,6 +483,16 @@ fn plans(c: &mut Client) {
         one_meter.contains(&"Task Count: 1".to_owned()),
         "{one_meter:#?}"
     );
+    // smt.interval_15min too, days of other interval lengths (spread over the 15-minute grid)
+    // included.
+    let one_meter_15 = plan(
+        c,
+        "SELECT * FROM smt.interval_15min WHERE esiid = '10443720000000001'",
+    );
+    assert!(
+        one_meter_15.contains(&"Task Count: 1".to_owned()),
+        "{one_meter_15:#?}"
+    );
     let all = plan(
         c,
         "SELECT day, count(*), sum(import_kwh) FROM smt.day_total WHERE day = '2025-07-15' GROUP BY day",

@@ -95,6 +95,11 @@ BEGIN
         WINDOW w AS (PARTITION BY s.esiid, s.day
                      ORDER BY s.revision DESC NULLS LAST, s.end_reading DESC NULLS LAST,
                               s.usage_kwh DESC NULLS LAST, s.start_reading DESC NULLS LAST, s.line)
+    ), stored AS MATERIALIZED (
+        -- the stored versions of the file's days, by an inner join: on Citus, where smt.daily_read
+        -- is distributed, an outer join of the file's rows with it would pull the whole table to
+        -- the coordinator; this sends the file's rows to the shards (tests/citus/FINDINGS.md)
+        SELECT d.* FROM ranked b JOIN smt.daily_read d ON d.esiid = b.esiid AND d.day = b.day WHERE b.rank = 1
     ), decided AS MATERIALIZED (
         SELECT b.*, d.revision AS stored_revision,
                CASE
@@ -110,7 +115,7 @@ BEGIN
                        THEN 'replace_conflict'
                    ELSE 'keep_conflict'
                END AS decision
-          FROM ranked b LEFT JOIN smt.daily_read d ON d.esiid = b.esiid AND d.day = b.day
+          FROM ranked b LEFT JOIN stored d ON d.esiid = b.esiid AND d.day = b.day
          WHERE b.rank = 1
     ), moved AS (
         INSERT INTO smt.daily_read_version (esiid, day, revision, start_reading, end_reading, usage_kwh, file_id,

@@ -109,6 +109,11 @@ BEGIN
                      ORDER BY s.revision DESC NULLS LAST, s.actual_kwh DESC NULLS LAST, s.end_date DESC,
                               s.metered_kw DESC NULLS LAST, s.billed_kw DESC NULLS LAST,
                               s.metered_kva DESC NULLS LAST, s.billed_kva DESC NULLS LAST, s.line)
+    ), stored AS MATERIALIZED (
+        -- the stored versions of the file's days, by an inner join: on Citus, where smt.monthly_usage
+        -- is distributed, an outer join of the file's rows with it would pull the whole table to
+        -- the coordinator; this sends the file's rows to the shards (tests/citus/FINDINGS.md)
+        SELECT d.* FROM ranked b JOIN smt.monthly_usage d ON d.esiid = b.esiid AND d.start_date = b.start_date WHERE b.rank = 1
     ), decided AS MATERIALIZED (
         SELECT b.*,
                CASE
@@ -131,7 +136,7 @@ BEGIN
                        THEN 'identical'
                    ELSE 'keep_conflict'
                END AS decision
-          FROM ranked b LEFT JOIN smt.monthly_usage d ON d.esiid = b.esiid AND d.start_date = b.start_date
+          FROM ranked b LEFT JOIN stored d ON d.esiid = b.esiid AND d.start_date = b.start_date
          WHERE b.rank = 1
     ), moved AS (
         INSERT INTO smt.monthly_usage_version (esiid, start_date, end_date, revision, actual_kwh, metered_kw, billed_kw,

@@ -117,14 +117,19 @@ WITH direct AS (
       JOIN smt.interval_day d USING (esiid, channel, day)
      WHERE d.interval_seconds = 900
 ), spread AS (
+    -- A day at another interval length, spread over 15-minute slots (smt.normalize_15min). Its
+    -- intervals come from the day's own row, as smt.interval computes them, not from a second read
+    -- of smt.interval joined to it: Citus does not route such a self-join to the one shard that
+    -- holds an ESIID (tests/citus/FINDINGS.md).
     SELECT d.esiid, d.channel, n.interval_start, n.interval_end, n.kwh
       FROM smt.interval_day d
+     CROSS JOIN LATERAL (SELECT round(1 / (10::numeric ^ d.scale), d.scale) AS unit) f
      CROSS JOIN LATERAL (
-           SELECT array_agg(i.interval_start ORDER BY i.interval_start) AS s,
-                  array_agg(i.interval_end ORDER BY i.interval_start) AS e,
-                  array_agg(i.kwh ORDER BY i.interval_start) AS k
-             FROM smt.interval i
-            WHERE i.esiid = d.esiid AND i.channel = d.channel AND i.day = d.day) a
+           SELECT array_agg(d.first_start + make_interval(secs => (v.i - 1) * d.interval_seconds) ORDER BY v.i) AS s,
+                  array_agg(d.first_start + make_interval(secs => v.i * d.interval_seconds) ORDER BY v.i) AS e,
+                  array_agg(coalesce(v.kwh_exact, coalesce(v.units16, v.units) * f.unit) ORDER BY v.i) AS k
+             FROM unnest(string_to_array(d.status, NULL), d.units16, d.units, d.kwh_exact)
+                  WITH ORDINALITY AS v(status, units16, units, kwh_exact, i)) a
      CROSS JOIN LATERAL smt.normalize_15min(a.s, a.e, a.k) n
      WHERE d.interval_seconds <> 900
 ), slots AS (
