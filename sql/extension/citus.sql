@@ -17,7 +17,7 @@
 --     deliveries, requests (an ESIID list each) and subscriptions. smt.file is not a reference
 --     table: Citus serializes every write to a reference table on a cluster-wide lock held to
 --     commit, and every load writes its file's row first, so loads would run one at a time
---     (measured: the 2.5-million-ESIID day of make bench-citus took 9 times as long as on one node).
+--     (measured: the 2.5-million-ESIID day of make bench-citus took 10 times as long as on one node).
 -- The functions that write distributed tables keep to what Citus can run: no now() in an upsert's
 -- DO UPDATE SET or inside CASE, no row locks across shards, no set-returning function joined to a
 -- distributed table. Loads and reports are the same SQL on one node and on a cluster.
