@@ -34,13 +34,7 @@ repo=$PWD
 # shellcheck source=scripts/bench-lib.sh disable=SC1091  # followed with shellcheck -x
 . scripts/bench-lib.sh
 
-esiids=${SMT_BENCH_ESIIDS:-20000}
-records_per_file=${SMT_BENCH_FILE_RECORDS:-50000}
-out_md=$(realpath -m "${SMT_BENCH_OUT_MD:-$repo/BENCHMARKS.md}")
-out_json=$(realpath -m "${SMT_BENCH_OUT_JSON:-$repo/benchmarks.json}")
-tmp_root=${SMT_TMP:-/tmp/smt-$(id -u)}
-data=$(realpath -m "${SMT_BENCH_DATA:-$tmp_root/bench-data}")
-command=${SMT_BENCH_COMMAND:-"SMT_BENCH_ESIIDS=$esiids scripts/bench-citus.sh"}
+bench_env scripts/bench-citus.sh
 runs=${SMT_BENCH_QUERY_RUNS:-20}
 PG_BIN=/usr/lib/postgresql/15/bin
 

@@ -17,3 +17,16 @@ bench_key() {
   mv "$data/key.asc.tmp" "$data/key.asc"
   GNUPGHOME="$data/gnupg" gpgconf --kill gpg-agent 2>/dev/null || true
 }
+
+# bench_env SCRIPT: the settings both benchmarks read from the environment (see their headers),
+# with their defaults; SCRIPT names the run in the recorded command when SMT_BENCH_COMMAND is unset.
+# shellcheck disable=SC2034  # the variables are read by the script that sources this
+bench_env() {
+  esiids=${SMT_BENCH_ESIIDS:-20000}
+  records_per_file=${SMT_BENCH_FILE_RECORDS:-50000}
+  out_md=$(realpath -m "${SMT_BENCH_OUT_MD:-$repo/BENCHMARKS.md}")
+  out_json=$(realpath -m "${SMT_BENCH_OUT_JSON:-$repo/benchmarks.json}")
+  tmp_root=${SMT_TMP:-/tmp/smt-$(id -u)}
+  data=$(realpath -m "${SMT_BENCH_DATA:-$tmp_root/bench-data}")
+  command=${SMT_BENCH_COMMAND:-"SMT_BENCH_ESIIDS=$esiids $1"}
+}

@@ -1911,7 +1911,7 @@ DECLARE
     today date := smt._tomorrow() - 1;
     yesterday date := smt._tomorrow() - 2;
     -- Never before SMT's 48 months: a day older than that cannot be asked for.
-    oldest date := (smt._tomorrow() - 1 - interval '48 months')::date + 1;
+    oldest date := (today - interval '48 months')::date + 1;
     m record;
     first_gap date;
     last_gap date;

@@ -122,6 +122,22 @@ impl Cluster {
         })
     }
 
+    /// A connection to the node on `port`: the coordinator's database and role there.
+    fn node(&self, port: u16) -> Client {
+        // (a fresh Config: `port` adds a port to the URL's, it does not replace it)
+        let url: postgres::Config = self.url.parse().expect("SMT_CITUS_URL");
+        let mut config = postgres::Config::new();
+        if let Some(postgres::config::Host::Tcp(host)) = url.get_hosts().first() {
+            config.host(host);
+        }
+        config
+            .user(url.get_user().expect("SMT_CITUS_URL names a role"))
+            .dbname(url.get_dbname().expect("SMT_CITUS_URL names a database"))
+            .port(port)
+            .connect(NoTls)
+            .unwrap_or_else(|e| panic!("connecting to the node on port {port}: {}", explain(&e)))
+    }
+
     /// `scripts/pg.sh ACTION` on worker `n` (1 or 2).
     fn worker(&self, action: &str, n: u8, port: u16) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pg.sh");
@@ -437,14 +453,7 @@ fn drop_smt(cluster: &Cluster, coord: &mut Client) {
     )];
     nodes.extend([1u8, 2].map(|n| (n, i32::from(worker_port(coord, n)))));
     for (n, port) in nodes {
-        let mut c = Client::connect(
-            &format!(
-                "postgresql://postgres@127.0.0.1:{port}/{}",
-                db_name(&cluster.url)
-            ),
-            NoTls,
-        )
-        .expect("connecting to a node");
+        let mut c = cluster.node(u16::try_from(port).unwrap());
         let left: i64 = one(
             &mut c,
             "SELECT count(*) FROM pg_class WHERE relnamespace = 'smt'::regnamespace",
@@ -596,22 +605,24 @@ fn stopped_worker(cluster: &Cluster, single: &TestDb, dir: &Path) {
     let port2 = worker_port(coord, 2);
     // One of the file's days on worker 1, held by a row lock so the import waits there while its
     // writes to worker 2's shards are made (uncommitted).
-    let held: String = one(
-        coord,
-        "SELECT d.esiid FROM smt.interval_day d \
-           JOIN pg_dist_placement p ON p.shardid = get_shard_id_for_distribution_column('smt.interval_day', d.esiid) \
-           JOIN pg_dist_node n USING (groupid) \
-          WHERE d.day = '2025-07-20' AND n.nodeport = $1 ORDER BY d.esiid LIMIT 1",
-        &[&i32::from(port1)],
-    );
-    let on_worker2: i64 = one(
-        coord,
-        "SELECT count(DISTINCT d.esiid) FROM smt.interval_day d \
-           JOIN pg_dist_placement p ON p.shardid = get_shard_id_for_distribution_column('smt.interval_day', d.esiid) \
-           JOIN pg_dist_node n USING (groupid) \
-          WHERE d.day = '2025-07-20' AND n.nodeport = $1",
-        &[&i32::from(port2)],
-    );
+    let mut by_worker = |port: u16| -> (String, i64) {
+        let row = coord
+            .query_one(
+                "SELECT min(d.esiid), count(DISTINCT d.esiid) FROM smt.interval_day d \
+                   JOIN pg_dist_placement p ON p.shardid = get_shard_id_for_distribution_column('smt.interval_day', d.esiid) \
+                   JOIN pg_dist_node n USING (groupid) \
+                  WHERE d.day = '2025-07-20' AND n.nodeport = $1",
+                &[&i32::from(port)],
+            )
+            .unwrap_or_else(|e| panic!("the file's days on the worker on port {port}: {}", explain(&e)));
+        (
+            row.get::<_, Option<String>>(0).unwrap_or_default(),
+            row.get(1),
+        )
+    };
+    let (held, _) = by_worker(port1);
+    assert!(!held.is_empty(), "the file has days on worker 1");
+    let (_, on_worker2) = by_worker(port2);
     assert!(on_worker2 > 0, "the file has days on worker 2");
     let mut locker = cluster.connect();
     exec(&mut locker, "BEGIN");
@@ -633,14 +644,7 @@ fn stopped_worker(cluster: &Cluster, single: &TestDb, dir: &Path) {
     cmd.env("SMT_LOG", "info");
     let running = Running::spawn(cmd);
     // Wait until the import waits for the held row (on worker 1).
-    let mut w1 = Client::connect(
-        &format!(
-            "postgresql://postgres@127.0.0.1:{port1}/{}",
-            db_name(&cluster.url)
-        ),
-        NoTls,
-    )
-    .expect("connecting to worker 1");
+    let mut w1 = cluster.node(port1);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let waiting: i64 = one(
@@ -714,16 +718,6 @@ fn texts(
                 .collect()
         })
         .collect()
-}
-
-fn db_name(url: &str) -> String {
-    url.rsplit('/')
-        .next()
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned()
 }
 
 /// Enrolment and the worker's meter functions on the distributed `smt.meter`.
